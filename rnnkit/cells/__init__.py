@@ -1,0 +1,8 @@
+"""Cells: one time step of recurrent math, all behind the contract in :mod:`rnnkit.cells.base`."""
+
+from rnnkit.cells.base import Cell, State
+from rnnkit.cells.elman import ElmanCell
+from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.lstm import LSTMCell
+
+__all__ = ["Cell", "State", "ElmanCell", "GRUCell", "LSTMCell"]

@@ -1,0 +1,99 @@
+"""The one contract every rnnkit cell follows.
+
+A cell advances one time step: ``(x_t, state) -> (out_t, new_state)``. Layers unroll it over
+time without ever asking what kind of cell it is; everything a layer needs to know is an
+attribute on the cell:
+
+- ``input_size``, ``hidden_size``, ``output_size``: feature widths of ``x_t``, the state and
+  ``out_t``.
+- ``fused_mode``: ``"RNN_TANH" | "RNN_RELU" | "LSTM" | "GRU" | None``. Set when the cell's math
+  and parameters are exactly torch's, so a layer may call torch's fused kernels instead of the
+  Python loop (see ``rnnkit.layers.backends``).
+- ``output_feedback``: ``True`` for cells whose state carries their own past outputs (Jordan,
+  NARX). Such cells implement :meth:`Cell.teacher_force`, which puts the true output into the
+  state (open loop); without it they feed back their own predictions (closed loop).
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+from torch import Tensor, nn
+
+State = Union[Tensor, tuple[Tensor, ...]]
+
+
+class Cell(nn.Module):
+    """Base class of all cells: holds the sizes and the shared helpers, no math.
+
+    Subclasses implement :meth:`init_state`, :meth:`forward` and :meth:`reset_parameters`.
+    """
+
+    fused_mode: str | None = None
+    output_feedback: bool = False
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
+        super().__init__()
+        check_positive(input_size=input_size, hidden_size=hidden_size, output_size=output_size)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.output_size = output_size
+
+    def init_state(
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> State:
+        """The zero state for a batch of ``batch_size`` sequences."""
+        raise NotImplementedError
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        """Advance one step: ``x_t (B, input_size)`` -> ``(out_t (B, output_size), state)``."""
+        raise NotImplementedError
+
+    def teacher_force(self, state: State, y_t: Tensor) -> State:
+        """Replace the fed-back output in ``state`` by the true output ``y_t (B, output_size)``.
+
+        Only cells with ``output_feedback = True`` implement it (open-loop training).
+        """
+        raise ValueError(
+            f"{type(self).__name__} has no output feedback, so `feedback=` targets cannot be used"
+        )
+
+    def _zeros(self, batch_size: int, width: int, device, dtype) -> Tensor:
+        if dtype is None:
+            dtype = next(self.parameters()).dtype
+        if device is None:
+            device = next(self.parameters()).device
+        return torch.zeros(batch_size, width, device=device, dtype=dtype)
+
+    def check_input(self, x_t: Tensor) -> None:
+        """Raise ``ValueError`` unless ``x_t`` is ``(B, input_size)``."""
+        if x_t.dim() != 2 or x_t.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{type(self).__name__}: expected x_t of shape (B, input_size={self.input_size}),"
+                f" got {tuple(x_t.shape)}"
+            )
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"output_size={self.output_size}"
+        )
+
+
+def check_positive(**sizes: int) -> None:
+    """Raise ``ValueError`` naming the first argument that is not a positive integer."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def uniform_init_(module: nn.Module, hidden_size: int) -> None:
+    """torch's RNN initialisation: every parameter ~ U(-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / hidden_size**0.5
+    for weight in module.parameters():
+        nn.init.uniform_(weight, -bound, bound)

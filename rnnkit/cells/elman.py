@@ -1,0 +1,66 @@
+"""Elman network (Elman 1990, "Finding structure in time"): the simple recurrent cell."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells.base import Cell, State, uniform_init_
+
+_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+
+
+class ElmanCell(Cell):
+    r"""Elman cell: the hidden layer sees the input and its own previous value.
+
+    .. math::
+        h_t = \phi(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})
+
+    Symbols: :math:`x_t` input at step t, :math:`h_t` hidden state (the memory unit of seed
+    000, whose weights to the hidden layer are learned), :math:`\phi` tanh or ReLU.
+
+    Args:
+        input_size: F, features of ``x_t``.
+        hidden_size: H, features of ``h_t``.
+        bias: add ``b_ih`` and ``b_hh``.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+
+    Shape:
+        x_t (B, F), state h (B, H) -> out h_t (B, H), state h_t (B, H).
+
+    Attributes:
+        weight_ih (H, F), weight_hh (H, H), bias_ih (H), bias_hh (H): named and shaped as in
+        ``torch.nn.RNNCell``, so ``state_dict`` moves between the two unchanged. Initialised
+        U(-1/sqrt(H), 1/sqrt(H)) as torch does.
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+    ) -> None:
+        super().__init__(input_size, hidden_size, hidden_size)
+        if nonlinearity not in _ACTIVATIONS:
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        self.fused_mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(hidden_size)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(hidden_size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        uniform_init_(self, self.hidden_size)
+
+    def init_state(self, batch_size: int, *, device=None, dtype=None) -> State:
+        return self._zeros(batch_size, self.hidden_size, device, dtype)
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        h = state
+        pre = x_t @ self.weight_ih.T + h @ self.weight_hh.T  # (B, H)
+        if self.bias_ih is not None:
+            pre = pre + self.bias_ih + self.bias_hh
+        h_t = _ACTIVATIONS[self.nonlinearity](pre)
+        return h_t, h_t
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r}"
