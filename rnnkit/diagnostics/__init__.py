@@ -1,0 +1,11 @@
+"""Diagnostics: look inside recurrent training (gradient flow through time, gates, grad norm).
+
+- :class:`HiddenGradProbe`: framework-free; records dL/dh_t of every ``Recurrent`` in a model.
+- :class:`GradientFlow`, :class:`GradNorm`: Lightning callbacks built on it
+  (``configs/callbacks/gradient_flow.yaml``, ``configs/callbacks/grad_norm.yaml``).
+"""
+
+from rnnkit.diagnostics.callbacks import GradientFlow, GradNorm
+from rnnkit.diagnostics.probe import GATE_NAMES, HiddenGradProbe, gate_activations
+
+__all__ = ["GATE_NAMES", "GradNorm", "GradientFlow", "HiddenGradProbe", "gate_activations"]
