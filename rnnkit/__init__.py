@@ -2,11 +2,23 @@
 
 Readable cells (:mod:`rnnkit.cells`), layers that unroll them (:mod:`rnnkit.layers`),
 architectures (:mod:`rnnkit.models`), Lightning tasks (:mod:`rnnkit.tasks`) and data
-(:mod:`rnnkit.data`). Hydra lives only in :mod:`rnnkit.train`.
+(:mod:`rnnkit.data`). Hydra lives only in :mod:`rnnkit.train`. Weights move to and from
+``torch.nn`` with :func:`from_torch` / :func:`to_torch`; :mod:`rnnkit.bptt` writes BPTT out
+by hand.
 """
 
-from rnnkit import cells, layers, models
+from rnnkit import bptt, cells, layers, models
+from rnnkit.convert import TorchStyleRNN, from_torch, to_torch
 
 __version__ = "0.1.0"
 
-__all__ = ["cells", "layers", "models", "__version__"]
+__all__ = [
+    "bptt",
+    "cells",
+    "layers",
+    "models",
+    "TorchStyleRNN",
+    "from_torch",
+    "to_torch",
+    "__version__",
+]

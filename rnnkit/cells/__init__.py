@@ -3,6 +3,8 @@
 from rnnkit.cells.base import Cell, State
 from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.jordan import JordanCell
 from rnnkit.cells.lstm import LSTMCell
+from rnnkit.cells.narx import NARXCell
 
-__all__ = ["Cell", "State", "ElmanCell", "GRUCell", "LSTMCell"]
+__all__ = ["Cell", "State", "ElmanCell", "GRUCell", "JordanCell", "LSTMCell", "NARXCell"]

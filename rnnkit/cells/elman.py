@@ -55,6 +55,7 @@ class ElmanCell(Cell):
         return self._zeros(batch_size, self.hidden_size, device, dtype)
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        self.check_input(x_t)
         h = state
         pre = x_t @ self.weight_ih.T + h @ self.weight_hh.T  # (B, H)
         if self.bias_ih is not None:

@@ -56,6 +56,7 @@ class GRUCell(Cell):
         return self._zeros(batch_size, self.hidden_size, device, dtype)
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        self.check_input(x_t)
         h = state
         H = self.hidden_size
         gi = x_t @ self.weight_ih.T  # (B, 3H)

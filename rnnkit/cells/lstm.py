@@ -63,6 +63,7 @@ class LSTMCell(Cell):
         return h, torch.zeros_like(h)
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        self.check_input(x_t)
         h, c = state
         gates = x_t @ self.weight_ih.T + h @ self.weight_hh.T  # (B, 4H)
         if self.bias_ih is not None:
