@@ -120,6 +120,8 @@ def plot_attention(
         weights: (T_tgt, T_src) attention weights (each row sums to 1 for softmax attention).
         path: PNG file to write.
         source_tokens: labels of the T_src columns. target_tokens: labels of the T_tgt rows.
+            (A decoded output may be shorter or longer than the weights: extra labels are
+            dropped, missing ones left blank.)
         title: figure title.
     """
     weights = _as_array(weights, "weights", 2)
@@ -131,9 +133,9 @@ def plot_attention(
     ax.set_xlabel("source step")
     ax.set_ylabel("target step")
     if source_tokens is not None:
-        ax.set_xticks(range(T_src), [str(t) for t in source_tokens][:T_src], rotation=90)
+        ax.set_xticks(range(T_src), _fit_labels(source_tokens, T_src), rotation=90)
     if target_tokens is not None:
-        ax.set_yticks(range(T_tgt), [str(t) for t in target_tokens][:T_tgt])
+        ax.set_yticks(range(T_tgt), _fit_labels(target_tokens, T_tgt))
     if title:
         ax.set_title(title)
     return _save(fig, path)
@@ -362,6 +364,12 @@ def plot_gate_stats(
     if title:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def _fit_labels(tokens: Sequence[object], count: int) -> list[str]:
+    """Exactly ``count`` tick labels: extra tokens dropped, missing ones left blank."""
+    labels = [str(t) for t in tokens][:count]
+    return labels + [""] * (count - len(labels))
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:

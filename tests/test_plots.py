@@ -53,6 +53,8 @@ def test_attention_and_confusion(tmp_path):
             weights, tmp_path / "a.png", source_tokens=list("abcdef"), target_tokens=list("wxyz")
         )
     )
+    # a decoded output shorter than the attention rows still plots (blank labels)
+    assert_png(plots.plot_attention(weights, tmp_path / "a2.png", target_tokens=["w"]))
     matrix = np.array([[5, 1, 0], [2, 7, 1], [0, 0, 9]])
     assert_png(plots.plot_confusion_matrix(matrix, tmp_path / "c.png", labels=["x", "y", "z"]))
     with pytest.raises(ValueError, match="square"):
