@@ -1,0 +1,184 @@
+"""``LanguageModelTask``: next-token training, perplexity, and sampling (one-to-many)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torchmetrics import MeanMetric, MinMetric
+from torchmetrics.text import Perplexity
+
+from rnnkit.data.vocab import Vocabulary
+
+
+class LanguageModelTask(LightningModule):
+    r"""Train a :class:`rnnkit.models.LanguageModel` to predict each next token; sample from it.
+
+    .. math::
+        \mathcal{L} = -\frac{1}{N} \sum_{b,t:\, y_{bt} \ne \text{pad}}
+        \log p(y_{bt} \mid x_{b, \le t}), \qquad \text{ppl} = \exp(\mathcal{L})
+
+    Padding never counts: masked targets are skipped by the loss and by the perplexity
+    (``torchmetrics.text.Perplexity`` with ``ignore_index``), which averages over every token of
+    the epoch, not over batches.
+
+    Batches are ``(x, lengths, y)``, or ``(x, lengths, y, cond)`` for a conditional model
+    (``cond (B, C)`` sets the initial state). Predict batches are ``(prompt, lengths[, cond])``
+    and :meth:`predict_step` returns the prompts with their sampled continuations as strings.
+
+    Args:
+        model: a built :class:`~rnnkit.models.LanguageModel`.
+        optimizer: partial optimizer, called with ``params=``.
+        scheduler: optional partial scheduler, called with ``optimizer=`` (monitors
+            ``val/loss``).
+        vocab: index -> token list from the data (decodes generated ids).
+        pad_index: the padding token, ignored by loss and metrics.
+        eos_index: the end token; generation of a sequence stops there.
+        separator: joins decoded tokens (``""`` for characters, ``" "`` for words).
+        unigram_perplexity: the data's unigram baseline per stage (``{"val": .., "test": ..}``),
+            logged as ``{stage}/ppl_unigram`` next to ``{stage}/ppl``.
+        max_new_tokens, temperature, top_k: sampling in :meth:`predict_step` (temperature 0 is
+            greedy).
+        seed: seeds sampling (batch ``i`` uses ``seed + i``); ``None`` uses the global RNG.
+        exact_match: also log ``{stage}/exact_match``, the share of sequences that greedy
+            generation from the first input token (and ``cond``) reproduces exactly; meant for
+            conditional tasks where one vector determines one sequence.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable[..., Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        vocab: Sequence[str] | None = None,
+        pad_index: int = 0,
+        eos_index: int | None = None,
+        separator: str = "",
+        unigram_perplexity: dict[str, float] | None = None,
+        max_new_tokens: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+        exact_match: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"])
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        self.model = model
+        self.vocab = Vocabulary.from_state_dict(list(vocab)) if vocab is not None else None
+        self.train_ppl = Perplexity(ignore_index=pad_index)
+        self.val_ppl = Perplexity(ignore_index=pad_index)
+        self.test_ppl = Perplexity(ignore_index=pad_index)
+        self.val_ppl_best = MinMetric()
+        self.val_exact = MeanMetric()
+        self.test_exact = MeanMetric()
+
+    def forward(
+        self, x: Tensor, lengths: Tensor | None = None, cond: Tensor | None = None
+    ) -> Tensor:
+        """Next-token logits ``(B, T, V)`` for ids ``x (B, T)``."""
+        return self.model(x, lengths, cond=cond)[0]
+
+    def model_step(self, batch: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        x, lengths, y, *rest = batch
+        logits = self(x, lengths, rest[0] if rest else None)  # (B, T, V)
+        loss = F.cross_entropy(
+            logits.transpose(1, 2), y, ignore_index=self.hparams.pad_index
+        )  # (B, V, T) against (B, T)
+        return loss, logits, y
+
+    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
+        loss, logits, y = self.model_step(batch)
+        self.train_ppl(logits.detach(), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/ppl", self.train_ppl, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch, self.val_ppl, self.val_exact)
+
+    def test_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch, self.test_ppl, self.test_exact)
+
+    def predict_step(self, batch: Sequence[Tensor], batch_idx: int) -> list[str]:
+        """Prompts followed by their sampled continuations, decoded to strings."""
+        prompt, lengths, *rest = batch
+        hp = self.hparams
+        generator = None
+        if hp.seed is not None:
+            generator = torch.Generator(device=prompt.device).manual_seed(hp.seed + batch_idx)
+        new = self.model.generate(
+            prompt,
+            hp.max_new_tokens,
+            temperature=hp.temperature,
+            top_k=hp.top_k,
+            generator=generator,
+            lengths=lengths,
+            cond=rest[0] if rest else None,
+            stop_index=hp.eos_index,
+        )  # (B, N)
+        return [
+            self.decode(p[:n] + g)
+            for p, n, g in zip(prompt.tolist(), lengths.tolist(), new.tolist(), strict=True)
+        ]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Tokens of ``ids`` joined by ``separator``, without padding, up to ``<eos>``."""
+        if self.vocab is None:
+            raise ValueError("LanguageModelTask: decoding needs vocab= (from the data)")
+        return self.hparams.separator.join(self.vocab.decode(ids))
+
+    def _eval_step(
+        self, stage: str, batch: Sequence[Tensor], ppl: Perplexity, exact: MeanMetric
+    ) -> None:
+        loss, logits, y = self.model_step(batch)
+        ppl(logits, y)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/ppl", ppl, on_step=False, on_epoch=True, prog_bar=True)
+        if self.hparams.exact_match:
+            x, _, _, *rest = batch
+            new = self.model.generate(
+                x[:, :1],
+                y.shape[1],
+                temperature=0.0,
+                cond=rest[0] if rest else None,
+                stop_index=self.hparams.eos_index,
+            )  # (B, N)
+            hits = [
+                self.decode(g) == self.decode(t)
+                for g, t in zip(new.tolist(), y.tolist(), strict=True)
+            ]
+            exact(torch.tensor(hits, dtype=torch.float, device=y.device))
+            self.log(f"{stage}/exact_match", exact, on_step=False, on_epoch=True)
+
+    def on_train_start(self) -> None:
+        self.val_ppl_best.reset()  # forget the sanity-check batches
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_ppl_best(self.val_ppl.compute())
+        self.log("val/ppl_best", self.val_ppl_best.compute(), prog_bar=True)
+        self._log_baseline("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_baseline("test")
+
+    def _log_baseline(self, stage: str) -> None:
+        baseline = self.hparams.unigram_perplexity
+        if baseline is not None and stage in baseline:
+            self.log(f"{stage}/ppl_unigram", float(baseline[stage]))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.hparams.optimizer(params=self.parameters())
+        if self.hparams.scheduler is None:
+            return {"optimizer": optimizer}
+        scheduler = self.hparams.scheduler(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"},
+        }
