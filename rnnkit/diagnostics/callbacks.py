@@ -39,8 +39,9 @@ class GradientFlow(L.Callback):
     callback knows, for every :class:`rnnkit.layers.Recurrent` in the model, the batch mean of
     :math:`\lVert dL/dh_t \rVert` at each time step t = 1..T. It logs, per layer,
     ``grad_flow/<layer>/first`` (t = 1), ``.../last`` (t = T) and ``.../first_over_last``; with
-    ``gates=True`` also ``gates/<layer>/<gate>`` (mean over time). When training ends it writes
-    into ``output_dir/gradient_flow/``:
+    ``gates=True`` also ``gates/<layer>/<gate>`` (mean over time), to every logger at the step
+    measured. After every training epoch and when training ends it writes into
+    ``output_dir/gradient_flow/``:
 
     - ``<layer>_heatmap.png``: log-norm per time step (x) and training step (y);
     - ``<layer>_lines.png``: one line per measurement, log y axis;
@@ -55,6 +56,7 @@ class GradientFlow(L.Callback):
         plot: write the PNGs at the end of training (the numbers are always kept).
 
     Attributes:
+        last_metrics: what was logged at the last measurement.
         steps: the training steps measured. norms: ``{layer: [(T,) tensors]}``, one per step.
         gates_history: ``{layer: [{gate: (T,)}]}``.
     """
@@ -80,6 +82,7 @@ class GradientFlow(L.Callback):
         self.steps: list[int] = []
         self.norms: dict[str, list[torch.Tensor]] = {}
         self.gates_history: dict[str, list[dict[str, torch.Tensor]]] = {}
+        self.last_metrics: dict[str, float] = {}
         self._probe: HiddenGradProbe | None = None
         self._warned = False
 
@@ -109,28 +112,24 @@ class GradientFlow(L.Callback):
         norms = probe.grad_norms()
         if not norms:
             return
-        self.steps.append(trainer.global_step)
+        step = trainer.global_step
+        self.steps.append(step)
+        metrics: dict[str, float] = {}
         for name, values in norms.items():
             self.norms.setdefault(name, []).append(values)
             first, last = float(values[0]), float(values[-1])
-            pl_module.log_dict(
-                {
-                    f"grad_flow/{name}/first": first,
-                    f"grad_flow/{name}/last": last,
-                    f"grad_flow/{name}/first_over_last": first / last if last > 0 else 0.0,
-                },
-                on_step=True,
-                on_epoch=False,
-                batch_size=1,
-            )
+            metrics[f"grad_flow/{name}/first"] = first
+            metrics[f"grad_flow/{name}/last"] = last
+            metrics[f"grad_flow/{name}/first_over_last"] = first / last if last > 0 else 0.0
         for name, gates in probe.gate_means().items():
             self.gates_history.setdefault(name, []).append(gates)
-            pl_module.log_dict(
-                {f"gates/{name}/{g}": float(v.mean()) for g, v in gates.items()},
-                on_step=True,
-                on_epoch=False,
-                batch_size=1,
-            )
+            metrics.update({f"gates/{name}/{g}": float(v.mean()) for g, v in gates.items()})
+        # straight to the loggers, at the step measured: self.log would repeat the value at
+        # every later log_every_n_steps row until the next measurement
+        self.last_metrics = metrics
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=step)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._probe is not None:  # the step ended without a backward (skipped batch)
@@ -163,7 +162,14 @@ class GradientFlow(L.Callback):
             out[name] = entry
         return out
 
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.save(trainer, pl_module)  # after every epoch, so an interrupted run keeps its plots
+
     def on_train_end(self, trainer, pl_module) -> None:
+        self.save(trainer, pl_module)
+
+    def save(self, trainer, pl_module) -> None:
+        """Write the numbers and (with ``plot``) the pictures of every measurement so far."""
         if not self.steps or not trainer.is_global_zero:
             return
         root = Path(self.output_dir or trainer.default_root_dir) / "gradient_flow"
