@@ -9,6 +9,8 @@ attribute on the cell:
 - ``fused_mode``: ``"RNN_TANH" | "RNN_RELU" | "LSTM" | "GRU" | None``. Set when the cell's math
   and parameters are exactly torch's, so a layer may call torch's fused kernels instead of the
   Python loop (see ``rnnkit.layers.backends``).
+- ``kernel``: name of a hand-written BPTT kernel in ``rnnkit.layers.backends.bptt.KERNELS``
+  that runs exactly this cell's math (defaults to ``fused_mode``), or ``None``.
 - ``output_feedback``: ``True`` for cells whose state carries their own past outputs (Jordan,
   NARX). Such cells implement :meth:`Cell.teacher_force`, which puts the true output into the
   state (open loop); without it they feed back their own predictions (closed loop).
@@ -31,6 +33,7 @@ class Cell(nn.Module):
     """
 
     fused_mode: str | None = None
+    kernel: str | None = None
     output_feedback: bool = False
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:

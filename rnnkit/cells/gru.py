@@ -43,6 +43,8 @@ class GRUCell(Cell):
         super().__init__(input_size, hidden_size, hidden_size)
         self.reset_after = reset_after
         self.fused_mode = "GRU" if reset_after else None
+        # the paper variant has its own hand-written kernel (rnnkit.layers.backends.bptt)
+        self.kernel = "GRU" if reset_after else "GRU_RESET_BEFORE"
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
         self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size)) if bias else None

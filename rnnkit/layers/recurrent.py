@@ -26,9 +26,11 @@ class Recurrent(nn.Module):
         cell: any :class:`rnnkit.cells.Cell`.
         learn_init: make the initial state a parameter (seed 000: :math:`h(-1)` is part of the
             network's parameters), initialised to zeros.
-        backend: how to unroll: ``"loop"`` (readable reference), ``"compiled"``, ``"fused"``
-            (torch's own kernels, for cells whose ``fused_mode`` is set) or ``"auto"`` (the
-            fastest correct one). See :mod:`rnnkit.layers.backends`.
+        backend: how to unroll: ``"loop"`` (readable reference), ``"fused"`` (torch's own
+            kernels, for cells whose ``fused_mode`` is set), ``"bptt"`` (precomputed input
+            projection and a hand-written backward, for cells whose ``kernel`` is set),
+            ``"compiled"`` (``torch.compile`` of each step) or ``"auto"`` (the fastest correct
+            one, measured by ``scripts/bench.py``). See :mod:`rnnkit.layers.backends`.
 
     Shape:
         x (B, T, F), lengths (B,) in [1, T], state as ``cell.init_state(B)``,
@@ -47,7 +49,9 @@ class Recurrent(nn.Module):
             template = cell.init_state(1)
             leaves: list[Tensor] = []
             map_state(lambda s: leaves.append(s) or s, template)
-            self.init_params = nn.ParameterList(nn.Parameter(torch.zeros_like(s[0])) for s in leaves)
+            self.init_params = nn.ParameterList(
+                nn.Parameter(torch.zeros_like(s[0])) for s in leaves
+            )
             self._init_structure = template
 
     @property

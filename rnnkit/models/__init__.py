@@ -1,5 +1,32 @@
 """Models: plain ``nn.Module`` architectures built from layers, and their builders."""
 
+from rnnkit.models.arx import LinearARX
 from rnnkit.models.builders import build_stack
+from rnnkit.models.crf import CRF
+from rnnkit.models.forecaster import (
+    Forecaster,
+    NARXForecaster,
+    narx_forecaster,
+    rnn_forecaster,
+    sliding_window_forecaster,
+)
+from rnnkit.models.language_model import LanguageModel
+from rnnkit.models.pooling import Pooling
+from rnnkit.models.seq2seq import Seq2Seq, build_seq2seq
+from rnnkit.models.sequence_model import SequenceModel
 
-__all__ = ["build_stack"]
+__all__ = [
+    "sliding_window_forecaster",
+    "rnn_forecaster",
+    "narx_forecaster",
+    "NARXForecaster",
+    "LinearARX",
+    "Forecaster",
+    "CRF",
+    "build_seq2seq",
+    "build_stack",
+    "LanguageModel",
+    "Pooling",
+    "Seq2Seq",
+    "SequenceModel",
+]

@@ -1,16 +1,77 @@
 """Execution backends: different ways to run the same cell over time, all giving its numbers.
 
-``loop`` is the readable reference every other backend is tested against.
+=========== ===================================================================================
+``loop``     plain Python over time steps, calling ``cell(x_t, state)``; the readable reference
+             every other backend is tested against (outputs, final states, gradients).
+``fused``    torch's own kernels (oneDNN / cuDNN) on the cell's own parameters, for cells whose
+             ``fused_mode`` is ``RNN_TANH``, ``RNN_RELU``, ``LSTM`` or ``GRU``.
+``bptt``     input projection of all steps as one matmul, then a hand-written forward and
+             backward loop (:mod:`.bptt`), for cells whose ``kernel`` (or ``fused_mode``) names
+             one in :data:`.bptt.KERNELS`.
+``compiled`` the loop with each step compiled by ``torch.compile`` (any cell).
+``auto``     the fastest correct one for the cell and device, from ``scripts/bench.py``
+             measurements (:data:`AUTO_PREFERENCE`); logged once per cell type and device.
+=========== ===================================================================================
+
+A cell declares what it supports through attributes only (``fused_mode``, ``kernel``,
+``output_feedback``); no backend looks at a cell's type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
+from rnnkit.layers.backends import bptt, compiled, fused
 from rnnkit.layers.backends.loop import unroll_loop
+from rnnkit.utils.logging import get_logger
 
-BACKEND_NAMES = {"auto", "loop"}
+log = get_logger(__name__)
+
+Unroll = Callable[[Cell, Tensor, "Tensor | None", State, "Tensor | None"], tuple[Tensor, State]]
+
+#: name -> (supports(cell, feedback) -> bool, unroll function)
+BACKENDS: dict[str, tuple[Callable[[Cell, Tensor | None], bool], Unroll]] = {
+    "loop": (lambda cell, feedback: True, unroll_loop),
+    "fused": (fused.supports, fused.unroll_fused),
+    "bptt": (bptt.supports, bptt.unroll_bptt),
+    "compiled": (compiled.supports, compiled.unroll_compiled),
+}
+BACKEND_NAMES = {"auto", *BACKENDS}
+
+#: what ``auto`` tries, in order, per (device type, kernel name, mode), where the kernel name
+#: is ``cell.kernel`` or ``cell.fused_mode`` and mode is ``"train"`` when autograd is recording,
+#: else ``"inference"``; the first backend that supports the cell wins. Chosen from
+#: ``scripts/bench.py`` (docs/benchmarks.md): on CPU torch's LSTM is oneDNN's fused kernel and
+#: beats any Python loop; torch's GRU/RNN are a loop of aten ops whose *backward* (autograd,
+#: step by step) the hand-written BPTT beats, while their no-grad forward is as lean as ours.
+#: On GPU cuDNN wins wherever it applies. Anything not listed: fused, then bptt, then loop.
+AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
+    ("cpu", "GRU", "train"): ("bptt", "fused"),
+    ("cpu", "RNN_TANH", "train"): ("bptt", "fused"),
+    ("cpu", "RNN_RELU", "train"): ("bptt", "fused"),
+}
+_DEFAULT_PREFERENCE = ("fused", "bptt", "loop")
+_logged: set = set()
+
+
+def choose_backend(cell: Cell, device: torch.device, feedback: Tensor | None) -> str:
+    """The backend ``auto`` runs for ``cell`` on ``device`` in the current grad mode.
+
+    Logs the choice once per cell type, device and mode.
+    """
+    kernel = getattr(cell, "kernel", None) or getattr(cell, "fused_mode", None)
+    mode = "train" if torch.is_grad_enabled() else "inference"
+    order = AUTO_PREFERENCE.get((device.type, kernel, mode), _DEFAULT_PREFERENCE)
+    name = next(n for n in (*order, "loop") if BACKENDS[n][0](cell, feedback))
+    key = (type(cell).__name__, kernel, device.type, mode, name)
+    if key not in _logged:
+        _logged.add(key)
+        log.info("backend auto: %s (kernel %s) on %s, %s: %r", *key)
+    return name
 
 
 def run_unroll(
@@ -22,4 +83,13 @@ def run_unroll(
     feedback: Tensor | None,
 ) -> tuple[Tensor, State]:
     """Unroll ``cell`` over ``x (B, T, F)`` with the chosen backend."""
-    return unroll_loop(cell, x, lengths, state, feedback)
+    if backend == "auto":
+        backend = choose_backend(cell, x.device, feedback)
+    supports, unroll = BACKENDS[backend]
+    if not supports(cell, feedback):
+        raise ValueError(
+            f"backend {backend!r} cannot run {type(cell).__name__} (fused_mode="
+            f"{getattr(cell, 'fused_mode', None)!r}, kernel={getattr(cell, 'kernel', None)!r}"
+            f"{', with feedback' if feedback is not None else ''}); use 'auto' or 'loop'"
+        )
+    return unroll(cell, x, lengths, state, feedback)

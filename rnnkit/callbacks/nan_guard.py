@@ -1,0 +1,76 @@
+"""``NaNGuard``: stop training at the first NaN or infinite loss, before it reaches the weights.
+
+The loss is checked before ``backward`` and the gradients before the optimizer step, so the
+weights never take a non-finite update and no checkpoint is written with them: the last
+checkpoint on disk is the last good one. The error names the step and the likely causes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from rnnkit.errors import NonFiniteLossError
+
+
+def _learning_rate(trainer: L.Trainer) -> float | None:
+    try:
+        return float(trainer.optimizers[0].param_groups[0]["lr"])
+    except (IndexError, KeyError, AttributeError, TypeError):
+        return None
+
+
+def _last_checkpoint(trainer: L.Trainer) -> str | None:
+    callback = getattr(trainer, "checkpoint_callback", None)
+    if callback is None:
+        return None
+    return getattr(callback, "last_model_path", None) or getattr(callback, "best_model_path", None)
+
+
+class NaNGuard(L.Callback):
+    """Raise :class:`~rnnkit.errors.NonFiniteLossError` on a NaN/inf loss or gradient.
+
+    Args:
+        check_gradients: also check every gradient before the optimizer step (an overflow
+            there turns the next loss into NaN).
+    """
+
+    def __init__(self, check_gradients: bool = True) -> None:
+        super().__init__()
+        self.check_gradients = check_gradients
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor):
+        if not torch.isfinite(loss.detach()).all():
+            value = "NaN" if torch.isnan(loss.detach()).any() else "infinite"
+            self._fail(trainer, f"the training loss is {value}")
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
+    ) -> None:
+        if not self.check_gradients:
+            return
+        for name, parameter in pl_module.named_parameters():
+            grad = parameter.grad
+            if grad is not None and not torch.isfinite(grad).all():
+                self._fail(trainer, f"the gradient of '{name}' is not finite")
+
+    def _fail(self, trainer: L.Trainer, what: str) -> None:
+        lr = _learning_rate(trainer)
+        lr_text = f" (now {lr:g})" if lr is not None else ""
+        clip = trainer.gradient_clip_val
+        clip_text = (
+            f"lower trainer.gradient_clip_val (now {clip:g})"
+            if clip
+            else "set gradient clipping, e.g. trainer.gradient_clip_val=1.0"
+        )
+        last = _last_checkpoint(trainer)
+        kept = f"; the last good checkpoint is {last}" if last else ""
+        raise NonFiniteLossError(
+            f"{what} at step {trainer.global_step} (epoch {trainer.current_epoch}, batch "
+            f"{trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1}): the learning "
+            f"rate may be too high{lr_text} or the gradients exploded; lower the learning rate "
+            f"or {clip_text}{kept}"
+        )

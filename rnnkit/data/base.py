@@ -1,0 +1,246 @@
+"""``SequenceDataModule``: the shared recipe of every many-to-one and tagging DataModule.
+
+Subclasses say how to read examples (:meth:`read`) and how to encode them (:meth:`fit`,
+:meth:`encode`); this class splits (seeded ``torch.Generator``), fits on the training split
+only, pads batches, exposes :attr:`info` and saves its fitted state as plain JSON-able data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from rnnkit.data.collate import BucketBatchSampler, PadCollate
+from rnnkit.data.readers import RawExample
+from rnnkit.errors import (
+    ConfigError,
+    DataFileNotFoundError,
+    EmptyDataError,
+    SequenceLengthError,
+    UnknownLabelError,
+)
+
+
+class EncodedDataset(Dataset):
+    """A list of encoded ``(x, y)`` pairs plus the raw examples they came from."""
+
+    def __init__(self, pairs: list[tuple[Tensor, Tensor]], raw: list[RawExample]) -> None:
+        self.pairs = pairs
+        self.raw = raw
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.pairs[i]
+
+
+class SequenceDataModule(L.LightningDataModule):
+    """Base DataModule for ``(x, lengths, y)`` batches.
+
+    Args:
+        train_path: training file (``None`` for synthetic data).
+        val_path, test_path: separate files; when missing, ``val_fraction``/``test_fraction``
+            of the training file are split off with a generator seeded by ``seed``.
+        predict_path: file to predict on (labels optional), used by ``scripts/predict.py``.
+        batch_size, num_workers: loader settings.
+        max_length: longest sequence allowed (``None``: any); longer ones are an error.
+        bucket: batch sequences of similar length together (single device only).
+        seed: seed of the split generator (and of bucketing).
+    """
+
+    per_step_targets: bool = False  # tagging data sets this: one label per step
+    pooling: str = "last"  # what SequenceModel should do unless told otherwise (info["pooling"])
+
+    def __init__(
+        self,
+        train_path: str | None = None,
+        val_path: str | None = None,
+        test_path: str | None = None,
+        predict_path: str | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        max_length: int | None = None,
+        bucket: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 <= frac < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {frac}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self.train_path = train_path
+        self.val_path = val_path
+        self.test_path = test_path
+        self.predict_path = predict_path
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.max_length = max_length
+        self.bucket = bucket
+        self.seed = seed
+        self.fitted: dict[str, Any] | None = None  # JSON-able encoder state
+        self.splits: dict[str, EncodedDataset] = {}
+
+    # ----- what subclasses provide -----------------------------------------------------------
+    def read(self, path: str, labeled: bool = True) -> list[RawExample]:
+        """Read one file into raw examples."""
+        raise NotImplementedError
+
+    def generate(self) -> list[RawExample]:
+        """Synthetic data modules create all examples here instead of reading files."""
+        raise NotImplementedError(f"{type(self).__name__}: give train_path")
+
+    def fit(self, train: list[RawExample]) -> dict[str, Any]:
+        """Fit vocabularies/label maps/scalers on the training split; return JSON-able state."""
+        raise NotImplementedError
+
+    def encode(self, example: RawExample, labeled: bool = True) -> tuple[Tensor, Tensor]:
+        """One raw example -> ``(x, y)`` tensors using ``self.fitted``."""
+        raise NotImplementedError
+
+    def info_from_fitted(self) -> dict[str, Any]:
+        """Sizes the model and the task need, from ``self.fitted`` (see ``info``)."""
+        raise NotImplementedError
+
+    def decode_inputs(self, example: RawExample) -> str:
+        """A human-readable rendering of one input, for predictions."""
+        return example.source
+
+    # ----- the shared recipe -----------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if not self.splits:
+            train, val, test = self._raw_splits()
+            if self.fitted is None:
+                self.fitted = self.fit(train)
+            self.splits = {
+                "train": self._encode_all(train),
+                "val": self._encode_all(val),
+                "test": self._encode_all(test),
+            }
+        if stage == "predict" and "predict" not in self.splits:
+            if self.predict_path is None:
+                raise ConfigError(f"{type(self).__name__}: predict needs predict_path")
+            raw = self.read(self.predict_path, labeled=False)
+            self.splits["predict"] = self._encode_all(raw, labeled=False)
+
+    def _raw_splits(self) -> tuple[list[RawExample], list[RawExample], list[RawExample]]:
+        data = self.read(self.train_path) if self.train_path is not None else self.generate()
+        g = torch.Generator().manual_seed(self.seed)
+        order = torch.randperm(len(data), generator=g).tolist()
+        n_test = 0 if self.test_path else round(self.test_fraction * len(data))
+        n_val = 0 if self.val_path else round(self.val_fraction * len(data))
+        test = [data[i] for i in order[:n_test]]
+        val = [data[i] for i in order[n_test : n_test + n_val]]
+        train = [data[i] for i in order[n_test + n_val :]]
+        if self.val_path:
+            val = self.read(self.val_path)
+        if self.test_path:
+            test = self.read(self.test_path)
+        if not train:
+            raise EmptyDataError(f"{type(self).__name__}: the training split is empty")
+        if not val or not test:
+            raise EmptyDataError(
+                f"{type(self).__name__}: {len(data)} examples leave an empty "
+                f"{'validation' if not val else 'test'} split; give more data, a larger "
+                "val_fraction/test_fraction, or val_path/test_path"
+            )
+        return train, val, test
+
+    def _encode_all(self, raw: list[RawExample], labeled: bool = True) -> EncodedDataset:
+        pairs = []
+        for example in raw:
+            if self.max_length is not None and len(example.inputs) > self.max_length:
+                raise SequenceLengthError(
+                    f"{example.source}: sequence of length {len(example.inputs)} is longer than "
+                    f"max_length={self.max_length}"
+                )
+            pairs.append(self.encode(example, labeled=labeled))
+        return EncodedDataset(pairs, raw)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the data tells the model and the task (filled into ``???`` config keys).
+
+        Always has ``input_size``, ``vocab_size``, ``pad_index``, ``output_size``,
+        ``num_classes``, ``label_names`` and ``pooling`` (``None`` where not applicable).
+        """
+        if self.fitted is None:
+            raise RuntimeError(f"{type(self).__name__}: call setup() before reading info")
+        info = {
+            "input_size": None,
+            "vocab_size": None,
+            "pad_index": None,
+            "num_classes": None,
+            "label_names": None,
+            "pooling": "none" if self.per_step_targets else self.pooling,
+        }
+        info.update(self.info_from_fitted())
+        return info
+
+    def collate(self) -> PadCollate:
+        pad = self.info.get("pad_index")
+        return PadCollate(pad_index=pad or 0, per_step_targets=self.per_step_targets)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.splits:
+            self.setup(split if split == "predict" else None)
+        dataset = self.splits[split]
+        common = dict(
+            num_workers=self.num_workers,
+            collate_fn=self.collate(),
+            persistent_workers=self.num_workers > 0,
+        )
+        if self.bucket and shuffle:
+            lengths = [len(x) for x, _ in dataset.pairs]
+            sampler = BucketBatchSampler(lengths, self.batch_size, seed=self.seed)
+            return DataLoader(dataset, batch_sampler=sampler, **common)
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, **common)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict", shuffle=False)
+
+    def predict_examples(self) -> list[RawExample]:
+        """The raw examples behind ``predict_dataloader``, in order."""
+        self.setup("predict")
+        return self.splits["predict"].raw
+
+    def state_dict(self) -> dict[str, Any]:
+        """Fitted vocabularies/label maps/scalers as plain data (stored in checkpoints)."""
+        return {"fitted": self.fitted} if self.fitted is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved; later ``setup`` encodes with it."""
+        if state_dict.get("fitted") is not None:
+            self.fitted = state_dict["fitted"]
+            self.splits = {}
+
+
+def unknown_label(source: str, label: Any, known: list[str]) -> ValueError:
+    shown = known if len(known) <= 20 else known[:20] + ["..."]
+    return UnknownLabelError(
+        f"{source}: label {label!r} was not seen in the training split (known labels: {shown})"
+    )
+
+
+def check_path(path: str | None, name: str) -> None:
+    if path is not None and not Path(path).exists():
+        raise DataFileNotFoundError(path, f"{name} file")

@@ -1,0 +1,330 @@
+"""File readers: CSV/TSV sequences, ``label<TAB>text`` lines, CoNLL ``token<TAB>tag`` blocks.
+
+Every reader returns :class:`RawExample` objects that remember where they came from
+(``file:line``), and every problem in a file is a ``ValueError`` (``FileNotFoundError`` for a
+missing file) whose message starts with ``path:line:`` and says what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnkit.errors import (
+    ConfigError,
+    DataError,
+    DataFileNotFoundError,
+    DataFormatError,
+    EmptyDataError,
+    NonFiniteValueError,
+    SequenceLengthError,
+)
+
+TAG_PREFIXES = {"BIO": ("B", "I"), "BIOES": ("B", "I", "E", "S")}
+
+
+@dataclass
+class RawExample:
+    """One sequence before encoding.
+
+    Attributes:
+        inputs: a list of tokens (``list[str]``) or of feature rows (``list[list[float]]``).
+        target: a label name, a float (regression), a list of tags, or ``None`` (unlabelled).
+        source: ``"path:line"`` of the sequence's first line, for error messages.
+    """
+
+    inputs: list[Any]
+    target: Any
+    source: str
+
+
+def open_text(path: str | Path) -> io.TextIOBase:
+    """Open a text file (``.gz`` transparently); a clear error if missing or empty."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileNotFoundError(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a file")
+    handle = (
+        gzip.open(path, "rt", encoding="utf-8")
+        if path.suffix == ".gz"
+        else open(path, encoding="utf-8")
+    )
+    first = handle.read(1)
+    if not first:
+        handle.close()
+        raise EmptyDataError(f"{path}: file is empty")
+    handle.seek(0)
+    return handle
+
+
+def infer_delimiter(path: str | Path, delimiter: str | None) -> str:
+    """``delimiter`` if given, else tab for ``.tsv``/``.tsv.gz`` and comma otherwise."""
+    if delimiter:
+        return delimiter
+    name = str(path).lower().removesuffix(".gz")
+    return "\t" if name.endswith((".tsv", ".tab")) else ","
+
+
+def parse_float(cell: str, where: str, column: str) -> float:
+    """A finite float from ``cell``, else a ``ValueError`` naming ``where`` and ``column``."""
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DataFormatError(f"{where}: column {column} is not a number: {cell!r}") from None
+    if not math.isfinite(value):
+        raise NonFiniteValueError(
+            f"{where}: column {column} is {cell.strip()} (NaN/inf are not allowed)"
+        )
+    return value
+
+
+def _resolve_column(spec: int | str, header: list[str] | None, width: int, path: Path) -> int:
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.lstrip("-").isdigit()):
+        index = int(spec)
+        if not -width <= index < width:
+            raise DataFormatError(
+                f"{path}: column {index} does not exist (rows have {width} columns)"
+            )
+        return index % width
+    if header is None:
+        raise ConfigError(f"{path}: column {spec!r} given by name but header=false")
+    if spec not in header:
+        raise DataFormatError(f"{path}: missing column {spec!r} (header has {header})")
+    return header.index(spec)
+
+
+def _column_name(index: int, header: list[str] | None) -> str:
+    return repr(header[index]) if header else f"#{index}"
+
+
+def _rows(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    with open_text(path) as handle:
+        for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
+            if row and any(cell.strip() for cell in row):
+                yield number, row
+
+
+def read_csv_sequences(
+    path: str | Path,
+    label_column: int | str | None,
+    sequence_column: int | str | None = None,
+    feature_columns: list[int | str] | None = None,
+    step_size: int = 1,
+    header: bool = True,
+    delimiter: str | None = None,
+    regression: bool = False,
+    labeled: bool = True,
+    num_columns: int | None = None,
+) -> list[RawExample]:
+    """Read sequences of feature vectors from a CSV/TSV file.
+
+    Two layouts:
+        - ``sequence_column=None`` (wide): one row per sequence; the feature cells, in order,
+          are cut into steps of ``step_size`` features (digits 8x8: 64 cells, ``step_size=8``).
+        - ``sequence_column`` set (long): one row per step; consecutive rows with the same id
+          form a sequence; the label must be the same on all its rows.
+
+    Args:
+        path: the file (``.gz`` allowed).
+        label_column: name or index of the label column (``None``: no labels).
+        feature_columns: names or indices of the features (default: every other column).
+        regression: parse labels as finite floats instead of keeping them as names.
+        labeled: when false, the label column may be absent (prediction input): a row one
+            column short of the header/first row (or of ``num_columns``) has no label.
+        num_columns: columns a labelled row has (the training file's), when known.
+    """
+    path = Path(path)
+    delimiter = infer_delimiter(path, delimiter)
+    rows = _rows(path, delimiter)
+    names: list[str] | None = None
+    if header:
+        try:
+            _, names = next(rows)
+        except StopIteration:
+            raise EmptyDataError(f"{path}: file is empty") from None
+        names = [n.strip() for n in names]
+    examples: list[RawExample] = []
+    width = len(names) if names else num_columns
+    label_idx = seq_idx = None
+    feat_idx: list[int] = []
+    current_id = None
+    for number, row in rows:
+        where = f"{path}:{number}"
+        if width is None:
+            width = len(row)
+        has_label = label_column is not None
+        if not labeled and label_column is not None and len(row) == width - 1:
+            has_label = False
+        elif len(row) != width:
+            raise DataFormatError(f"{where}: expected {width} columns, got {len(row)}")
+        if label_idx is None and not feat_idx:
+            label_idx = (
+                _resolve_column(label_column, names, width, path)
+                if label_column is not None
+                else None
+            )
+            seq_idx = (
+                _resolve_column(sequence_column, names, width, path)
+                if sequence_column is not None
+                else None
+            )
+            if feature_columns is not None:
+                feat_idx = [_resolve_column(c, names, width, path) for c in feature_columns]
+            else:
+                feat_idx = [i for i in range(width) if i not in (label_idx, seq_idx)]
+            if not feat_idx:
+                raise DataFormatError(f"{path}: no feature columns left")
+            if seq_idx is None and len(feat_idx) % step_size:
+                raise DataFormatError(
+                    f"{path}: {len(feat_idx)} feature columns do not split into steps of "
+                    f"step_size={step_size}"
+                )
+        if not has_label and label_idx is not None:
+            # unlabelled prediction row: the label column is simply absent
+            cells = row[:label_idx] + [""] + row[label_idx:]
+        else:
+            cells = row
+        features = [parse_float(cells[i], where, _column_name(i, names)) for i in feat_idx]
+        target: Any = None
+        if has_label and label_idx is not None:
+            raw = cells[label_idx].strip()
+            if raw == "":
+                raise DataFormatError(
+                    f"{where}: label column {_column_name(label_idx, names)} is empty"
+                )
+            target = parse_float(raw, where, _column_name(label_idx, names)) if regression else raw
+        if seq_idx is None:
+            steps = [features[i : i + step_size] for i in range(0, len(features), step_size)]
+            examples.append(RawExample(steps, target, where))
+            continue
+        seq_id = cells[seq_idx].strip()
+        if examples and seq_id == current_id:
+            if examples[-1].target != target:
+                raise DataFormatError(
+                    f"{where}: sequence {seq_id!r} changes label from {examples[-1].target!r} "
+                    f"to {target!r}; the label must be the same on every row of a sequence"
+                )
+            examples[-1].inputs.append(features)
+        else:
+            current_id = seq_id
+            examples.append(RawExample([features], target, where))
+    if not examples:
+        raise EmptyDataError(f"{path}: no data rows")
+    return examples
+
+
+def read_text_lines(
+    path: str | Path, tokenizer: str = "whitespace", lowercase: bool = False, labeled: bool = True
+) -> list[RawExample]:
+    """Read ``label<TAB>text`` lines (``text`` alone when ``labeled=False`` and no tab).
+
+    Args:
+        tokenizer: ``"whitespace"`` (split on spaces) or ``"char"`` (every character a token).
+    """
+    if tokenizer not in ("whitespace", "char"):
+        raise ConfigError(f"tokenizer must be 'whitespace' or 'char', got {tokenizer!r}")
+    path = Path(path)
+    examples = []
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            if "\t" in line:
+                label, text = line.split("\t", 1)
+                label = label.strip()
+                if not label:
+                    raise DataFormatError(f"{where}: empty label before the tab")
+            elif labeled:
+                raise DataFormatError(f"{where}: expected 'label<TAB>text', found no tab")
+            else:
+                label, text = None, line
+            if lowercase:
+                text = text.lower()
+            tokens = list(text.strip()) if tokenizer == "char" else text.split()
+            if not tokens:
+                raise SequenceLengthError(f"{where}: the text is empty")
+            examples.append(RawExample(tokens, label, where))
+    if not examples:
+        raise EmptyDataError(f"{path}: no data lines")
+    return examples
+
+
+def check_tag(tag: str, scheme: str, where: str) -> None:
+    """``O`` or ``<prefix>-<type>`` with a prefix allowed by ``scheme`` (BIO or BIOES)."""
+    if scheme not in TAG_PREFIXES:
+        raise ConfigError(f"scheme must be one of {sorted(TAG_PREFIXES)}, got {scheme!r}")
+    if tag == "O":
+        return
+    prefix, _, kind = tag.partition("-")
+    if prefix not in TAG_PREFIXES[scheme] or not kind:
+        raise DataFormatError(
+            f"{where}: tag {tag!r} is not a {scheme} tag (expected 'O' or one of "
+            f"{'/'.join(TAG_PREFIXES[scheme])} followed by '-TYPE')"
+        )
+
+
+def read_conll(
+    path: str | Path,
+    scheme: str = "BIO",
+    delimiter: str | None = "\t",
+    num_fields: int = 2,
+    lowercase: bool = False,
+    labeled: bool = True,
+) -> list[RawExample]:
+    """Read CoNLL blocks: one ``token<TAB>tag`` line per token, a blank line between sentences.
+
+    Args:
+        scheme: ``"BIO"`` or ``"BIOES"``; every tag is checked against it.
+        delimiter: field separator (``None``: any whitespace).
+        num_fields: fields per line; the token is the first, the tag the last.
+        labeled: when false, lines may hold the token alone (prediction input).
+    """
+    path = Path(path)
+    examples: list[RawExample] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = ""
+
+    def flush() -> None:
+        if tokens:
+            examples.append(RawExample(list(tokens), list(tags) if tags else None, start))
+            tokens.clear()
+            tags.clear()
+
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\n").rstrip("\r")
+            where = f"{path}:{number}"
+            if not line.strip():
+                flush()
+                continue
+            if line.startswith("-DOCSTART-"):
+                continue
+            fields = line.split(delimiter) if delimiter else line.split()
+            if not tokens:
+                start = where
+            if not labeled and len(fields) == 1:
+                tokens.append(fields[0].lower() if lowercase else fields[0])
+                continue
+            if len(fields) != num_fields:
+                raise DataFormatError(
+                    f"{where}: expected {num_fields} fields (token{'<TAB>' if delimiter == chr(9) else ' '}tag), "
+                    f"got {len(fields)}: {line!r}"
+                )
+            token, tag = fields[0], fields[-1].strip()
+            check_tag(tag, scheme, where)
+            tokens.append(token.lower() if lowercase else token)
+            tags.append(tag)
+    flush()
+    if not examples:
+        raise EmptyDataError(f"{path}: no sentences")
+    return examples

@@ -1,0 +1,229 @@
+r"""``bptt`` kernels for output-feedback cells (Jordan, NARX): their recurrence runs through
+their own outputs, so teacher forcing changes everything.
+
+- **Open loop** (``feedback=`` true outputs, "series-parallel" training): the fed-back values
+  are known in advance, so nothing recurrent is left but Jordan's linear memory
+  :math:`m_t = \mu m_{t-1} + c\,y_{t-1}` (a loop of two elementwise ops, or nothing when
+  :math:`\mu = 0`). Every hidden layer and output of all ``T`` steps is then one matmul each:
+  the unroll is as parallel as a feed-forward network.
+- **Closed loop** (own predictions): a real nonlinear recurrence. The input projection of all
+  steps is precomputed (NARX: the whole input delay line, as one matmul over unfolded windows)
+  and the loop does only the feedback part; Jordan's closed loop has a hand-written BPTT.
+
+Each kernel returns ``(outputs (T, B, O), states)`` with every state tensor for every step,
+``(T, B, ...)``, as :func:`rnnkit.layers.backends.bptt.unroll_bptt` expects.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.cells.base import Cell, State
+
+_ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
+
+
+def _act_grad(name: str | None, out: Tensor) -> Tensor | None:
+    """d act / d pre, written with the activation's output."""
+    if name is None:
+        return None
+    if name == "tanh":
+        return 1 - out * out
+    if name == "sigmoid":
+        return out * (1 - out)
+    return (out > 0).to(out.dtype)  # relu
+
+
+# ----------------------------------------------------------------------------------------------
+# Jordan
+
+
+class _JordanClosedFn(torch.autograd.Function):
+    """Closed-loop Jordan: m_t = mu m + c y, h = phi(xp_t + m W_mh^T), y = g(h W_ho^T + b)."""
+
+    @staticmethod
+    def forward(ctx, xp, m0, y0, w_mh, w_ho, b_ho, mu, c, act, out_act, mask):
+        T, B, H = xp.shape
+        O = w_ho.shape[0]
+        ms, ys = xp.new_empty(T, B, O), xp.new_empty(T, B, O)
+        hs = torch.empty_like(xp)
+        w_mh_t, w_ho_t = w_mh.t(), w_ho.t()
+        phi, g = _ACT[act], _ACT[out_act]
+        m, y = m0, y0
+        for t in range(T):
+            torch.addcmul(c * y, mu, m, out=ms[t])
+            hs[t] = phi(torch.addmm(xp[t], ms[t], w_mh_t))
+            pre_y = torch.addmm(b_ho, hs[t], w_ho_t)
+            ys[t] = g(pre_y) if g is not None else pre_y
+            m, y = ms[t], ys[t]
+        ctx.act, ctx.out_act = act, out_act
+        ctx.save_for_backward(m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask)
+        return ys, ms
+
+    @staticmethod
+    def backward(ctx, d_ys, d_ms):
+        m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask = ctx.saved_tensors
+        T, B, H = hs.shape
+        k_h = _act_grad(ctx.act, hs)  # (T, B, H)
+        k_y = _act_grad(ctx.out_act, ys)  # (T, B, O) or None
+        if mask is not None:
+            k_h = torch.where(mask, k_h, 0)
+            if k_y is None:
+                k_y = mask.to(ys.dtype).expand_as(ys)
+            else:
+                k_y = torch.where(mask, k_y, 0)
+        if d_ys is None:
+            d_ys = torch.zeros_like(ys)
+        d_ypre = torch.empty_like(ys)
+        d_pre = torch.empty_like(hs)
+        d_m_all = torch.empty_like(ms)
+        dm = torch.zeros_like(m0)  # gradient reaching m_t from step t+1
+        for t in range(T - 1, -1, -1):
+            dy = d_ys[t] if t == T - 1 else torch.addcmul(d_ys[t], c, dm)
+            if k_y is not None:
+                dy = dy * k_y[t]
+            d_ypre[t] = dy
+            torch.mul(dy @ w_ho, k_h[t], out=d_pre[t])
+            dm = torch.addmm(dm * mu, d_pre[t], w_mh)
+            if d_ms is not None and (mask is not None or t == T - 1):
+                dm = dm + d_ms[t]
+            d_m_all[t] = dm
+        m_prev = torch.cat([m0.unsqueeze(0), ms[:-1]])
+        y_prev = torch.cat([y0.unsqueeze(0), ys[:-1]])
+        hs_, ms_ = hs, ms
+        if mask is not None:
+            m_prev, y_prev = torch.where(mask, m_prev, 0), torch.where(mask, y_prev, 0)
+            hs_, ms_ = torch.where(mask, hs, 0), torch.where(mask, ms, 0)
+        dw_ho = d_ypre.flatten(0, 1).t() @ hs_.flatten(0, 1)
+        db_ho = d_ypre.sum((0, 1))
+        dw_mh = d_pre.flatten(0, 1).t() @ ms_.flatten(0, 1)
+        dmu = (d_m_all * m_prev).sum((0, 1))
+        dc = (d_m_all * y_prev).sum((0, 1))
+        return (d_pre, dm * mu, dm * c, dw_mh, dw_ho, db_ho, dmu, dc, None, None, None)
+
+
+def _jordan(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: Tensor | None):
+    m0, y0 = state
+    O = cell.output_size
+    bias = None if cell.bias_ih is None else cell.bias_ih + cell.bias_mh
+    xp = F.linear(x.transpose(0, 1), cell.weight_ih, bias)  # (T, B, H)
+    mu = cell.decay
+    if not isinstance(mu, Tensor):
+        mu = xp.new_full((O,), mu)
+    c = 1 - mu if cell.running_average else torch.ones_like(mu)
+    if feedback is None:
+        b_ho = cell.bias_ho if cell.bias_ho is not None else xp.new_zeros(O)
+        ys, ms = _JordanClosedFn.apply(
+            xp, m0, y0, cell.weight_mh, cell.weight_ho, b_ho, mu, c,
+            cell.nonlinearity, cell.output_activation, mask,
+        )  # fmt: skip
+        return ys, (ms, ys)
+    fed = feedback.transpose(0, 1)  # (T, B, O)
+    y_prev = torch.cat([y0.unsqueeze(0), fed[:-1]])  # (T, B, O): what step t feeds back
+    if cell.decay_logit is None and cell.memory_decay == 0.0:
+        ms = y_prev  # m_t = y_{t-1}
+    else:
+        m, steps = m0, []
+        for t in range(x.shape[1]):
+            m = torch.addcmul(c * y_prev[t], mu, m)
+            steps.append(m)
+        ms = torch.stack(steps)  # (T, B, O)
+    hs = _ACT[cell.nonlinearity](torch.baddbmm(xp, ms, cell.weight_mh.t().expand(len(ms), -1, -1)))
+    ys = F.linear(hs, cell.weight_ho, cell.bias_ho)  # (T, B, O)
+    if cell.output_activation is not None:
+        ys = _ACT[cell.output_activation](ys)
+    return ys, (ms, fed)
+
+
+# ----------------------------------------------------------------------------------------------
+# NARX
+
+
+def _windows(first: Tensor, seq: Tensor, width: int) -> Tensor:
+    """Delay-line contents: ``first (B, W, D)`` newest first, then ``seq (T, B, D)``.
+
+    Returns ``(T, B, width, D)`` where entry ``[t, :, k]`` is the value ``k`` steps before
+    ``seq[t]`` (``k = 0`` is ``seq[t]`` itself), reaching into ``first`` before the start.
+    """
+    ext = torch.cat([first.flip(1).transpose(0, 1), seq])  # (W + T, B, D), oldest first
+    W = first.shape[1]
+    win = ext[W - width + 1 :].unfold(0, width, 1)  # (T, B, D, width), oldest first
+    return win.flip(-1).transpose(-1, -2)  # (T, B, width, D), newest first
+
+
+class _NARXClosedFn(torch.autograd.Function):
+    """Closed-loop NARX: a_t = xp_t + [y_{t-1} .. y_{t-K}] W_yh^T, y_t = phi(a_t) W_hy^T + b_y.
+
+    The outputs live in one buffer ``R (B, T+K, O)`` in *reverse* time order, with the initial
+    delay line at the end, so the delay line of every step is a plain slice
+    ``R[:, T-t : T-t+K]`` (newest first, as ``weight_yh``'s blocks are): no shifting, no cat.
+    The backward accumulates ``dy`` in the same layout: step ``t`` sends ``da_t W_yh`` to the
+    ``K`` outputs it read with one strided add.
+    """
+
+    @staticmethod
+    def forward(ctx, xp, y_taps0, w_yh, w_hy, b_y, act, mask):
+        T, B, H = xp.shape
+        K, O = y_taps0.shape[1], y_taps0.shape[2]
+        r = xp.new_empty(B, T + K, O)
+        r[:, T:] = y_taps0
+        hs = torch.empty_like(xp)
+        phi = _ACT[act]
+        w_yh_t, w_hy_t = w_yh.t(), w_hy.t()
+        for t in range(T):
+            taps = r[:, T - t : T - t + K].flatten(1)  # (B, K*O), y_{t-1} first
+            hs[t] = phi(torch.addmm(xp[t], taps, w_yh_t))
+            r[:, T - 1 - t] = torch.addmm(b_y, hs[t], w_hy_t)
+        ctx.act = act
+        ctx.save_for_backward(w_yh, w_hy, r, hs, mask)
+        return r[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
+
+    @staticmethod
+    def backward(ctx, d_ys):
+        w_yh, w_hy, r, hs, mask = ctx.saved_tensors
+        T, B, H = hs.shape
+        K, O = r.shape[1] - T, r.shape[2]
+        k_h = _act_grad(ctx.act, hs)  # (T, B, H)
+        if mask is not None:
+            k_h = torch.where(mask, k_h, 0)
+        dr = r.new_zeros(B, T + K, O)
+        dr[:, :T] = d_ys.flip(0).transpose(0, 1)
+        d_a = torch.empty_like(hs)
+        for t in range(T - 1, -1, -1):
+            torch.mul(dr[:, T - 1 - t] @ w_hy, k_h[t], out=d_a[t])  # (B, H)
+            dr[:, T - t : T - t + K] += (d_a[t] @ w_yh).view(B, K, O)
+        d_y = dr[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
+        taps = r.unfold(1, K, 1)[:, 1 : T + 1].flip(1)  # (B, T, O, K): windows of steps 0..T-1
+        taps = taps.transpose(-1, -2).transpose(0, 1).flatten(2)  # (T, B, K*O)
+        hs_ = hs
+        if mask is not None:
+            taps, hs_ = torch.where(mask, taps, 0), torch.where(mask, hs, 0)
+            d_y = torch.where(mask, d_y, 0)
+        dw_hy = d_y.flatten(0, 1).t() @ hs_.flatten(0, 1)
+        db_y = d_y.sum((0, 1))
+        dw_yh = d_a.flatten(0, 1).t() @ taps.flatten(0, 1)
+        return d_a, dr[:, T:], dw_yh, dw_hy, db_y, None, None
+
+
+def _narx(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: Tensor | None):
+    x_taps, y_taps = state  # (B, L, F), (B, K, O)
+    L, K, O = cell.input_delays, cell.output_delays, cell.output_size
+    phi = _ACT[cell.nonlinearity]
+    x_win = _windows(x_taps, x.transpose(0, 1), L + 1)  # (T, B, L+1, F): x_t .. x_{t-L}
+    xp = F.linear(x_win.flatten(2), cell.weight_xh, cell.bias_h)  # (T, B, H)
+    if feedback is not None:
+        fed = feedback.transpose(0, 1)  # (T, B, O)
+        y_win = _windows(y_taps, fed, K + 1)  # (T, B, K+1, O): f_t, f_{t-1}, ...
+        a = torch.baddbmm(
+            xp, y_win[:, :, 1:].flatten(2), cell.weight_yh.t().expand(len(xp), -1, -1)
+        )  # (T, B, H)
+        ys = F.linear(phi(a), cell.weight_hy, cell.bias_y)  # (T, B, O)
+        return ys, (x_win[:, :, :L], y_win[:, :, :K])
+    b_y = cell.bias_y if cell.bias_y is not None else xp.new_zeros(O)
+    ys = _NARXClosedFn.apply(
+        xp, y_taps, cell.weight_yh, cell.weight_hy, b_y, cell.nonlinearity, mask
+    )  # (T, B, O)
+    y_win = _windows(y_taps, ys, K)  # (T, B, K, O): y_t .. y_{t-K+1}
+    return ys, (x_win[:, :, :L], y_win)

@@ -1,0 +1,78 @@
+"""The ``fused`` backend: torch's own RNN kernels, run on the cell's own parameters.
+
+When a cell says its math is exactly torch's (``cell.fused_mode`` in ``RNN_TANH``, ``RNN_RELU``,
+``LSTM``, ``GRU``), the layer calls ``torch._VF.{rnn_tanh, rnn_relu, lstm, gru}``: oneDNN's fused
+LSTM on CPU, cuDNN on GPU. The parameters are passed as they are (no copies), so gradients land
+on the cell's ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh``. Variable lengths go
+through a packed batch (``batch_sizes``), as ``torch.nn`` does, so the final state is each
+sequence's state at its true end and outputs past the end are zero.
+
+On GPU, cuDNN wants all weights in one flat buffer; with the cell's separate parameters it
+copies them per call (torch warns once). That copy is small next to the unroll.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.cells.base import Cell, State
+
+_FUNCS = {
+    "LSTM": torch._VF.lstm,
+    "GRU": torch._VF.gru,
+    "RNN_TANH": torch._VF.rnn_tanh,
+    "RNN_RELU": torch._VF.rnn_relu,
+}
+
+
+def supports(cell: Cell, feedback: Tensor | None) -> bool:
+    return getattr(cell, "fused_mode", None) in _FUNCS and feedback is None
+
+
+def unroll_fused(
+    cell: Cell,
+    x: Tensor,
+    lengths: Tensor | None,
+    state: State,
+    feedback: Tensor | None,
+) -> tuple[Tensor, State]:
+    """Run ``cell`` over ``x (B, T, F)`` with torch's fused kernel for ``cell.fused_mode``."""
+    mode = getattr(cell, "fused_mode", None)
+    if mode not in _FUNCS or feedback is not None:
+        raise ValueError(
+            f"backend 'fused' needs a cell with fused_mode in {sorted(_FUNCS)} and no feedback; "
+            f"{type(cell).__name__} has fused_mode={mode!r}"
+        )
+    func = _FUNCS[mode]
+    has_bias = cell.bias_ih is not None
+    weights = [cell.weight_ih, cell.weight_hh]
+    if has_bias:
+        weights += [cell.bias_ih, cell.bias_hh]
+    is_lstm = mode == "LSTM"
+    leaves = tuple(state) if is_lstm else (state,)
+    hx = [s.unsqueeze(0) for s in leaves]  # (1, B, H) each: one layer, one direction
+    train = torch.is_grad_enabled()
+    T = x.shape[1]
+    if lengths is not None and bool((lengths == T).all()):
+        lengths = None
+    if lengths is None:
+        hx = [h.contiguous() for h in hx]
+        result = func(
+            x, tuple(hx) if is_lstm else hx[0], weights, has_bias, 1, 0.0, train, False, True
+        )
+        out, finals = result[0], result[1:]
+    else:
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        hx = [h.index_select(1, packed.sorted_indices) for h in hx]
+        result = func(
+            packed.data, packed.batch_sizes, tuple(hx) if is_lstm else hx[0], weights, has_bias,
+            1, 0.0, train, False,
+        )  # fmt: skip
+        out, _ = pad_packed_sequence(
+            packed._replace(data=result[0]), batch_first=True, total_length=T
+        )
+        finals = [f.index_select(1, packed.unsorted_indices) for f in result[1:]]
+    finals = [f[0] for f in finals]  # (B, H) each
+    return out, (tuple(finals) if is_lstm else finals[0])

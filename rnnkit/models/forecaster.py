@@ -1,0 +1,267 @@
+r"""Forecasters: an encoder with a multi-step head, and NARX run open or closed loop.
+
+Every forecaster takes aligned, batch-first windows: ``x (B, T, I)`` exogenous inputs and
+``y (B, T, O)`` targets, row ``t`` of both at time ``t``; the first ``context`` rows are the known
+past (the real initial conditions) and the rest are forecast. Each has three calls:
+
+- ``forecast(x, y_context) -> (B, T - W, O)``: free run from the context ``y_context (B, W, O)``
+  over every remaining step of ``x``; the model's own predictions stand in for the unknown
+  outputs (closed loop).
+- ``one_step(x, y, context) -> (B, T - context, O)``: each step predicted from the *true* past
+  (open loop, one step ahead).
+- ``forward(x, y, context)``: what training fits (see each class).
+
+References: seed 000 (sliding predictor, NARX); Lin, Horne, Tino & Giles, "Learning long-term
+dependencies in NARX recurrent neural networks", IEEE TNN 1996 (series-parallel vs parallel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells.base import Cell, check_positive
+from rnnkit.layers.sliding_window import SlidingWindow
+from rnnkit.models.builders import build_stack
+
+
+def _check_windows(x: Tensor, y: Tensor, context: int, who: str) -> None:
+    if x.dim() != 3 or y.dim() != 3 or x.shape[:2] != y.shape[:2]:
+        raise ValueError(
+            f"{who}: expected x (B, T, I) and y (B, T, O) with the same B and T, got "
+            f"{tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if not 1 <= context < x.shape[1]:
+        raise ValueError(f"{who}: context must be in [1, T={x.shape[1]}), got {context}")
+
+
+class Forecaster(nn.Module):
+    r"""Direct multi-step forecaster: an encoder reads the context, a head emits ``H`` steps.
+
+    .. math::
+        e = \text{encoder}([y_{t-W}; u_{t-W}], \dots, [y_{t-1}; u_{t-1}])_{\text{last}}, \qquad
+        (\hat y_t, \dots, \hat y_{t+H-1}) = W_{\text{head}}\, e + b
+
+    Symbols: :math:`W` the window (context rows), :math:`H` the horizon, :math:`y` targets,
+    :math:`u` exogenous inputs, :math:`[\,;\,]` concatenation. The encoder is any layer with the
+    ``(x, lengths) -> (outputs, state)`` face: a recurrent stack from
+    :func:`rnnkit.models.build_stack` or the :class:`rnnkit.layers.SlidingWindow` baseline.
+    Free run over more than ``H`` steps feeds each block back (recursive strategy).
+
+    Args:
+        encoder: reads ``(B, W, O + I)``; its ``output_size`` feeds the head.
+        input_size: I, exogenous inputs (0 for a pure autoregressive series).
+        output_size: O, targets.
+        window: W, context rows the encoder reads.
+        horizon: H, steps emitted at once.
+        head: maps the encoder's last output to ``H * O``; ``None`` when the encoder already
+            emits ``H * O`` features.
+
+    Shape:
+        forward: x (B, W + H, I), y (B, W + H, O), context = W -> (B, H, O).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        input_size: int,
+        output_size: int,
+        window: int,
+        horizon: int,
+        head: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive(output_size=output_size, window=window, horizon=horizon)
+        if encoder.input_size != output_size + input_size:
+            raise ValueError(
+                f"Forecaster: encoder reads {encoder.input_size} features per step, expected "
+                f"output_size + input_size = {output_size} + {input_size}"
+            )
+        self.encoder = encoder
+        self.head = head if head is not None else nn.Identity()
+        self.input_size, self.output_size = input_size, output_size
+        self.window, self.horizon = window, horizon
+
+    def _block(self, x: Tensor, y: Tensor) -> Tensor:
+        """``H`` steps after windows ``x (N, W, I)``, ``y (N, W, O)`` -> ``(N, H, O)``."""
+        out, _ = self.encoder(torch.cat([y, x], dim=-1))  # (N, W, E)
+        return self.head(out[:, -1]).view(-1, self.horizon, self.output_size)  # (N, H, O)
+
+    def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
+        """Training target: the free-run forecast of the steps after ``context``."""
+        _check_windows(x, y, context, "Forecaster")
+        return self.forecast(x, y[:, :context])
+
+    def forecast(self, x: Tensor, y_context: Tensor) -> Tensor:
+        """Free run: blocks of ``H`` steps, each fed back as context for the next."""
+        W, T = y_context.shape[1], x.shape[1]
+        if W < self.window:
+            raise ValueError(f"Forecaster: needs {self.window} context rows, got {W}")
+        history = y_context
+        while history.shape[1] < T:
+            t = history.shape[1]
+            block = self._block(x[:, t - self.window : t], history[:, t - self.window :])
+            history = torch.cat([history, block], dim=1)  # (B, t + H, O)
+        return history[:, W:T]
+
+    def one_step(self, x: Tensor, y: Tensor, context: int) -> Tensor:
+        """One step ahead from the true past: the first step of a block at every position."""
+        _check_windows(x, y, context, "Forecaster")
+        if context < self.window:
+            raise ValueError(f"Forecaster: needs {self.window} context rows, got {context}")
+        B, T, _ = y.shape
+        S = T - context
+        # all windows [t - W, t) for t in [context, T) at once
+        xs = x[:, context - self.window : T - 1].unfold(1, self.window, 1)  # (B, S, I, W)
+        ys = y[:, context - self.window : T - 1].unfold(1, self.window, 1)  # (B, S, O, W)
+        xs = xs.permute(0, 1, 3, 2).reshape(B * S, self.window, -1)  # (B*S, W, I)
+        ys = ys.permute(0, 1, 3, 2).reshape(B * S, self.window, -1)  # (B*S, W, O)
+        return self._block(xs, ys)[:, 0].view(B, S, self.output_size)  # (B, S, O)
+
+
+class NARXForecaster(nn.Module):
+    r"""NARX network as a forecaster: open loop (series-parallel) or closed loop (parallel).
+
+    .. math::
+        \hat y_t = f(u_t, \dots, u_{t-L}, \tilde y_{t-1}, \dots, \tilde y_{t-K}), \qquad
+        \tilde y = \begin{cases} y & \text{open loop (true past outputs fed back)} \\
+        \hat y & \text{closed loop (own predictions fed back)} \end{cases}
+
+    The context rows are always run open loop, so the delay lines start from real initial
+    conditions (give at least ``max(L, K)`` context rows); after them, ``forecast`` runs closed
+    loop and ``one_step`` open loop. With no exogenous input (``input_size = 0``) the cell reads a
+    constant 1 (a pure NAR model).
+
+    Args:
+        layer: a one-layer stack of :class:`rnnkit.cells.NARXCell` (``build_stack``).
+        input_size: I, exogenous inputs (0 allowed).
+        output_size: O, targets.
+        closed_loop_training: ``forward`` (training) runs closed loop, backpropagating through
+            the fed-back predictions (BPTT), instead of open loop.
+
+    Shape:
+        forward: x (B, T, I), y (B, T, O), context -> (B, T - context, O).
+    """
+
+    def __init__(
+        self,
+        layer: nn.Module,
+        input_size: int,
+        output_size: int,
+        closed_loop_training: bool = False,
+    ) -> None:
+        super().__init__()
+        if layer.output_size != output_size or layer.input_size != max(input_size, 1):
+            raise ValueError(
+                f"NARXForecaster: layer maps {layer.input_size} -> {layer.output_size} features, "
+                f"expected max(input_size, 1) = {max(input_size, 1)} -> output_size = "
+                f"{output_size}"
+            )
+        self.layer = layer
+        self.input_size, self.output_size = input_size, output_size
+        self.closed_loop_training = closed_loop_training
+
+    def _inputs(self, x: Tensor) -> Tensor:
+        if self.input_size == 0:
+            return x.new_ones(x.shape[0], x.shape[1], 1)  # (B, T, 1)
+        return x
+
+    def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
+        _check_windows(x, y, context, "NARXForecaster")
+        if self.closed_loop_training:
+            return self.forecast(x, y[:, :context])
+        return self.one_step(x, y, context)
+
+    def forecast(self, x: Tensor, y_context: Tensor) -> Tensor:
+        """Open loop over the context, then closed loop over the rest of ``x``."""
+        x = self._inputs(x)
+        W = y_context.shape[1]
+        _, state = self.layer(x[:, :W], feedback=y_context)
+        out, _ = self.layer(x[:, W:], state=state)  # (B, T - W, O)
+        return out
+
+    def one_step(self, x: Tensor, y: Tensor, context: int) -> Tensor:
+        """Open loop over every step: the true outputs fill the delay lines."""
+        _check_windows(x, y, context, "NARXForecaster")
+        out, _ = self.layer(self._inputs(x), feedback=y)  # (B, T, O)
+        return out[:, context:]
+
+
+def rnn_forecaster(
+    cell: Callable[..., Cell],
+    input_size: int,
+    output_size: int,
+    window: int,
+    horizon: int,
+    hidden_size: int = 64,
+    num_layers: int = 1,
+    dropout: float = 0.0,
+    backend: str = "auto",
+) -> Forecaster:
+    """A recurrent encoder (any cell, via :func:`build_stack`) with a linear multi-step head.
+
+    Args:
+        cell: cell factory, e.g. ``functools.partial(GRUCell)``.
+        input_size: I, exogenous inputs (the encoder reads ``O + I`` features per step).
+        output_size: O, targets.
+        window: W, context rows.
+        horizon: H, steps forecast at once.
+        hidden_size, num_layers, dropout, backend: of the stack.
+    """
+    encoder = build_stack(
+        cell,
+        output_size + input_size,
+        hidden_size,
+        num_layers=num_layers,
+        dropout=dropout,
+        backend=backend,
+    )
+    head = nn.Linear(encoder.output_size, horizon * output_size)
+    return Forecaster(encoder, input_size, output_size, window, horizon, head=head)
+
+
+def sliding_window_forecaster(
+    input_size: int,
+    output_size: int,
+    window: int,
+    horizon: int,
+    hidden_size: int = 64,
+    nonlinearity: str = "tanh",
+) -> Forecaster:
+    """The finite-response baseline: an MLP over the last ``window`` rows emits ``H`` steps."""
+    encoder = SlidingWindow(
+        output_size + input_size,
+        horizon * output_size,
+        window,
+        hidden_size,
+        nonlinearity=nonlinearity,
+    )
+    return Forecaster(encoder, input_size, output_size, window, horizon)
+
+
+def narx_forecaster(
+    cell: Callable[..., Cell],
+    input_size: int,
+    output_size: int,
+    hidden_size: int = 32,
+    closed_loop_training: bool = False,
+    backend: str = "auto",
+) -> NARXForecaster:
+    """A NARX forecaster: one layer of ``cell`` (a ``NARXCell`` partial with its delays).
+
+    Args:
+        cell: factory called as ``cell(input_size=..., output_size=..., hidden_size=...)``;
+            give it the delays, e.g. ``partial(NARXCell, input_delays=10, output_delays=10)``.
+        input_size: I, exogenous inputs (0: the cell reads a constant 1).
+        output_size: O, targets.
+        hidden_size: H of the cell.
+        closed_loop_training: train closed loop instead of open loop.
+    """
+
+    def sized_cell(**sizes) -> Cell:
+        return cell(output_size=output_size, **sizes)
+
+    layer = build_stack(sized_cell, max(input_size, 1), hidden_size, num_layers=1, backend=backend)
+    return NARXForecaster(layer, input_size, output_size, closed_loop_training)

@@ -1,0 +1,126 @@
+"""``SequenceModel``: input embedding or features -> recurrent stack -> pooled or per-step head.
+
+The one architecture behind many-to-one classification/regression and per-step tagging.
+Composition: the recurrent part comes from :func:`rnnkit.models.build_stack` (a cell factory)
+or from any layer factory with the ``(x, lengths) -> (out, state)`` face (``SlidingWindow``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import Tensor, nn
+
+from rnnkit.models.builders import CellFactory, build_stack
+from rnnkit.models.pooling import POOLING_MODES, Pooling
+
+PER_STEP = "none"
+
+
+class SequenceModel(nn.Module):
+    r"""Read a batch of sequences and score each sequence (pooled) or each step.
+
+    .. math::
+        e_t = \text{Embed}(x_t) \text{ or } x_t, \quad
+        h_{1..T} = \text{Encoder}(e_{1..T}), \quad
+        \hat y = W\,\text{drop}(\text{Pool}(h_{1..T})) + b
+        \;\text{ or }\; \hat y_t = W\,\text{drop}(h_t) + b
+
+    Args:
+        output_size: C, scores per sequence (classes, or 1 for regression) or per step (tags).
+        cell: cell factory for :func:`build_stack` (a Hydra ``_partial_``); or
+        encoder: a layer factory called as ``encoder(input_size=...)`` returning a layer with
+            the ``(x, lengths) -> (out, state)`` face and an ``output_size`` (for example
+            ``SlidingWindow``). Exactly one of ``cell`` and ``encoder``.
+        input_size: F, features per step of continuous inputs (``None`` for token inputs).
+        vocab_size: tokens in the vocabulary; when given, inputs are token ids ``(B, T)``
+            and go through an embedding of width ``embedding_dim``.
+        pad_index: the padding token id (its embedding stays zero).
+        embedding_dim: width of the token embedding.
+        hidden_size, num_layers, bidirectional, dropout, backend, residual, learn_init:
+            passed to :func:`build_stack`; ``dropout`` also acts before the head.
+        pooling: ``"last" | "mean" | "max" | "attention"`` for one output per sequence, or
+            ``"none"`` for one output per step.
+
+    Shape:
+        x (B, T, F) floats or (B, T) token ids, lengths (B,) -> (B, C) pooled or (B, T, C).
+    """
+
+    def __init__(
+        self,
+        output_size: int,
+        cell: CellFactory | None = None,
+        encoder: Callable[..., nn.Module] | None = None,
+        input_size: int | None = None,
+        vocab_size: int | None = None,
+        pad_index: int | None = 0,
+        embedding_dim: int = 64,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        backend: str = "auto",
+        residual: bool = False,
+        learn_init: bool = False,
+        pooling: str = "last",
+    ) -> None:
+        super().__init__()
+        if (cell is None) == (encoder is None):
+            raise ValueError("SequenceModel: give exactly one of `cell` and `encoder`")
+        if pooling != PER_STEP and pooling not in POOLING_MODES:
+            raise ValueError(
+                f"SequenceModel: pooling must be one of {(*POOLING_MODES, PER_STEP)}, "
+                f"got {pooling!r}"
+            )
+        if vocab_size is None and input_size is None:
+            raise ValueError("SequenceModel: give `input_size` (features) or `vocab_size`")
+        self.pooling_mode = pooling
+        if vocab_size is not None:
+            self.embedding: nn.Module | None = nn.Embedding(
+                vocab_size, embedding_dim, padding_idx=pad_index
+            )
+            width = embedding_dim
+        else:
+            self.embedding = None
+            width = int(input_size)  # type: ignore[arg-type]
+        if cell is not None:
+            self.encoder = build_stack(
+                cell,
+                input_size=width,
+                hidden_size=hidden_size,
+                num_layers=num_layers,
+                bidirectional=bidirectional,
+                dropout=dropout,
+                residual=residual,
+                learn_init=learn_init,
+                backend=backend,
+            )
+        else:
+            if num_layers != 1 or bidirectional:
+                raise ValueError(
+                    "SequenceModel: num_layers and bidirectional apply to recurrent cells; an "
+                    "`encoder` layer is used as given (set num_layers=1, bidirectional=false)"
+                )
+            self.encoder = encoder(input_size=width)  # type: ignore[misc]
+        features = self.encoder.output_size
+        self.pool = (
+            Pooling(pooling, features, bidirectional=bidirectional)
+            if pooling != PER_STEP
+            else None
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(features, output_size)
+        self.output_size = output_size
+
+    @property
+    def per_step(self) -> bool:
+        """True when the model scores every step (tagging) rather than every sequence."""
+        return self.pool is None
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if self.embedding is not None:
+            x = self.embedding(x)  # (B, T, E)
+        out, _ = self.encoder(x, lengths)  # (B, T, H)
+        if self.pool is not None:
+            out = self.pool(out, lengths)  # (B, H)
+        return self.head(self.dropout(out))  # (B, C) or (B, T, C)

@@ -1,0 +1,326 @@
+"""The recipes: ``train(cfg)``, ``evaluate(cfg)`` and ``predict(cfg)``; the only Hydra-aware module.
+
+``train(cfg)`` is a flat recipe (lightning-hydra-template style):
+
+1. seed everything (``cfg.seed``);
+2. instantiate ``cfg.data`` and call ``setup()``;
+3. fill every ``???`` key of ``cfg.model`` and ``cfg.task`` from ``datamodule.info``;
+4. instantiate ``cfg.model``, then ``cfg.task`` with ``model=``;
+5. instantiate callbacks, loggers and the trainer;
+6. ``trainer.fit`` (``cfg.train``), then ``trainer.test`` with the best checkpoint (``cfg.test``);
+7. write ``summary.json`` in the run directory and return the metrics dict.
+
+Reliability (:mod:`rnnkit.utils.checkpointing`, :mod:`rnnkit.utils.reproducibility`):
+checkpoints are written atomically and load with ``weights_only=True``; ``ckpt_path=last``
+resumes from ``<run dir>/checkpoints/last.ckpt`` (fresh start if there is none yet);
+``resume=true`` does the same and also returns at once when the run directory already holds a
+finished run of the same config (a re-launched sweep skips finished jobs). Every run directory
+gets ``run_info.json`` (seed, versions, status) and ``config.yaml``; ``summary.json`` is written
+only on success, and a failed run gets status ``failed`` and a ``FAILED`` file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from rnnkit.utils.checkpointing import (
+    AtomicCheckpointIO,
+    check_config_matches,
+    load_checkpoint,
+    resolve_ckpt_path,
+)
+from rnnkit.utils.config import fill_from_info, print_config_tree, register_resolvers
+from rnnkit.utils.logging import get_logger, global_rank
+from rnnkit.utils.reproducibility import RunRecord, finished_run, write_json_atomic
+
+log = get_logger(__name__)
+register_resolvers()
+
+
+def instantiate_list(cfg: DictConfig | None, kind: str) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a group like ``callbacks`` or ``logger``."""
+    objects: list[Any] = []
+    if not cfg:
+        return objects
+    if not isinstance(cfg, DictConfig):
+        raise TypeError(f"{kind} config must be a mapping of named entries")
+    for name, conf in cfg.items():
+        if isinstance(conf, DictConfig) and "_target_" in conf:
+            log.info(f"Instantiating {kind} {name} <{conf._target_}>")
+            objects.append(instantiate(conf))
+    return objects
+
+
+def build_data_and_model(cfg: DictConfig, datamodule_state: dict | None = None):
+    """Steps 2-4 up to the model: the datamodule (set up), then the model sized from its info.
+
+    Fills every ``???`` key of ``cfg.model`` and ``cfg.task`` in place from ``datamodule.info``.
+
+    Args:
+        datamodule_state: a saved ``datamodule.state_dict()`` (vocabularies, label maps) to
+            reuse instead of fitting on the training split (evaluation and prediction).
+
+    Returns:
+        ``(datamodule, model)``.
+    """
+    log.info(f"Instantiating datamodule <{cfg.data._target_}>")
+    datamodule = instantiate(cfg.data)
+    if datamodule_state:
+        datamodule.load_state_dict(datamodule_state)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    info = dict(getattr(datamodule, "info", {}) or {})
+    filled = fill_from_info(cfg.model, info, "model") + fill_from_info(cfg.task, info, "task")
+    if filled:
+        log.info(f"From the data: {', '.join(sorted(set(filled)))}")
+    log.info(f"Instantiating model <{cfg.model._target_}>")
+    model = instantiate(cfg.model)
+    return datamodule, model
+
+
+def build_data_and_task(cfg: DictConfig, datamodule_state: dict | None = None):
+    """Steps 2-4: :func:`build_data_and_model`, then ``instantiate(cfg.task, model=model)``.
+
+    Returns:
+        ``(datamodule, model, task)``.
+    """
+    datamodule, model = build_data_and_model(cfg, datamodule_state)
+    log.info(f"Instantiating task <{cfg.task._target_}>")
+    task = instantiate(cfg.task, model=model)
+    return datamodule, model, task
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            out[key] = float(value)
+        elif isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    """Write ``summary.json`` (rank zero only), atomically: it marks a finished run."""
+    write_json_atomic(path, summary)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train and test a model as ``cfg`` says; return the logged metrics (train/val/test).
+
+    ``cfg`` is the composed ``configs/train.yaml``. See the module docstring for the steps.
+    """
+    output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("resume"):
+        done = finished_run(output_dir, cfg)
+        if done is not None:
+            log.info(f"{output_dir} already holds this finished run (resume=true): skipping")
+            return done["metrics"]
+    with RunRecord(output_dir, cfg, seed=cfg.get("seed"), enabled=global_rank() == 0) as record:
+        metrics = _train(cfg)
+        record.finish()
+    return metrics
+
+
+def _train(cfg: DictConfig) -> dict[str, float]:
+    start = time.time()
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("extras", {}).get("print_config"):
+        print_config_tree(cfg)
+
+    datamodule, model, task = build_data_and_task(cfg)
+    callbacks = instantiate_list(cfg.get("callbacks"), "callback")
+    loggers: list[Logger] = instantiate_list(cfg.get("logger"), "logger")
+    log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO(config=cfg)],  # atomic, pickle-free, config-checked
+    )
+
+    hparams = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    for logger in loggers:
+        logger.log_hyperparams(hparams)  # type: ignore[arg-type]
+
+    if cfg.get("train", True):
+        log.info("Starting training")
+        ckpt_path = cfg.get("ckpt_path") or ("last" if cfg.get("resume") else None)
+        ckpt_path = resolve_ckpt_path(ckpt_path, Path(cfg.paths.output_dir) / "checkpoints")
+        if ckpt_path:
+            log.info(f"Resuming from {ckpt_path}")
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = _floats(trainer.callback_metrics)
+
+    best_ckpt = ""
+    if trainer.checkpoint_callback is not None:
+        best_ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or ""
+    if cfg.get("test", True):
+        log.info("Starting testing")
+        ckpt = best_ckpt or None
+        if ckpt is None:
+            log.warning("No best checkpoint found; testing the current weights")
+        trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+        metrics.update(_floats(trainer.callback_metrics))
+
+    if trainer.is_global_zero:
+        output_dir = Path(cfg.paths.output_dir)
+        write_summary(
+            output_dir / "summary.json",
+            {
+                "task_name": cfg.get("task_name"),
+                "metrics": metrics,
+                "best_ckpt": best_ckpt,
+                "last_ckpt": str(output_dir / "checkpoints" / "last.ckpt")
+                if (output_dir / "checkpoints" / "last.ckpt").exists()
+                else "",
+                "epochs": trainer.current_epoch,
+                "global_step": trainer.global_step,
+                "world_size": trainer.world_size,
+                "seconds": round(time.time() - start, 2),
+                "optimized_metric": cfg.get("optimized_metric"),
+            },
+        )
+        log.info(f"Test metrics: { {k: round(v, 4) for k, v in metrics.items() if k.startswith('test/')} }")
+        log.info(f"Run directory: {output_dir}")
+    return metrics
+
+
+# ----- evaluation and prediction from a checkpoint ---------------------------------------------
+def load_run(cfg: DictConfig) -> tuple[DictConfig, Path, dict[str, Any]]:
+    """The training run behind ``cfg.ckpt_path``: its config, the checkpoint path and content.
+
+    The run's config is ``cfg.run_config`` or ``<run dir>/.hydra/config.yaml`` where the
+    checkpoint is ``<run dir>/checkpoints/*.ckpt``; ``cfg.data`` is merged onto its ``data``.
+    """
+    ckpt = Path(str(cfg.ckpt_path))
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"ckpt_path: {ckpt}: checkpoint not found")
+    run_config = Path(str(cfg.run_config)) if cfg.get("run_config") else (
+        ckpt.resolve().parent.parent / ".hydra" / "config.yaml"
+    )
+    if not run_config.is_file():
+        raise FileNotFoundError(
+            f"{run_config}: the training run's config was not found next to the checkpoint; "
+            "pass run_config=<run dir>/.hydra/config.yaml"
+        )
+    run_cfg = OmegaConf.load(run_config)
+    if not isinstance(run_cfg, DictConfig) or "data" not in run_cfg or "model" not in run_cfg:
+        raise ValueError(f"{run_config}: not a training config (needs data, model and task)")
+    run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.get("data") or {})
+    for key in ("trainer", "paths", "extras", "task_name", "tags"):
+        if key in cfg:
+            run_cfg[key] = cfg[key]
+    run_cfg.callbacks = None
+    run_cfg.logger = cfg.get("logger")
+    checkpoint = load_checkpoint(ckpt)  # weights_only=True; a clear error if broken
+    return run_cfg, ckpt, checkpoint
+
+
+def _datamodule_state(run_cfg: DictConfig, checkpoint: dict[str, Any]) -> dict | None:
+    # Lightning stores datamodule.state_dict() under the class's __qualname__
+    name = str(run_cfg.data._target_).rsplit(".", 1)[-1]
+    return checkpoint.get(name)
+
+
+def load_task(cfg: DictConfig):
+    """Rebuild ``(run_cfg, datamodule, task)`` from a checkpoint (see :func:`load_run`).
+
+    The model is built from the run's config and sized by the datamodule restored from the
+    checkpoint; weights and hyperparameters come from the checkpoint:
+    ``Task.load_from_checkpoint(ckpt, model=instantiate(cfg.model))``.
+    """
+    run_cfg, ckpt, checkpoint = load_run(cfg)
+    datamodule, model = build_data_and_model(run_cfg, _datamodule_state(run_cfg, checkpoint))
+    check_config_matches(checkpoint, run_cfg, path=ckpt)  # names the first differing model key
+    task_cls = get_class(run_cfg.task._target_)
+    task = task_cls.load_from_checkpoint(ckpt, model=model, map_location="cpu", weights_only=True)
+    return run_cfg, datamodule, task
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test a checkpoint (``cfg`` is the composed ``configs/eval.yaml``); return test metrics."""
+    if cfg.get("extras", {}).get("print_config"):
+        print_config_tree(cfg)
+    run_cfg, datamodule, task = load_task(cfg)
+    loggers: list[Logger] = instantiate_list(run_cfg.get("logger"), "logger")
+    trainer: L.Trainer = instantiate(run_cfg.trainer, logger=loggers or False)
+    trainer.test(task, datamodule=datamodule)
+    metrics = _floats(trainer.callback_metrics)
+    if trainer.is_global_zero:
+        write_summary(
+            Path(cfg.paths.output_dir) / "summary.json",
+            {"task_name": cfg.get("task_name"), "ckpt_path": str(cfg.ckpt_path), "metrics": metrics},
+        )
+    return metrics
+
+
+def format_predictions(datamodule, predictions: list[Any]) -> list[str]:
+    """One human-readable line per prediction (tagging: ``token<TAB>tag`` blocks)."""
+    lines = []
+    for example, pred in zip(datamodule.predict_examples(), predictions, strict=True):
+        shown = datamodule.decode_inputs(example)
+        if isinstance(pred, str):  # seq2seq: the decoded output sequence
+            lines.append(f"{pred}\t{shown}")
+        elif isinstance(pred, list):  # tagging: one tag per token, CoNLL-style
+            lines += [f"{token}\t{tag}" for token, tag in zip(shown, pred, strict=True)]
+            lines.append("")
+        elif "label" in pred:
+            lines.append(f"{pred['label']}\t{pred['prob']:.4f}\t{shown}")
+        else:
+            lines.append(f"{pred['value']:.6g}\t{shown}")
+    return lines
+
+
+def predict(cfg: DictConfig) -> list[str]:
+    """Predict on ``cfg.input`` with ``cfg.ckpt_path``; write lines to ``cfg.output`` or stdout.
+
+    Returns:
+        The lines written: classification ``label<TAB>probability<TAB>input``, regression
+        ``value<TAB>input``, tagging ``token<TAB>tag`` with a blank line after each sentence.
+        Generation (language models) takes ``prompt=TEXT`` (or a list) instead of ``input``;
+        ``temperature``, ``top_k`` and ``max_new_tokens`` override the task's sampling
+        settings; the output is the generated text of each prompt.
+    """
+    prompt = cfg.get("prompt")
+    if prompt is None and not cfg.get("input"):
+        raise ValueError(
+            "predict: give input=<file> (same format as the training data), or prompt=TEXT "
+            "for a language model"
+        )
+    if prompt is None and not Path(str(cfg.input)).is_file():
+        raise FileNotFoundError(f"input: {cfg.input}: file not found")
+    with open_dict(cfg):
+        if prompt is not None:  # generation: the data module's `prompts` are what is continued
+            prompts = list(prompt) if OmegaConf.is_list(prompt) else [str(prompt)]
+            cfg.data = OmegaConf.merge(cfg.get("data") or {}, {"prompts": prompts})
+        else:
+            cfg.data = OmegaConf.merge(cfg.get("data") or {}, {"predict_path": str(cfg.input)})
+    run_cfg, datamodule, task = load_task(cfg)
+    for key in ("temperature", "top_k", "max_new_tokens"):  # sampling settings (generation)
+        if cfg.get(key) is not None:
+            task.hparams[key] = cfg[key]
+    trainer: L.Trainer = instantiate(run_cfg.trainer, logger=False, enable_progress_bar=False)
+    batches = trainer.predict(task, datamodule=datamodule) or []
+    predictions = [p for batch in batches for p in batch]
+    if all(isinstance(p, str) for p in predictions):  # generated text, already decoded
+        lines = predictions
+    else:
+        lines = format_predictions(datamodule, predictions)
+    text = "\n".join(lines) + "\n"
+    if cfg.get("output"):
+        Path(str(cfg.output)).write_text(text)
+        log.info(f"Wrote {len(predictions)} predictions to {cfg.output}")
+    else:
+        sys.stdout.write(text)
+    return lines

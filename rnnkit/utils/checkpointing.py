@@ -1,0 +1,365 @@
+"""Checkpoints that survive a crash and load safely.
+
+- :class:`AtomicCheckpointIO` (a Lightning ``CheckpointIO`` plugin) writes each checkpoint to a
+  temporary file in the same folder, ``fsync``s it and renames it over the target, so a kill
+  during the write leaves the previous checkpoint loadable. It stores the run's composed config
+  and library versions under ``checkpoint["rnnkit"]`` and turns hyper-parameters into plain data
+  (no pickled partials or OmegaConf objects), so every checkpoint loads with
+  ``torch.load(weights_only=True)``. On load it refuses a checkpoint written by a different model
+  configuration, naming the first key that differs.
+- :func:`load_checkpoint` loads a file with ``weights_only=True`` and turns every way a file can be
+  broken (missing, empty, truncated, not a checkpoint) into one :class:`CheckpointError`.
+- :func:`resolve_ckpt_path` gives ``ckpt_path=last`` its meaning: ``<checkpoint dir>/last.ckpt``
+  of the run's output folder when it exists (resume), else ``None`` (start fresh).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from rnnkit.errors import CheckpointError, CheckpointMismatchError
+
+__all__ = [
+    "AtomicCheckpointIO",
+    "atomic_write_bytes",
+    "atomic_save",
+    "load_checkpoint",
+    "resolve_ckpt_path",
+    "check_config_matches",
+    "check_state_dict_matches",
+    "to_plain",
+    "first_difference",
+    "CHECKPOINT_KEY",
+]
+
+CHECKPOINT_KEY = "rnnkit"  # checkpoint["rnnkit"] = {"config": ..., "versions": ...}
+TMP_SUFFIX = ".tmp"  # never ".ckpt": Lightning's `last` lookup must not see a half-written file
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The bytes go to a hidden temporary file in the same folder (same filesystem, so the rename
+    is atomic), which is flushed and ``fsync``ed before ``os.replace``; the folder is synced
+    after the rename so the new name survives a power cut as well as a kill.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:  # pragma: no cover - some filesystems refuse
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+# --- plain data ---------------------------------------------------------------------------------
+def _dotted_name(obj: Any) -> str:
+    module = getattr(obj, "__module__", None) or ""
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+    return f"{module}.{name}" if module else name
+
+
+def to_plain(value: Any) -> Any:
+    """``value`` as data that ``torch.load(weights_only=True)`` accepts.
+
+    OmegaConf containers become dicts/lists (resolved when possible), ``functools.partial`` a
+    Hydra-style ``{"_target_": ..., "_partial_": True, **kwargs}``, classes and functions their
+    dotted name, paths strings, numpy arrays tensors; anything else unknown its ``repr``.
+    """
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover
+        DictConfig = ListConfig = ()  # type: ignore[assignment]
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor, torch.dtype)):
+        return value
+    if DictConfig and isinstance(value, (DictConfig, ListConfig)):
+        try:
+            container = OmegaConf.to_container(value, resolve=True)
+        except Exception:  # unresolvable interpolation: keep it as written
+            container = OmegaConf.to_container(value, resolve=False)
+        return to_plain(container)
+    if isinstance(value, Mapping):
+        return {
+            str(k) if not isinstance(k, (int, str)) else k: to_plain(v) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [to_plain(v) for v in value]
+        return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, functools.partial):
+        plain = {"_target_": _dotted_name(value.func), "_partial_": True}
+        if value.args:
+            plain["_args_"] = [to_plain(a) for a in value.args]
+        plain.update({k: to_plain(v) for k, v in value.keywords.items()})
+        return plain
+    if isinstance(value, type) or callable(value):
+        return _dotted_name(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    try:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(value.copy())
+        if isinstance(value, np.generic):
+            return value.item()
+    except ImportError:  # pragma: no cover
+        pass
+    return repr(value)
+
+
+def _sanitize_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """Hyper-parameters as plain data; drop the pickled class Lightning stores beside them."""
+    checkpoint = dict(checkpoint)
+    for key in list(checkpoint):
+        if key.endswith("hyper_parameters") or key.endswith("hparams_name"):
+            checkpoint[key] = to_plain(checkpoint[key])
+        elif key.endswith("hparams_type"):
+            # a class object: needs pickle. Hyper-parameters are restored as a plain dict.
+            del checkpoint[key]
+    return checkpoint
+
+
+# --- loading ------------------------------------------------------------------------------------
+def load_checkpoint(
+    path: str | os.PathLike,
+    map_location: Any = "cpu",
+    *,
+    weights_only: bool = True,
+) -> dict[str, Any]:
+    """Load a Lightning checkpoint with ``weights_only=True``, or raise one clear error.
+
+    Raises:
+        CheckpointError: the file is missing, empty, truncated, not a torch checkpoint, not a
+            Lightning checkpoint (no ``state_dict``), or needs pickle to load.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, expected a checkpoint file (.ckpt)")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: checkpoint file is empty (0 bytes); expected a .ckpt")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"{path}: not a checkpoint or truncated ({size} bytes, no complete torch.save "
+            "archive); expected a .ckpt written by rnnkit/Lightning"
+        )
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: cannot be loaded with weights_only=True ({first}); it holds pickled "
+            "objects, expected plain tensors and data"
+        ) from exc
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from exc
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        found = sorted(checkpoint)[:8] if isinstance(checkpoint, dict) else type(checkpoint)
+        raise CheckpointError(
+            f"{path}: not a Lightning checkpoint: expected a dict with a 'state_dict' key, "
+            f"found {found}"
+        )
+    return checkpoint
+
+
+def resolve_ckpt_path(ckpt_path: str | os.PathLike | None, checkpoint_dir: str | os.PathLike):
+    """What ``ckpt_path`` means: ``None``, ``"last"`` or a file.
+
+    ``"last"`` is ``<checkpoint_dir>/last.ckpt`` if that file exists, else ``None`` (nothing to
+    resume yet: the run starts from scratch). A path must exist.
+
+    Raises:
+        CheckpointError: a path that does not exist.
+    """
+    if ckpt_path is None or str(ckpt_path) in ("", "null", "None"):
+        return None
+    if str(ckpt_path) == "last":
+        last = Path(checkpoint_dir) / "last.ckpt"
+        return str(last) if last.is_file() else None
+    path = Path(ckpt_path)
+    if path.is_dir() and (path / "last.ckpt").is_file():
+        return str(path / "last.ckpt")
+    if not path.is_file():
+        raise CheckpointError(
+            f"ckpt_path={ckpt_path}: checkpoint file not found (expected a .ckpt file, or "
+            "'last' to resume this run's last.ckpt)"
+        )
+    return str(path)
+
+
+# --- compatibility ------------------------------------------------------------------------------
+_MISSING = object()
+
+
+def first_difference(saved: Any, current: Any, prefix: str) -> tuple[str, Any, Any] | None:
+    """The first dotted key where two plain configs differ: ``(key, saved, current)``."""
+    if isinstance(saved, Mapping) and isinstance(current, Mapping):
+        for key in sorted(set(saved) | set(current), key=str):
+            a, b = saved.get(key, _MISSING), current.get(key, _MISSING)
+            found = first_difference(a, b, f"{prefix}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
+        if len(saved) != len(current):
+            return prefix, list(saved), list(current)
+        for i, (a, b) in enumerate(zip(saved, current, strict=False)):
+            found = first_difference(a, b, f"{prefix}[{i}]")
+            if found:
+                return found
+        return None
+    if current == "???":  # not filled in yet (from the data): nothing to compare
+        return None
+    if saved != current:
+        return prefix, saved, current
+    return None
+
+
+def _shown(value: Any) -> str:
+    return "(absent)" if value is _MISSING else repr(value)
+
+
+def check_config_matches(
+    checkpoint: Mapping[str, Any],
+    config: Any,
+    sections: tuple[str, ...] = ("model",),
+    path: str | os.PathLike | None = None,
+) -> None:
+    """Refuse a checkpoint whose stored config differs from ``config`` in ``sections``.
+
+    Args:
+        checkpoint: a loaded checkpoint; without ``checkpoint["rnnkit"]["config"]`` (not written
+            by rnnkit) nothing is compared here; :func:`check_state_dict_matches` still applies.
+        config: the current run's config (DictConfig or dict).
+        sections: top-level config keys that must be equal (the model's architecture).
+
+    Raises:
+        CheckpointMismatchError: naming the first key that differs, with both values.
+    """
+    stored = (checkpoint.get(CHECKPOINT_KEY) or {}).get("config")
+    if not isinstance(stored, Mapping):
+        return
+    current = to_plain(config)
+    where = f"{path}: " if path else ""
+    for section in sections:
+        if section not in stored or section not in current:
+            continue
+        found = first_difference(stored[section], current[section], section)
+        if found:
+            key, saved, now = found
+            raise CheckpointMismatchError(
+                f"{where}checkpoint was written by a different model configuration: {key} is "
+                f"{_shown(saved)} in the checkpoint but {_shown(now)} in this run"
+            )
+
+
+def check_state_dict_matches(
+    state_dict: Mapping[str, torch.Tensor],
+    module: torch.nn.Module,
+    path: str | os.PathLike | None = None,
+) -> None:
+    """Refuse weights that do not fit ``module``, naming the first parameter that differs."""
+    where = f"{path}: " if path else ""
+    expected = module.state_dict()
+    for key, value in expected.items():
+        if key not in state_dict:
+            raise CheckpointMismatchError(
+                f"{where}checkpoint was written by a different model configuration: it has no "
+                f"'{key}' (expected shape {tuple(value.shape)})"
+            )
+        got = state_dict[key]
+        if hasattr(got, "shape") and tuple(got.shape) != tuple(value.shape):
+            raise CheckpointMismatchError(
+                f"{where}checkpoint was written by a different model configuration: '{key}' "
+                f"has shape {tuple(got.shape)} in the checkpoint, {tuple(value.shape)} here"
+            )
+    for key in state_dict:
+        if key not in expected:
+            raise CheckpointMismatchError(
+                f"{where}checkpoint was written by a different model configuration: it has "
+                f"'{key}', which this model does not have"
+            )
+
+
+# --- the Lightning plugin -----------------------------------------------------------------------
+def _versions() -> dict[str, str]:
+    from rnnkit.utils.reproducibility import versions
+
+    return versions()
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning ``CheckpointIO``: atomic, pickle-free writes; safe, checked reads.
+
+    Args:
+        config: the run's composed config (a DictConfig or dict; read at save/load time, so the
+            values ``train()`` fills in from the data are included). Stored in every checkpoint
+            under ``checkpoint["rnnkit"]["config"]`` and compared on load.
+        compare: top-level config sections that must match when a checkpoint is loaded.
+    """
+
+    def __init__(self, config: Any = None, compare: tuple[str, ...] = ("model",)) -> None:
+        super().__init__()
+        self.config = config
+        self.compare = tuple(compare)
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
+        checkpoint = _sanitize_checkpoint(checkpoint)
+        meta: dict[str, Any] = {"versions": _versions()}
+        if self.config is not None:
+            meta["config"] = to_plain(self.config)
+        checkpoint[CHECKPOINT_KEY] = meta
+        atomic_save(checkpoint, path)
+
+    def load_checkpoint(
+        self,
+        path: Any,
+        map_location: Callable | Any = "cpu",
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
+        checkpoint = load_checkpoint(
+            path, map_location=map_location, weights_only=weights_only is not False
+        )
+        if self.config is not None:
+            check_config_matches(checkpoint, self.config, self.compare, path=path)
+        return checkpoint

@@ -1,0 +1,328 @@
+"""Benchmark rnnkit's execution backends against torch.nn, plus a Lightning vs plain-loop figure.
+
+Every cell runs under every backend that supports it, interleaved with the torch.nn reference
+in the same process (one round = each contender once, the order rotated every round), after
+warm-up; the figure is the median over rounds. ``train`` is forward + backward of
+``outputs.sum()``; ``inference`` is the forward under ``torch.no_grad()``. The reference is
+``torch.nn.{LSTM, GRU, RNN}`` of the same sizes for the standard cells and ``torch.nn.LSTM`` of
+the same hidden size for the custom ones (GRU reset_before, Jordan, NARX).
+
+    python scripts/bench.py --quick                  # < 3 min on 2 cores
+    python scripts/bench.py --json bench.json        # the full table (docs/benchmarks.md)
+
+Rows written by ``--json``: ``{cell, backend, mode, B, I, H, T, ms, torch_ms, ratio}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells import ElmanCell, GRUCell, JordanCell, LSTMCell, NARXCell
+from rnnkit.layers import Recurrent
+from rnnkit.layers.backends import BACKENDS, choose_backend, compiled
+
+
+def _cells(I: int, H: int) -> dict[str, tuple[Callable[[], nn.Module], type, bool]]:
+    """name -> (cell factory, torch.nn reference class, teacher-forced feedback)."""
+    return {
+        "lstm": (lambda: LSTMCell(I, H), nn.LSTM, False),
+        "gru": (lambda: GRUCell(I, H), nn.GRU, False),
+        "elman": (lambda: ElmanCell(I, H), nn.RNN, False),
+        "gru_reset_before": (lambda: GRUCell(I, H, reset_after=False), nn.LSTM, False),
+        "jordan": (lambda: JordanCell(I, H), nn.LSTM, False),
+        "jordan_tf": (lambda: JordanCell(I, H), nn.LSTM, True),
+        "narx": (lambda: NARXCell(I, H, H, input_delays=2, output_delays=2), nn.LSTM, False),
+        "narx_tf": (lambda: NARXCell(I, H, H, input_delays=2, output_delays=2), nn.LSTM, True),
+    }
+
+
+def _runner(module: nn.Module, x: Tensor, feedback: Tensor | None, train: bool) -> Callable:
+    kwargs = {"feedback": feedback} if feedback is not None else {}
+
+    def run() -> None:
+        if train:
+            for p in module.parameters():
+                p.grad = None
+            out = module(x, **kwargs)[0]
+            out.sum().backward()
+        else:
+            with torch.no_grad():
+                module(x, **kwargs)
+
+    return run
+
+
+_clock = time.perf_counter
+
+
+def _time(contenders: dict[str, Callable], rounds: int, warmup: int) -> dict[str, float]:
+    """Median ms of each contender over ``rounds`` interleaved, rotated rounds."""
+    for run in contenders.values():
+        for _ in range(warmup):
+            run()
+    names = list(contenders)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            start = _clock()
+            contenders[name]()
+            times[name].append((_clock() - start) * 1e3)
+    return {n: statistics.median(v) for n, v in times.items()}
+
+
+def bench_backends(args) -> list[dict]:
+    sizes = [(32, 64, 128, 100)] if args.quick else [
+        (32, 64, 128, 100), (32, 64, 512, 100), (32, 64, 128, 500)
+    ]  # fmt: skip
+    rows = []
+    for B, I, H, T in sizes:
+        for name, (make, ref_cls, tf) in _cells(I, H).items():
+            if args.cells and name not in args.cells:
+                continue
+            torch.manual_seed(0)
+            cell = make()
+            x = torch.randn(B, T, I)
+            feedback = torch.randn(B, T, cell.output_size) if tf else None
+            ref = ref_cls(I, H, batch_first=True)
+            backends = [
+                b for b in ("loop", "fused", "bptt", "compiled")
+                if BACKENDS[b][0](cell, feedback) and b in args.backends
+                and not (b == "loop" and T > 100 and args.quick)
+            ]  # fmt: skip
+            for mode in ("train", "inference"):
+                train = mode == "train"
+                with torch.set_grad_enabled(train):
+                    picked = choose_backend(cell, x.device, feedback)
+                contenders = {"torch": _runner(ref, x, None, train)}
+                for b in [*backends, "auto"]:
+                    contenders[b] = _runner(Recurrent(cell, backend=b), x, feedback, train)
+                if "compiled" in contenders:  # compile outside the timing; report its cost
+                    start = time.perf_counter()
+                    contenders["compiled"]()
+                    compile_s = time.perf_counter() - start
+                rounds = args.rounds if T * H <= 100 * 128 else max(3, args.rounds // 2)
+                ms = _time(contenders, rounds, args.warmup)
+                for b in [*backends, "auto"]:
+                    row = dict(cell=name, backend=b, mode=mode, B=B, I=I, H=H, T=T,
+                               ms=round(ms[b], 2), torch_ms=round(ms["torch"], 2),
+                               ratio=round(ms[b] / ms["torch"], 3))  # fmt: skip
+                    if b == "auto":
+                        row["picked"] = picked
+                    if b == "compiled":
+                        row["first_call_s"] = round(compile_s, 1)
+                        row["compile_s"] = round(sum(compiled.COMPILE_SECONDS.values()), 1)
+                    rows.append(row)
+                    print(_fmt(row), flush=True)
+    return rows
+
+
+def _fmt(row: dict) -> str:
+    extra = f"  (auto -> {row['picked']})" if "picked" in row else ""
+    if "first_call_s" in row:
+        extra = f"  (first call {row['first_call_s']} s)"
+    return (
+        f"{row['cell']:<17}{row['backend']:<9}{row['mode']:<10}"
+        f"H={row['H']:<4} T={row['T']:<4} {row['ms']:>9.1f} ms  torch {row['torch_ms']:>8.1f} ms"
+        f"  x{row['ratio']:.2f}{extra}"
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# end to end: Lightning task vs a plain PyTorch loop
+
+
+class _Classifier(nn.Module):
+    """Stacked LSTM over the sequence, the last valid output, a linear head: ``(x, lengths)``."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_classes: int, backend: str):
+        super().__init__()
+        from rnnkit.models.builders import build_stack
+
+        self.rnn = build_stack(LSTMCell, input_size, hidden_size, num_layers=1, backend=backend)
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        _, states = self.rnn(x, lengths)
+        h, _ = states[-1]  # (B, H) at each sequence's end
+        return self.head(h)
+
+
+def bench_lightning(args) -> dict:
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    B, I, H, T, C = 32, 64, 128, 100, 4
+    steps = 15 if args.quick else 60
+    skip = 3 if args.quick else 10  # steps not timed: warm-up, first-batch setup
+    g = torch.Generator().manual_seed(0)
+    n = B * (steps + skip)
+    data = TensorDataset(
+        torch.randn(n, T, I, generator=g),
+        torch.randint(T // 2, T + 1, (n,), generator=g),
+        torch.randint(0, C, (n,), generator=g),
+    )
+    optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
+
+    # plain loop
+    torch.manual_seed(0)
+    model = _Classifier(I, H, C, "auto")
+    opt = optimizer(model.parameters())
+    loss_fn = nn.CrossEntropyLoss()
+    stamps = []
+    for x, lengths, y in DataLoader(data, batch_size=B):
+        loss = loss_fn(model(x, lengths), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        stamps.append(_clock())
+    plain = (len(stamps) - 1 - skip) / (stamps[-1] - stamps[skip])
+
+    # Lightning
+    try:
+        from rnnkit.tasks import ClassificationTask
+
+        def make_task(model):
+            return ClassificationTask(model, optimizer=optimizer, num_classes=C)
+
+        which = "rnnkit.tasks.ClassificationTask"
+    except ImportError:
+
+        class _Minimal(L.LightningModule):
+            def __init__(self, model):
+                super().__init__()
+                self.model, self.loss_fn = model, nn.CrossEntropyLoss()
+
+            def training_step(self, batch, batch_idx):
+                x, lengths, y = batch
+                return self.loss_fn(self.model(x, lengths), y)
+
+            def configure_optimizers(self):
+                return optimizer(self.parameters())
+
+        make_task = _Minimal
+        which = "a minimal LightningModule (rnnkit.tasks.ClassificationTask not found)"
+
+    class _Clock(L.Callback):
+        def __init__(self):
+            self.stamps = []
+
+        def on_train_batch_end(self, *a, **k):
+            self.stamps.append(_clock())
+
+    torch.manual_seed(0)
+    clock = _Clock()
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[clock],
+        num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(make_task(_Classifier(I, H, C, "auto")), DataLoader(data, batch_size=B))
+    st = clock.stamps
+    lightning = (len(st) - 1 - skip) / (st[-1] - st[skip])
+    result = dict(task=which, B=B, I=I, H=H, T=T, plain_steps_s=round(plain, 2),
+                  lightning_steps_s=round(lightning, 2),
+                  ratio=round(lightning / plain, 3))  # fmt: skip
+    print(
+        f"end to end (LSTM H={H}, T<={T}, B={B}, Adam): plain loop {plain:.2f} steps/s, "
+        f"Lightning {lightning:.2f} steps/s, ratio {lightning / plain:.2f}  [{which}]",
+        flush=True,
+    )
+    return result
+
+
+def markdown(rows: list[dict], e2e: dict | None) -> str:
+    """The rows as one markdown table per size: ms and ratio to torch.nn, train and inference."""
+    lines = []
+    sizes = sorted({(r["B"], r["I"], r["H"], r["T"]) for r in rows}, key=lambda s: (s[3], s[2]))
+    for B, I, H, T in sizes:
+        lines += [f"\n**B={B}, I={I}, H={H}, T={T}**\n",
+                  "| cell | backend | train ms | torch.nn | ratio | inference ms | torch.nn "
+                  "| ratio |", "|---|---|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
+        at = [r for r in rows if (r["B"], r["I"], r["H"], r["T"]) == (B, I, H, T)]
+        for cell in dict.fromkeys(r["cell"] for r in at):
+            for backend in dict.fromkeys(r["backend"] for r in at if r["cell"] == cell):
+                by = {r["mode"]: r for r in at if r["cell"] == cell and r["backend"] == backend}
+                tr, inf = by.get("train"), by.get("inference")
+                name = backend
+                if backend == "auto":
+                    picks = dict.fromkeys(r["picked"] for r in by.values())
+                    name = f"**auto** ({'/'.join(picks)})"
+                cols = []
+                for r in (tr, inf):
+                    cols += ["", "", ""] if r is None else [
+                        f"{r['ms']:.1f}", f"{r['torch_ms']:.1f}", f"{r['ratio']:.2f}"
+                    ]  # fmt: skip
+                lines.append(f"| {cell} | {name} | " + " | ".join(cols) + " |")
+    if e2e:
+        lines.append(
+            f"\nEnd to end, {e2e['task']}: plain loop {e2e['plain_steps_s']} steps/s, Lightning "
+            f"{e2e['lightning_steps_s']} steps/s, ratio {e2e['ratio']:.2f}."
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one size, fewer rounds (< 3 min)")
+    parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--clock", choices=["wall", "cpu"], default="wall",
+        help="wall: elapsed time; cpu: CPU time of the one thread doing the work (forces "
+        "--threads 1): robust when other processes load the machine",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per size")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--cells", nargs="*", help="only these cells (default: all)")
+    parser.add_argument(
+        "--backends", nargs="*", default=["loop", "fused", "bptt"],
+        help="backends besides auto (add 'compiled' to time torch.compile; slow to compile)",
+    )  # fmt: skip
+    parser.add_argument("--no-lightning", action="store_true")
+    parser.add_argument("--markdown", help="also write the table as markdown to this file")
+    parser.add_argument("--render", help="only render an earlier --json file (with --markdown)")
+    args = parser.parse_args()
+    if args.rounds is None:
+        args.rounds = 5 if args.quick else 9
+    global _clock
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        text = markdown(saved["rows"], saved.get("end_to_end"))
+        if args.markdown:
+            with open(args.markdown, "w") as f:
+                f.write(text + "\n")
+        print(text)
+        return
+    if args.clock == "cpu":
+        # one intra-op thread: all work (backward included, on CPU) runs in this thread
+        args.threads, _clock = 1, time.thread_time
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock, "
+          f"ms = median of {args.rounds} interleaved rounds; ratio = ms / torch.nn ms "
+          "(lower is faster)")  # fmt: skip
+    start = time.perf_counter()
+    rows = bench_backends(args)
+    e2e = None if args.no_lightning else bench_lightning(args)
+    print(f"total {time.perf_counter() - start:.0f} s")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(rows, e2e) + "\n")
+    if args.json:
+        meta = dict(torch=torch.__version__, threads=torch.get_num_threads(), quick=args.quick,
+                    clock=args.clock)  # fmt: skip
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "rows": rows, "end_to_end": e2e}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Forecasters: NARX open vs closed loop, free run against hand-written loops, linear ARX."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cells import GRUCell, NARXCell
+from rnnkit.models.arx import LinearARX
+from rnnkit.models.forecaster import (
+    narx_forecaster,
+    rnn_forecaster,
+    sliding_window_forecaster,
+)
+
+B, I, O, W = 3, 2, 2, 6
+
+
+def make_narx(input_size=I, closed_loop_training=False):
+    torch.manual_seed(0)
+    cell = functools.partial(NARXCell, input_delays=3, output_delays=4)
+    return narx_forecaster(
+        cell, input_size, O, hidden_size=5, closed_loop_training=closed_loop_training
+    ).double()
+
+
+def test_narx_closed_loop_fed_its_true_outputs_equals_open_loop():
+    model = make_narx()
+    x = torch.randn(B, W + 9, I, dtype=torch.double)
+    context = torch.randn(B, W, O, dtype=torch.double)
+    free = model.forecast(x, context)  # closed loop: its own outputs fed back
+    # data whose true outputs are exactly what the model predicted: open loop must agree
+    y = torch.cat([context, free], dim=1)
+    torch.testing.assert_close(model.one_step(x, y, W), free)
+    # and on other data the two differ (the test can fail)
+    y_other = torch.cat([context, free + 0.1], dim=1)
+    assert not torch.allclose(model.one_step(x, y_other, W)[:, 1:], free[:, 1:])
+
+
+def test_narx_free_run_from_real_initial_conditions_matches_hand_loop():
+    model = make_narx()
+    cell = model.layer.layers[0].cell
+    x = torch.randn(B, W + 8, I, dtype=torch.double)
+    y = torch.randn(B, W + 8, O, dtype=torch.double)
+    state = cell.init_state(B, dtype=torch.double)
+    for t in range(W):  # real initial conditions: the true outputs fill the delay lines
+        _, state = cell(x[:, t], state)
+        state = cell.teacher_force(state, y[:, t])
+    expected = []
+    for t in range(W, x.shape[1]):  # then its own predictions
+        y_t, state = cell(x[:, t], state)
+        expected.append(y_t)
+    torch.testing.assert_close(model.forecast(x, y[:, :W]), torch.stack(expected, dim=1))
+    # one step ahead: every step from the true past
+    state, expected = cell.init_state(B, dtype=torch.double), []
+    for t in range(x.shape[1]):
+        y_t, state = cell(x[:, t], state)
+        state = cell.teacher_force(state, y[:, t])
+        expected.append(y_t)
+    torch.testing.assert_close(model.one_step(x, y, W), torch.stack(expected[W:], dim=1))
+
+
+def test_narx_training_mode_open_or_closed_loop():
+    x = torch.randn(B, W + 5, I, dtype=torch.double)
+    y = torch.randn(B, W + 5, O, dtype=torch.double)
+    open_loop, closed_loop = make_narx(), make_narx(closed_loop_training=True)
+    torch.testing.assert_close(open_loop(x, y, W), open_loop.one_step(x, y, W))
+    torch.testing.assert_close(closed_loop(x, y, W), closed_loop.forecast(x, y[:, :W]))
+    # the last step (W + 4) sees x_W only through fed-back predictions (3 input delays):
+    # closed loop backpropagates through them (BPTT), open loop feeds back the truth instead
+    for model, reaches in ((closed_loop, True), (open_loop, False)):
+        x_grad = x.clone().requires_grad_(True)
+        model(x_grad, y, W)[:, -1].sum().backward()
+        assert bool(x_grad.grad[:, W].abs().sum() > 0) is reaches
+
+
+def test_narx_without_exogenous_inputs_reads_a_constant():
+    model = make_narx(input_size=0)
+    x = torch.zeros(B, W + 4, 0, dtype=torch.double)
+    y = torch.randn(B, W + 4, O, dtype=torch.double)
+    assert model.forecast(x, y[:, :W]).shape == (B, 4, O)
+    assert model.one_step(x, y, W).shape == (B, 4, O)
+
+
+@pytest.mark.parametrize("kind", ["gru", "sliding_window"])
+def test_forecaster_free_run_and_one_step_match_hand_loops(kind):
+    torch.manual_seed(0)
+    H = 2
+    if kind == "gru":
+        model = rnn_forecaster(GRUCell, I, O, W, H, hidden_size=8).double()
+    else:
+        model = sliding_window_forecaster(I, O, W, H, hidden_size=8).double()
+    T = W + 5  # 5 steps: blocks of 2, 2 and 1 (cut)
+    x = torch.randn(B, T, I, dtype=torch.double)
+    y = torch.randn(B, T, O, dtype=torch.double)
+
+    def block(xw, yw):
+        out, _ = model.encoder(torch.cat([yw, xw], dim=-1))
+        return model.head(out[:, -1]).view(B, H, O)
+
+    history = y[:, :W]
+    while history.shape[1] < T:
+        t = history.shape[1]
+        history = torch.cat([history, block(x[:, t - W : t], history[:, t - W : t])], dim=1)
+    torch.testing.assert_close(model.forecast(x, y[:, :W]), history[:, W:T])
+    expected = torch.stack(
+        [block(x[:, t - W : t], y[:, t - W : t])[:, 0] for t in range(W, T)], dim=1
+    )
+    torch.testing.assert_close(model.one_step(x, y, W), expected)
+    # training predicts one direct block of H steps
+    assert model(x[:, : W + H], y[:, : W + H], W).shape == (B, H, O)
+
+
+def test_forecaster_checks_its_inputs():
+    model = rnn_forecaster(GRUCell, I, O, W, 1, hidden_size=4)
+    with pytest.raises(ValueError, match="context must be"):
+        model(torch.zeros(1, 5, I), torch.zeros(1, 5, O), 5)
+    with pytest.raises(ValueError, match="needs 6 context rows"):
+        model.forecast(torch.zeros(1, 8, I), torch.zeros(1, 3, O))
+
+
+def test_linear_arx_recovers_a_linear_system_and_free_runs_like_a_hand_loop():
+    rng = np.random.default_rng(0)
+    n = 400
+    u = rng.normal(size=(n, 1))
+    y = np.zeros((n, 1))
+    for t in range(2, n):  # y_t = 0.5 y_{t-1} - 0.2 y_{t-2} + 0.7 u_t + 0.3 u_{t-1} + 0.1
+        y[t] = 0.5 * y[t - 1] - 0.2 * y[t - 2] + 0.7 * u[t] + 0.3 * u[t - 1] + 0.1
+    arx = LinearARX(1, 1, input_delays=1, output_delays=2).double().fit([(u, y)])
+    torch.testing.assert_close(
+        arx.weight, torch.tensor([[0.5, -0.2, 0.7, 0.3, 0.1]], dtype=torch.double)
+    )
+    x_t, y_t = torch.tensor(u)[None], torch.tensor(y)[None]  # (1, N, 1)
+    # an exact model: one step and free run both reproduce the system
+    torch.testing.assert_close(arx.one_step(x_t, y_t, 10), y_t[:, 10:])
+    torch.testing.assert_close(arx.forecast(x_t, y_t[:, :10]), y_t[:, 10:])
+    # free run feeds back its own predictions: a perturbed context propagates
+    context = y_t[:, :10] + 1.0
+    hand = [context[0, -2, 0].item(), context[0, -1, 0].item()]
+    for t in range(10, n):
+        hand.append(0.5 * hand[-1] - 0.2 * hand[-2] + 0.7 * u[t, 0] + 0.3 * u[t - 1, 0] + 0.1)
+    torch.testing.assert_close(
+        arx.forecast(x_t, context)[0, :, 0], torch.tensor(hand[2:], dtype=torch.double)
+    )

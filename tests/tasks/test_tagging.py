@@ -1,0 +1,166 @@
+"""TaggingTask, conlleval span F1 (BIO and BIOES) and the CRF against brute force."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import pytest
+import torch
+
+from rnnkit.cells import LSTMCell
+from rnnkit.models import CRF, SequenceModel
+from rnnkit.tasks import TaggingTask
+from rnnkit.tasks.spans import SpanF1, get_spans, span_counts, span_f1_score
+
+
+# ----- spans, as conlleval counts them --------------------------------------------------------
+@pytest.mark.parametrize(
+    "tags, spans",
+    [
+        (["B-PER", "I-PER", "O", "B-LOC"], {(0, 1, "PER"), (3, 3, "LOC")}),
+        (["I-PER", "I-PER", "O"], {(0, 1, "PER")}),  # conlleval: I after O starts a chunk
+        (["B-PER", "I-LOC"], {(0, 0, "PER"), (1, 1, "LOC")}),  # a type change splits
+        (["B-PER", "B-PER", "I-PER"], {(0, 0, "PER"), (1, 2, "PER")}),
+        (["O", "O"], set()),
+        # BIOES
+        (["S-PER", "O", "B-LOC", "I-LOC", "E-LOC"], {(0, 0, "PER"), (2, 4, "LOC")}),
+        (["B-LOC", "E-LOC", "S-LOC"], {(0, 1, "LOC"), (2, 2, "LOC")}),
+        (["E-PER", "O"], {(0, 0, "PER")}),  # a lone E starts and ends a chunk
+        (["B-ORG", "I-ORG", "E-ORG", "I-ORG"], {(0, 2, "ORG"), (3, 3, "ORG")}),
+    ],
+)
+def test_get_spans(tags: list[str], spans: set) -> None:
+    assert get_spans(tags) == spans
+
+
+def test_span_f1_hand_computed_bio() -> None:
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "B-ORG"]]
+    # gold: PER(0-1) LOC(3) ORG(0) = 3; pred: PER(0) LOC(3) ORG(0) ORG(1) = 4; correct: LOC, ORG(0)
+    assert span_counts(gold, pred) == (2, 4, 3)
+    p, r, f1 = span_f1_score(gold, pred)
+    assert (p, r) == (0.5, 2 / 3)
+    assert f1 == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+
+
+def test_span_f1_hand_computed_bioes() -> None:
+    gold = [["S-PER", "O", "B-LOC", "E-LOC"], ["B-ORG", "I-ORG", "E-ORG"]]
+    pred = [["S-PER", "O", "B-LOC", "I-LOC"], ["B-ORG", "E-ORG", "S-ORG"]]
+    # gold: PER(0) LOC(2-3) ORG(0-2); pred: PER(0) LOC(2-3) ORG(0-1) ORG(2); correct: PER, LOC
+    assert span_counts(gold, pred) == (2, 4, 3)
+    assert span_f1_score(gold, pred)[2] == pytest.approx(2 * 0.5 * (2 / 3) / (0.5 + 2 / 3))
+
+
+def test_span_f1_metric_accumulates_over_batches() -> None:
+    metric = SpanF1()
+    metric.update([["B-PER", "O"]], [["B-PER", "O"]])
+    metric.update([["O", "B-LOC"]], [["B-LOC", "O"]])
+    # correct 1 of predicted 2 and gold 2
+    assert float(metric.compute()) == pytest.approx(0.5)
+    empty = SpanF1()
+    empty.update([["O"]], [["O"]])
+    assert float(empty.compute()) == 0.0  # no chunks at all: conlleval reports 0
+
+
+# ----- CRF against brute force ----------------------------------------------------------------
+def brute_force(crf: CRF, emissions: torch.Tensor, length: int):
+    """Every tag sequence of one sentence: (log Z, best path)."""
+    C = crf.num_tags
+    e = emissions[:length]
+    scores = {}
+    for path in itertools.product(range(C), repeat=length):
+        s = crf.start_transitions[path[0]] + crf.end_transitions[path[-1]]
+        s = s + sum(e[t, path[t]] for t in range(length))
+        s = s + sum(crf.transitions[path[t - 1], path[t]] for t in range(1, length))
+        scores[path] = s
+    log_z = torch.logsumexp(torch.stack(list(scores.values())), 0)
+    return log_z, list(max(scores, key=lambda p: float(scores[p].detach())))
+
+
+def test_crf_matches_brute_force() -> None:
+    torch.manual_seed(0)
+    crf = CRF(3)
+    with torch.no_grad():  # larger transitions than the init, so they matter
+        crf.transitions.normal_(0, 1.0)
+        crf.start_transitions.normal_()
+        crf.end_transitions.normal_()
+    emissions = torch.randn(3, 4, 3)
+    lengths = torch.tensor([4, 2, 1])
+    mask = torch.arange(4)[None, :] < lengths[:, None]
+    tags = torch.randint(0, 3, (3, 4))
+    log_z = crf.log_partition(emissions, mask)
+    gold_score = crf.score(emissions, tags.masked_fill(~mask, 0), mask)
+    paths = crf.decode(emissions, mask)
+    for b in range(3):
+        ref_z, ref_path = brute_force(crf, emissions[b], int(lengths[b]))
+        torch.testing.assert_close(log_z[b], ref_z)
+        assert paths[b] == ref_path
+        # the NLL of the gold path equals log Z - s(gold) by enumeration
+        n = int(lengths[b])
+        path_score = (
+            crf.start_transitions[tags[b, 0]] + crf.end_transitions[tags[b, n - 1]]
+            + sum(emissions[b, t, tags[b, t]] for t in range(n))
+            + sum(crf.transitions[tags[b, t - 1], tags[b, t]] for t in range(1, n))
+        )
+        torch.testing.assert_close(gold_score[b], path_score)
+    nll = crf(emissions, tags, mask)
+    torch.testing.assert_close(nll, (log_z - gold_score).mean())
+
+
+# ----- the task -------------------------------------------------------------------------------
+NAMES = ["B-PER", "I-PER", "O"]
+
+
+def make_task(crf: bool) -> TaggingTask:
+    torch.manual_seed(0)
+    model = SequenceModel(
+        output_size=3, cell=LSTMCell, vocab_size=10, pad_index=0, embedding_dim=4,
+        hidden_size=6, bidirectional=True, pooling="none", backend="loop",
+    )
+    opt = functools.partial(torch.optim.Adam, lr=0.01)
+    return TaggingTask(model, opt, num_tags=3, label_names=NAMES, crf=crf).eval()
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_tagging_padding_never_changes_loss_or_tags(crf: bool) -> None:
+    task = make_task(crf)
+    x = torch.tensor([[3, 4, 5, 6], [7, 8, 0, 0]])
+    lengths = torch.tensor([4, 2])
+    y = torch.tensor([[0, 1, 2, 2], [2, 0, -100, -100]])
+    x_more = torch.cat([x, torch.full((2, 3), 9)], 1)  # garbage tokens past the ends
+    y_more = torch.cat([y, torch.full((2, 3), -100)], 1)
+    loss, _, _ = task.model_step((x, lengths, y))
+    loss_more, _, _ = task.model_step((x_more, lengths, y_more))
+    torch.testing.assert_close(loss, loss_more)
+    tags = task.predict_step((x_more, lengths, y_more), 0)
+    assert [len(t) for t in tags] == [4, 2]
+    assert all(tag in NAMES for seq in tags for tag in seq)
+    assert tags == task.predict_step((x, lengths, y), 0)
+
+
+def test_tagging_loss_ignores_padding_targets() -> None:
+    task = make_task(crf=False)
+    x = torch.tensor([[3, 4, 5]])
+    loss, _, _ = task.model_step((x, torch.tensor([2]), torch.tensor([[0, 1, -100]])))
+    # the third step is padding: the loss is the loss of the first two steps alone
+    scores = task.model(x[:, :2], torch.tensor([2]))  # (1, 2, C)
+    ref = torch.nn.functional.cross_entropy(scores[0], torch.tensor([0, 1]))
+    torch.testing.assert_close(loss, ref)
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_tagging_task_learns_a_tiny_task(crf: bool) -> None:
+    task = make_task(crf).train()
+    # token 3 is a name (B-PER) when followed by 5, else O: needs the right context
+    x = torch.tensor([[3, 5, 6], [3, 6, 6], [6, 3, 5], [6, 3, 6]])
+    y = torch.tensor([[0, 2, 2], [2, 2, 2], [2, 0, 2], [2, 2, 2]])
+    lengths = torch.full((4,), 3)
+    opt = task.configure_optimizers()["optimizer"]
+    for _ in range(150):
+        loss, _, _ = task.model_step((x, lengths, y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    tags = task.eval().predict_step((x, lengths, y), 0)
+    assert tags == [[NAMES[int(i)] for i in row] for row in y]
