@@ -4,9 +4,11 @@ from rnnkit.data.base import SequenceDataModule
 from rnnkit.data.conll import CoNLLDataModule, TaggingDataModule
 from rnnkit.data.pairs import PairsDataModule
 from rnnkit.data.sequence_csv import CSVSequenceDataModule
+from rnnkit.data.spelled_numbers import SpelledNumbersDataModule
 from rnnkit.data.synthetic import AddingDataModule, ContextTaggingDataModule
 from rnnkit.data.system_id import NARMADataModule
 from rnnkit.data.text import TextClassificationDataModule
+from rnnkit.data.text_corpus import TextCorpusDataModule
 from rnnkit.data.timeseries import TimeSeriesDataModule
 from rnnkit.data.transduction import TransductionDataModule
 
@@ -19,7 +21,9 @@ __all__ = [
     "CSVSequenceDataModule",
     "PairsDataModule",
     "SequenceDataModule",
+    "SpelledNumbersDataModule",
     "TaggingDataModule",
     "TextClassificationDataModule",
+    "TextCorpusDataModule",
     "TransductionDataModule",
 ]

@@ -144,3 +144,51 @@ def test_bad_arguments():
     task = LanguageModelTask(TableModel(torch.zeros(7, 7)), torch.optim.Adam)
     with pytest.raises(ValueError, match="vocab="):
         task.decode([A])
+
+
+@pytest.mark.parametrize(
+    "experiment,data,prompt,starts",
+    [
+        ("pydoc_topics_lm_gru", "data.path={corpus}", 'prompt="ab "', "ab "),
+        ("spelled_numbers_lm_gru", "data.max_number=99", "prompt=42", ""),
+    ],
+)
+def test_predict_script_samples_from_a_prompt(
+    experiment, data, prompt, starts, compose_cfg, tmp_path
+):
+    """Train a few steps, then `scripts/predict.py ckpt_path=... prompt=... temperature=0`."""
+    from omegaconf import OmegaConf
+
+    from rnnkit.train import predict, train
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("ab ba abba baab " * 200, encoding="utf-8")
+    fast = [
+        "trainer.max_epochs=1",
+        "++trainer.limit_train_batches=2",
+        "++trainer.limit_val_batches=1",
+    ]
+    cfg = compose_cfg(
+        [f"+experiment={experiment}", data.format(corpus=corpus), *fast, "logger=none"]
+        + ["extras.print_config=false", "test=false", "trainer.enable_progress_bar=false"]
+    )
+    train(cfg)
+    run_dir = tmp_path / "run"
+    OmegaConf.save(cfg, run_dir / "config.yaml")
+    outputs = []
+    for name, temperature in (("a.txt", 0), ("b.txt", 0), ("c.txt", 5)):
+        eval_cfg = compose_cfg(
+            [
+                f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+                f"run_config={run_dir}/config.yaml",
+            ]
+            + [prompt, f"temperature={temperature}", "max_new_tokens=12", "top_k=5"]
+            + [f"output={tmp_path / name}", "extras.print_config=false"],
+            config_name="eval.yaml",
+            subdir="predict",
+        )
+        (line,) = predict(eval_cfg)
+        assert line.startswith(starts) and (tmp_path / name).read_text() == line + "\n"
+        outputs.append(line)
+    assert outputs[0] == outputs[1]  # greedy: the same text twice
+    assert outputs[2] != outputs[0]  # the temperature reached the sampler
