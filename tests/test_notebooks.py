@@ -62,6 +62,8 @@ def test_every_generated_notebook_is_committed_clean():
 def test_notebook_runs(path, kernel_dir, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # tiny models: one thread each; more only spin against each other on a busy 2-core machine
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
