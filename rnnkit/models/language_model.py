@@ -47,7 +47,8 @@ class LanguageModel(nn.Module):
 
     Shape:
         x (B, T) token ids, lengths (B,), cond (B, C) -> logits (B, T, V), final state
-        (a list with one cell state per layer).
+        (a list with one cell state per layer). ``cond`` sets the initial state only when no
+        ``state`` is given (a state carried from earlier steps already holds it).
     """
 
     def __init__(
