@@ -233,8 +233,12 @@ def _to_float(raw: str | None) -> float | None:
 
 
 def _metric_base(name: str) -> str:
-    """``train/loss_epoch`` and ``val/loss`` -> ``loss``: metrics sharing a panel."""
-    base = name.split("/", 1)[-1]
+    """``train/loss_epoch``, ``val/loss`` -> ``loss``: one metric of several stages, one panel.
+
+    Names without a stage prefix (``grad_flow/<layer>/first``) keep their full name.
+    """
+    stage, _, rest = name.partition("/")
+    base = rest if stage in ("train", "val", "test", "predict") and rest else name
     return re.sub(r"_(step|epoch)$", "", base)
 
 
@@ -263,11 +267,16 @@ def plot_learning_curves(
     for base, names in groups.items():
         fig = Figure(figsize=(6.5, 3.6))
         ax = fig.subplots()
+        values = []
         for name in names:
             points = np.array(series[name])  # (N, 3): step, epoch, value
             xs = points[:, 0] if x == "step" else points[:, 1]
-            style = "-" if len(points) > 1 else "o"
-            ax.plot(xs, points[:, 2], style, label=name, marker="." if len(points) < 40 else None)
+            marker = "o" if len(points) == 1 else ("." if len(points) < 40 else None)
+            ax.plot(xs, points[:, 2], label=name, marker=marker)
+            values.append(points[:, 2])
+        every = np.concatenate(values)
+        if np.all(every > 0) and every.max() > 1e3 * every.min():
+            ax.set_yscale("log")  # e.g. gradient norms spanning orders of magnitude
         ax.set_xlabel(x)
         ax.set_ylabel(base)
         ax.grid(alpha=0.3)

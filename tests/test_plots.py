@@ -25,11 +25,12 @@ def assert_png(path: Path) -> np.ndarray:
 
 def write_metrics_csv(path: Path) -> Path:
     # the layout Lightning's CSVLogger writes: one row per log call, empty cells elsewhere
-    rows = ["epoch,step,train/loss,train/grad_norm,val/loss,val/acc"]
+    rows = ["epoch,step,train/loss,train/grad_norm,val/loss,val/acc,grad_flow/rnn/first"]
     for step in range(0, 20, 2):
-        rows.append(f"{step // 10},{step},{1 / (step + 1)},{0.5 + step},,")
+        rows.append(f"{step // 10},{step},{1 / (step + 1)},{0.5 + step},,,")
     for epoch in range(2):
-        rows.append(f"{epoch},{epoch * 10 + 9},,,{0.8 - 0.2 * epoch},{0.5 + 0.1 * epoch}")
+        rows.append(f"{epoch},{epoch * 10 + 9},,,{0.8 - 0.2 * epoch},{0.5 + 0.1 * epoch},")
+    rows.append("1,10,,,,,1e-9")  # a metric of no stage, logged once
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -81,14 +82,21 @@ def test_gradient_flow_and_gates(tmp_path):
 
 def test_read_metrics_csv_skips_empty_cells(tmp_path):
     series = plots.read_metrics_csv(write_metrics_csv(tmp_path / "metrics.csv"))
-    assert set(series) == {"train/loss", "train/grad_norm", "val/loss", "val/acc"}
+    assert set(series) == {
+        "train/loss",
+        "train/grad_norm",
+        "val/loss",
+        "val/acc",
+        "grad_flow/rnn/first",
+    }
     assert len(series["train/loss"]) == 10 and len(series["val/loss"]) == 2
     assert series["val/acc"][1] == (19.0, 1.0, pytest.approx(0.6))
 
 
 def test_learning_curves_group_stages(tmp_path):
     paths = plots.plot_learning_curves(write_metrics_csv(tmp_path / "metrics.csv"), tmp_path / "p")
-    assert [p.name for p in paths] == ["acc.png", "grad_norm.png", "loss.png"]
+    names = ["acc.png", "grad_flow_rnn_first.png", "grad_norm.png", "loss.png"]
+    assert [p.name for p in paths] == names
     for path in paths:
         assert_png(path)
 
@@ -107,7 +115,12 @@ def test_plot_script_writes_every_metric(tmp_path, capsys):
     write_metrics_csv(run / "csv" / "version_0" / "metrics.csv")
     assert script.main([str(run)]) == 0
     written = sorted((run / "plots").glob("*.png"))
-    assert [p.name for p in written] == ["acc.png", "grad_norm.png", "loss.png"]
+    assert [p.name for p in written] == [
+        "acc.png",
+        "grad_flow_rnn_first.png",
+        "grad_norm.png",
+        "loss.png",
+    ]
     assert capsys.readouterr().out.split() == [str(p) for p in written]
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit):
