@@ -1,4 +1,4 @@
-"""The recipes: ``train(cfg)``, ``evaluate(cfg)`` and ``predict(cfg)``; the only Hydra-aware module.
+"""The recipes ``train(cfg)``, ``evaluate(cfg)``, ``predict(cfg)``: the only Hydra-aware module.
 
 ``train(cfg)`` is a flat recipe (lightning-hydra-template style):
 
@@ -191,7 +191,8 @@ def _train(cfg: DictConfig) -> dict[str, float]:
                 "optimized_metric": cfg.get("optimized_metric"),
             },
         )
-        log.info(f"Test metrics: { {k: round(v, 4) for k, v in metrics.items() if k.startswith('test/')} }")
+        tested = {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")}
+        log.info(f"Test metrics: {tested}")
         log.info(f"Run directory: {output_dir}")
     return metrics
 
@@ -260,7 +261,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         write_summary(
             Path(cfg.paths.output_dir) / "summary.json",
-            {"task_name": cfg.get("task_name"), "ckpt_path": str(cfg.ckpt_path), "metrics": metrics},
+            {
+                "task_name": cfg.get("task_name"),
+                "ckpt_path": str(cfg.ckpt_path),
+                "metrics": metrics,
+            },
         )
     return metrics
 

@@ -1,4 +1,4 @@
-"""Test a checkpoint: ``python scripts/eval.py ckpt_path=outputs/<task>/<date>/checkpoints/X.ckpt``.
+"""Test a checkpoint: ``python scripts/eval.py ckpt_path=<run dir>/checkpoints/X.ckpt``.
 
 Rebuilds data, model and task from the run's ``.hydra/config.yaml`` and the checkpoint
 (vocabularies and label maps included) and prints the test metrics.

@@ -1,4 +1,4 @@
-"""Predict with a checkpoint: ``python scripts/predict.py ckpt_path=X.ckpt input=FILE [output=FILE]``.
+"""Predict: ``python scripts/predict.py ckpt_path=X.ckpt input=FILE [output=FILE]``.
 
 ``input`` has the training data's format (labels optional). Predictions are written with the
 original label names: ``label<TAB>probability<TAB>input`` per sequence, or ``token<TAB>tag``

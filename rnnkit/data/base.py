@@ -7,7 +7,6 @@ only, pads batches, exposes :attr:`info` and saves its fitted state as plain JSO
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -19,7 +18,6 @@ from rnnkit.data.collate import BucketBatchSampler, PadCollate
 from rnnkit.data.readers import RawExample
 from rnnkit.errors import (
     ConfigError,
-    DataFileNotFoundError,
     EmptyDataError,
     SequenceLengthError,
     UnknownLabelError,
@@ -240,7 +238,3 @@ def unknown_label(source: str, label: Any, known: list[str]) -> ValueError:
         f"{source}: label {label!r} was not seen in the training split (known labels: {shown})"
     )
 
-
-def check_path(path: str | None, name: str) -> None:
-    if path is not None and not Path(path).exists():
-        raise DataFileNotFoundError(path, f"{name} file")

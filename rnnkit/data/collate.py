@@ -38,7 +38,7 @@ class PadCollate:
         self.per_step_targets = per_step_targets
 
     def __call__(self, batch: Sequence[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor, Tensor]:
-        xs, ys = zip(*batch)
+        xs, ys = zip(*batch, strict=True)
         pad = self.pad_index if not xs[0].is_floating_point() else 0.0
         x, lengths = pad_sequences(xs, pad)
         if self.per_step_targets:

@@ -316,8 +316,9 @@ def read_conll(
                 tokens.append(fields[0].lower() if lowercase else fields[0])
                 continue
             if len(fields) != num_fields:
+                sep = "<TAB>" if delimiter == "\t" else " "
                 raise DataFormatError(
-                    f"{where}: expected {num_fields} fields (token{'<TAB>' if delimiter == chr(9) else ' '}tag), "
+                    f"{where}: expected {num_fields} fields ({sep.join(['token', 'tag'])}), "
                     f"got {len(fields)}: {line!r}"
                 )
             token, tag = fields[0], fields[-1].strip()

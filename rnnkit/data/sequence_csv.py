@@ -80,7 +80,13 @@ class CSVSequenceDataModule(SequenceDataModule):
         num_columns = None
         if self.sequence_column is None and self.feature_columns is None:
             num_columns = len(train[0].inputs) * F + 1
-        return {"num_columns": num_columns, "input_size": F, "mean": mean.tolist(), "std": std.tolist(), "labels": labels}
+        return {
+            "num_columns": num_columns,
+            "input_size": F,
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+            "labels": labels,
+        }
 
     def encode(self, example: RawExample, labeled: bool = True) -> tuple[Tensor, Tensor]:
         fitted = self.fitted
@@ -109,6 +115,3 @@ class CSVSequenceDataModule(SequenceDataModule):
             "label_names": labels,
             "output_size": len(labels) if labels is not None else 1,
         }
-
-    def decode_inputs(self, example: RawExample) -> str:
-        return example.source

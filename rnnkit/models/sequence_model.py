@@ -7,7 +7,7 @@ or from any layer factory with the ``(x, lengths) -> (out, state)`` face (``Slid
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import Tensor, nn
 

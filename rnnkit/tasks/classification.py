@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection, MinMetric
@@ -88,10 +87,17 @@ class ClassificationTask(L.LightningModule):
         mean_loss(loss)
         metrics(pred, y)
         batch_size = y.shape[0]
-        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=batch_size)
-        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train",
-                      batch_size=batch_size)
+        self.log(
+            f"{stage}/loss",
+            mean_loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=batch_size,
+        )
+        self.log_dict(
+            metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=batch_size
+        )
         return loss
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
@@ -112,7 +118,8 @@ class ClassificationTask(L.LightningModule):
         probs = out.softmax(-1)  # (B, C)
         prob, index = probs.max(-1)
         names = self.label_names or [str(i) for i in range(out.shape[-1])]
-        return [{"label": names[int(i)], "prob": float(p)} for i, p in zip(index, prob)]
+        pairs = zip(index.tolist(), prob.tolist(), strict=True)
+        return [{"label": names[i], "prob": p} for i, p in pairs]
 
     def on_train_start(self) -> None:
         # sanity-check validation must not count as the best epoch
@@ -123,8 +130,9 @@ class ClassificationTask(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         value = self.val_metrics[f"val/{self.best_name}"].compute()
         self.val_best(value)
-        self.log(f"val/{self.best_name}_best", self.val_best.compute(), sync_dist=True,
-                 prog_bar=True)
+        self.log(
+            f"val/{self.best_name}_best", self.val_best.compute(), sync_dist=True, prog_bar=True
+        )
 
     def configure_optimizers(self) -> Any:
         return build_optimizers(self, self.hparams.optimizer, self.hparams.scheduler)

@@ -78,7 +78,7 @@ class TaggingTask(L.LightningModule):
         if self.crf is not None:
             return self.crf.decode(scores, mask)
         best = scores.argmax(-1)  # (B, T)
-        return [row[: int(n)].tolist() for row, n in zip(best, mask.sum(1))]
+        return [row[: int(n)].tolist() for row, n in zip(best, mask.sum(1), strict=True)]
 
     def model_step(self, batch: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         x, lengths, y = batch
@@ -100,7 +100,7 @@ class TaggingTask(L.LightningModule):
         getattr(self, f"{stage}_loss")(loss)
         getattr(self, f"{stage}_acc")(pred.masked_fill(~mask, 0), y)
         names = self.label_names
-        gold_tags = [[names[i] for i in row[m].tolist()] for row, m in zip(y, mask)]
+        gold_tags = [[names[i] for i in row[m].tolist()] for row, m in zip(y, mask, strict=True)]
         pred_tags = [[names[i] for i in path] for path in paths]
         getattr(self, f"{stage}_f1")(pred_tags, gold_tags)
         kwargs = dict(on_step=False, on_epoch=True, batch_size=y.shape[0])

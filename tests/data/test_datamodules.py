@@ -57,8 +57,9 @@ def test_state_dict_is_plain_data_and_restores_encoding(tmp_path: Path) -> None:
     state = json.loads(json.dumps(dm.state_dict()))  # JSON-able
     test = tmp_path / "test.tsv"
     test.write_text("pos\tthe movie was wonderful zzzunseen\n")
-    other = TextClassificationDataModule(train_path=str(REPO / "data/toy_sentiment.tsv"),
-                                         test_path=str(test), seed=99)
+    other = TextClassificationDataModule(
+        train_path=str(REPO / "data/toy_sentiment.tsv"), test_path=str(test), seed=99
+    )
     other.load_state_dict(state)
     other.setup()
     assert other.info == dm.info
@@ -79,7 +80,9 @@ def test_label_unseen_in_training_is_an_error(tmp_path: Path) -> None:
 
 def test_too_long_sequence_is_an_error() -> None:
     dm = CoNLLDataModule(train_path=str(REPO / "data/toy_ner.conll"), max_length=5)
-    with pytest.raises(ValueError, match=r"toy_ner\.conll:\d+: sequence of length \d+ is longer than max_length=5"):
+    with pytest.raises(
+        ValueError, match=r"toy_ner\.conll:\d+: sequence of length \d+ is longer than max_length=5"
+    ):
         dm.setup()
 
 
@@ -96,8 +99,11 @@ def test_conll_info_and_padded_tags() -> None:
 
 
 def test_long_format_csv_module() -> None:
-    dm = CSVSequenceDataModule(train_path=str(REPO / "data/toy_sequences.csv"),
-                               label_column="label", sequence_column="sequence_id")
+    dm = CSVSequenceDataModule(
+        train_path=str(REPO / "data/toy_sequences.csv"),
+        label_column="label",
+        sequence_column="sequence_id",
+    )
     dm.setup()
     assert dm.info["input_size"] == 3 and dm.info["label_names"] == ["down", "up"]
     assert len(dm.splits["train"]) + len(dm.splits["val"]) + len(dm.splits["test"]) == 60
@@ -123,7 +129,7 @@ def test_context_tagging_needs_context(scheme: str) -> None:
     raw = dm.splits["train"].raw + dm.splits["val"].raw + dm.splits["test"].raw
     kinds: dict[str, set[str]] = {}
     for ex in raw:
-        for token, tag in zip(ex.inputs, ex.target):
+        for token, tag in zip(ex.inputs, ex.target, strict=True):
             if tag != "O":
                 kinds.setdefault(token, set()).add(tag.split("-")[1])
     # the same tokens are people in some sentences and brands in others

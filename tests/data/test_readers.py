@@ -1,4 +1,4 @@
-"""File readers: every bad input is a clear error naming the file, the line and what was expected."""
+"""File readers: each bad input is a clear error naming the file, the line and the expectation."""
 
 from __future__ import annotations
 
@@ -54,7 +54,11 @@ def test_regression_labels_are_numbers(tmp_path: Path) -> None:
         ("x,label\ninf,a\n", {}, r"e\.csv:2: column 'x' is inf"),
         ("x,label\n1,a\n1,2,b\n", {}, r"e\.csv:3: expected 2 columns, got 3"),
         ("x,label\n1,\n", {}, r"e\.csv:2: label column 'label' is empty"),
-        ("id,x,label\ns,1,a\ns,2,b\n", {"sequence_column": "id"}, r"e\.csv:3: sequence 's' changes label"),
+        (
+            "id,x,label\ns,1,a\ns,2,b\n",
+            {"sequence_column": "id"},
+            r"e\.csv:3: sequence 's' changes label",
+        ),
     ],
 )
 def test_csv_errors_name_file_line_and_column(tmp_path, text, kwargs, message) -> None:

@@ -1,4 +1,4 @@
-"""ClassificationTask and the many-to-one pieces: pooling over valid steps only, both objectives."""
+"""ClassificationTask and its many-to-one parts: pooling over valid steps only, both objectives."""
 
 from __future__ import annotations
 
@@ -61,8 +61,13 @@ def test_pooling_rejects_unknown_mode() -> None:
 def test_sequence_model_padding_never_changes_a_result(mode: str, bidirectional: bool) -> None:
     torch.manual_seed(0)
     model = SequenceModel(
-        output_size=3, cell=functools.partial(LSTMCell), input_size=4, hidden_size=5,
-        bidirectional=bidirectional, pooling=mode, backend="loop",
+        output_size=3,
+        cell=functools.partial(LSTMCell),
+        input_size=4,
+        hidden_size=5,
+        bidirectional=bidirectional,
+        pooling=mode,
+        backend="loop",
     ).eval()
     x = torch.randn(2, 4, 4)
     lengths = torch.tensor([4, 2])

@@ -99,7 +99,8 @@ def test_crf_matches_brute_force() -> None:
         # the NLL of the gold path equals log Z - s(gold) by enumeration
         n = int(lengths[b])
         path_score = (
-            crf.start_transitions[tags[b, 0]] + crf.end_transitions[tags[b, n - 1]]
+            crf.start_transitions[tags[b, 0]]
+            + crf.end_transitions[tags[b, n - 1]]
             + sum(emissions[b, t, tags[b, t]] for t in range(n))
             + sum(crf.transitions[tags[b, t - 1], tags[b, t]] for t in range(1, n))
         )
@@ -115,8 +116,15 @@ NAMES = ["B-PER", "I-PER", "O"]
 def make_task(crf: bool) -> TaggingTask:
     torch.manual_seed(0)
     model = SequenceModel(
-        output_size=3, cell=LSTMCell, vocab_size=10, pad_index=0, embedding_dim=4,
-        hidden_size=6, bidirectional=True, pooling="none", backend="loop",
+        output_size=3,
+        cell=LSTMCell,
+        vocab_size=10,
+        pad_index=0,
+        embedding_dim=4,
+        hidden_size=6,
+        bidirectional=True,
+        pooling="none",
+        backend="loop",
     )
     opt = functools.partial(torch.optim.Adam, lr=0.01)
     return TaggingTask(model, opt, num_tags=3, label_names=NAMES, crf=crf).eval()
@@ -149,15 +157,14 @@ def test_tagging_loss_ignores_padding_targets() -> None:
     torch.testing.assert_close(loss, ref)
 
 
-@pytest.mark.parametrize("crf", [False, True])
-def test_tagging_task_learns_a_tiny_task(crf: bool) -> None:
-    task = make_task(crf).train()
+def test_tagging_task_with_crf_learns_a_tiny_task() -> None:
+    task = make_task(crf=True).train()
     # token 3 is a name (B-PER) when followed by 5, else O: needs the right context
     x = torch.tensor([[3, 5, 6], [3, 6, 6], [6, 3, 5], [6, 3, 6]])
     y = torch.tensor([[0, 2, 2], [2, 2, 2], [2, 0, 2], [2, 2, 2]])
     lengths = torch.full((4,), 3)
     opt = task.configure_optimizers()["optimizer"]
-    for _ in range(150):
+    for _ in range(100):
         loss, _, _ = task.model_step((x, lengths, y))
         opt.zero_grad()
         loss.backward()
