@@ -72,5 +72,5 @@ class NaNGuard(L.Callback):
             f"{what} at step {trainer.global_step} (epoch {trainer.current_epoch}, batch "
             f"{trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1}): the learning "
             f"rate may be too high{lr_text} or the gradients exploded; lower the learning rate "
-            f"or {clip_text}{kept}"
+            f"(task.optimizer.lr) or {clip_text}{kept}"
         )

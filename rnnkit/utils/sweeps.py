@@ -3,8 +3,8 @@
 The Optuna searches (``configs/hparams_search/*_optuna.yaml``) keep their study in a SQLite file
 in the sweep folder (``hydra.sweeper.storage=sqlite:///<sweep dir>/optuna.db``, fixed
 ``study_name``) and name each trial's folder after its parameters
-(``hydra.sweep.subdir=${trial_dir:${hydra.job.override_dirname}}``). To continue a search that was stopped,
-run the same command again with the same sweep folder and ``resume=true``::
+(``hydra.sweep.subdir=${trial_dir:${hydra.job.override_dirname}}``). To continue a search that
+was stopped, run the same command again with the same sweep folder and ``resume=true``::
 
     python scripts/train.py -m +experiment=quickstart +hparams_search=quickstart_optuna \\
         hydra.sweep.dir=outputs/quickstart/search1 resume=true

@@ -163,6 +163,8 @@ def compose(overrides: list[str], output_dir: Path):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    import rnnkit.utils.config  # noqa: F401 - the resolvers the scripts register
+
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = hydra_compose("train.yaml", overrides=overrides, return_hydra_config=True)
         HydraConfig().set_config(cfg)

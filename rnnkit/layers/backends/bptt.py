@@ -114,36 +114,40 @@ class _LSTMFn(torch.autograd.Function):
         H = G // 4
         if d_hs is None:
             d_hs = torch.zeros_like(hs)
-        i, f, g, o = acts.split(H, dim=-1)  # each (T, B, H)
         c_prev = _prev_states(c0, cs, None)
-        # coefficients of every step at once: dG_t = [dc*Ki, dc*Kf, dc*Kg, dh*Ko]
-        coef = torch.empty_like(acts)  # (T, B, 4H)
-        ki, kf, kg, ko = coef.split(H, dim=-1)
-        torch.mul(g, i * (1 - i), out=ki)
-        torch.mul(c_prev, f * (1 - f), out=kf)
-        torch.mul(i, 1 - g * g, out=kg)
-        torch.mul(tcs, o * (1 - o), out=ko)
-        dc_dh = o * (1 - tcs * tcs)  # (T, B, H)
-        carry = f
-        if mask is not None:
-            coef = torch.where(mask, coef, 0)
-            dc_dh = torch.where(mask, dc_dh, 0)
-            carry = torch.where(mask, f, 0)
         d_gates = torch.empty_like(acts)  # (T, B, 4H)
         dc = d_cs[T - 1] if d_cs is not None else torch.zeros_like(c0)
         dh = d_hs[T - 1]
-        for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                dh = torch.addmm(d_hs[t], d_gates[t + 1], w_hh)  # (B, H)
-                if d_cs is not None and mask is not None:
-                    dc = dc + d_cs[t]
-            dc = torch.addcmul(dc, dh, dc_dh[t])
-            dg = d_gates[t]
-            torch.mul(dc, coef[t, :, :H], out=dg[:, :H])
-            torch.mul(dc, coef[t, :, H : 2 * H], out=dg[:, H : 2 * H])
-            torch.mul(dc, coef[t, :, 2 * H : 3 * H], out=dg[:, 2 * H : 3 * H])
-            torch.mul(dh, coef[t, :, 3 * H :], out=d_gates[t, :, 3 * H :])
-            dc = dc * carry[t]
+        # coefficients per block of steps (they stay in cache for long T):
+        # dG_t = [dc*Ki, dc*Kf, dc*Kg, dh*Ko]
+        for stop in range(T, 0, -_BLOCK):
+            s = slice(max(stop - _BLOCK, 0), stop)
+            i, f, g, o = acts[s].split(H, dim=-1)  # each (block, B, H)
+            coef = torch.empty_like(acts[s])
+            ki, kf, kg, ko = coef.split(H, dim=-1)
+            torch.mul(g, i - i * i, out=ki)
+            torch.mul(c_prev[s], f - f * f, out=kf)
+            torch.mul(i, 1 - g * g, out=kg)
+            torch.mul(tcs[s], o - o * o, out=ko)
+            dc_dh = o * (1 - tcs[s] * tcs[s])
+            carry = f
+            if mask is not None:
+                coef = torch.where(mask[s], coef, 0)
+                dc_dh = torch.where(mask[s], dc_dh, 0)
+                carry = torch.where(mask[s], f, 0)
+            for t in range(stop - 1, s.start - 1, -1):
+                j = t - s.start
+                if t < T - 1:
+                    dh = torch.addmm(d_hs[t], d_gates[t + 1], w_hh)  # (B, H)
+                    if d_cs is not None and mask is not None:
+                        dc = dc + d_cs[t]
+                dc = torch.addcmul(dc, dh, dc_dh[j])
+                dg = d_gates[t]
+                torch.mul(dc, coef[j, :, :H], out=dg[:, :H])
+                torch.mul(dc, coef[j, :, H : 2 * H], out=dg[:, H : 2 * H])
+                torch.mul(dc, coef[j, :, 2 * H : 3 * H], out=dg[:, 2 * H : 3 * H])
+                torch.mul(dh, coef[j, :, 3 * H :], out=dg[:, 3 * H :])
+                dc = dc * carry[j]
         dh0 = d_gates[0] @ w_hh
         h_prev = _prev_states(h0, hs, mask)
         dw_hh = d_gates.flatten(0, 1).t() @ h_prev.flatten(0, 1)
@@ -190,28 +194,33 @@ class _GRUFn(torch.autograd.Function):
     def backward(ctx, d_hs: Tensor):
         h0, w_hh, acts, ns, hs, mask = ctx.saved_tensors
         T, B, H = hs.shape
-        r, z, ghn = acts.split(H, dim=-1)
         h_prev = _prev_states(h0, hs, mask)
-        k_n = (1 - z) * (1 - ns * ns)  # d n_pre / d h_t
-        k_z = (h_prev - ns) * (z - z * z)  # d z_pre / d h_t
-        k_r = ghn * (r - r * r)  # d r_pre / d n_pre
-        carry = z
-        if mask is not None:
-            k_n = torch.where(mask, k_n, 0)
-            k_z = torch.where(mask, k_z, 0)
-            carry = torch.where(mask, z, 0)
         # contiguous (B, H) writes: strided multi-slot writes measured slower on CPU
         d_gh = hs.new_empty(T, B, 3 * H)  # grads of h W_hh^T + b_hh, chunks (r, z, n)
         d_npre = torch.empty_like(hs)
-        dh = d_hs[T - 1]
-        for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                dh = torch.addmm(d_hs[t], d_gh[t + 1], w_hh).addcmul_(dh, carry[t + 1])
-            dn = torch.mul(dh, k_n[t], out=d_npre[t])
-            torch.mul(dn, k_r[t], out=d_gh[t, :, :H])
-            torch.mul(dh, k_z[t], out=d_gh[t, :, H : 2 * H])
-            torch.mul(dn, r[t], out=d_gh[t, :, 2 * H :])
-        dh0 = torch.addmm(dh * carry[0], d_gh[0], w_hh)
+        dh, carry = d_hs[T - 1], None
+        # coefficients are computed per block of steps, so they stay in cache for long T
+        for stop in range(T, 0, -_BLOCK):
+            s = slice(max(stop - _BLOCK, 0), stop)
+            r, z, ghn = acts[s].split(H, dim=-1)
+            k_n = (1 - z) * (1 - ns[s] * ns[s])  # d n_pre / d h_t
+            k_z = (h_prev[s] - ns[s]) * (z - z * z)  # d z_pre / d h_t
+            k_r = ghn * (r - r * r)  # d r_pre / d n_pre
+            z_keep = z  # d h_t / d h_{t-1} through the update gate
+            if mask is not None:
+                k_n = torch.where(mask[s], k_n, 0)
+                k_z = torch.where(mask[s], k_z, 0)
+                z_keep = torch.where(mask[s], z, 0)
+            for t in range(stop - 1, s.start - 1, -1):
+                i = t - s.start
+                if t < T - 1:
+                    dh = torch.addmm(d_hs[t], d_gh[t + 1], w_hh).addcmul_(dh, carry)
+                dn = torch.mul(dh, k_n[i], out=d_npre[t])
+                torch.mul(dn, k_r[i], out=d_gh[t, :, :H])
+                torch.mul(dh, k_z[i], out=d_gh[t, :, H : 2 * H])
+                torch.mul(dn, r[i], out=d_gh[t, :, 2 * H :])
+                carry = z_keep[i]
+        dh0 = torch.addmm(dh * carry, d_gh[0], w_hh)
         dw_hh = d_gh.flatten(0, 1).t() @ h_prev.flatten(0, 1)
         db_hh = d_gh.sum((0, 1))
         d_xp = torch.cat([d_gh[..., : 2 * H], d_npre], dim=-1)  # (T, B, 3H)
@@ -303,6 +312,10 @@ def _sum_bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
     return None if b_ih is None else b_ih + b_hh
 
 
+#: steps per block when a backward computes its coefficients blockwise
+_BLOCK = 32
+
+
 def _prev_states(s0: Tensor, ss: Tensor, mask: Tensor | None) -> Tensor:
     """``(s_{-1}, s_0, ..., s_{T-2})`` as ``(T, B, H)``; zero past each end when masked."""
     prev = torch.cat([s0.unsqueeze(0), ss[:-1]])
@@ -350,7 +363,7 @@ def unroll_bptt(
     if lengths is not None:
         lengths = lengths.to(x.device)
         mask = (torch.arange(T, device=x.device)[:, None] < lengths)[..., None]  # (T, B, 1)
-    state = tuple(s.contiguous() for s in state) if isinstance(state, tuple) else state
+    state = _map(Tensor.contiguous, state)  # a learned init arrives expanded (stride 0)
     hs, all_states = KERNELS[name](cell, x, state, mask, feedback)
     if mask is None:
         final = _map(lambda s: s[-1], all_states)

@@ -63,9 +63,12 @@ def unroll_compiled(
         valid = (torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]).unbind(1)
     key = (type(cell).__name__, tuple(x.shape[::2]), x.dtype, x.device.type,
            torch.is_grad_enabled(), feedback is not None, lengths is not None)  # fmt: skip
-    outputs = []
-    for t in range(T):
-        if t == 0 and key not in _seen:
+    # step 0 runs eagerly: its state (zeros, or a learned init) differs in requires_grad from
+    # every later one, and compiling both variants would double the compile time
+    out_t, state = _step(cell, steps[0], state, targets[0], valid[0])
+    outputs = [out_t]
+    for t in range(1, T):
+        if t == 1 and key not in _seen:
             start = time.perf_counter()
             out_t, state = _compiled_step(cell, steps[t], state, targets[t], valid[t])
             COMPILE_SECONDS[key] = time.perf_counter() - start

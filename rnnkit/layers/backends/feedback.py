@@ -25,6 +25,13 @@ from rnnkit.cells.base import Cell, State
 _ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
 
 
+def _act_out(name: str, pre: Tensor, out: Tensor) -> Tensor:
+    """``out = act(pre)`` without a temporary (relu as ``clamp_min``, which has ``out=``)."""
+    if name == "relu":
+        return torch.clamp_min(pre, 0.0, out=out)
+    return _ACT[name](pre, out=out)
+
+
 def _act_grad(name: str | None, out: Tensor) -> Tensor | None:
     """d act / d pre, written with the activation's output."""
     if name is None:
@@ -50,13 +57,18 @@ class _JordanClosedFn(torch.autograd.Function):
         ms, ys = xp.new_empty(T, B, O), xp.new_empty(T, B, O)
         hs = torch.empty_like(xp)
         w_mh_t, w_ho_t = w_mh.t(), w_ho.t()
-        phi, g = _ACT[act], _ACT[out_act]
+        # Jordan's default memory is just the previous output: skip the decay arithmetic
+        plain = not bool(mu.any()) and bool((c == 1).all())
         m, y = m0, y0
         for t in range(T):
-            torch.addcmul(c * y, mu, m, out=ms[t])
-            hs[t] = phi(torch.addmm(xp[t], ms[t], w_mh_t))
-            pre_y = torch.addmm(b_ho, hs[t], w_ho_t)
-            ys[t] = g(pre_y) if g is not None else pre_y
+            if plain:
+                ms[t] = y
+            else:
+                torch.addcmul(c * y, mu, m, out=ms[t])
+            _act_out(act, torch.addmm(xp[t], ms[t], w_mh_t), out=hs[t])
+            torch.addmm(b_ho, hs[t], w_ho_t, out=ys[t])
+            if out_act is not None:
+                _act_out(out_act, ys[t], out=ys[t])
             m, y = ms[t], ys[t]
         ctx.act, ctx.out_act = act, out_act
         ctx.save_for_backward(m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask)
@@ -130,7 +142,9 @@ def _jordan(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: 
             m = torch.addcmul(c * y_prev[t], mu, m)
             steps.append(m)
         ms = torch.stack(steps)  # (T, B, O)
-    hs = _ACT[cell.nonlinearity](torch.baddbmm(xp, ms, cell.weight_mh.t().expand(len(ms), -1, -1)))
+    # one matmul over all (T*B) rows; a batched matmul against an expanded weight would
+    # materialise a (T, H, O) weight gradient in the backward
+    hs = _ACT[cell.nonlinearity](xp + F.linear(ms, cell.weight_mh))  # (T, B, H)
     ys = F.linear(hs, cell.weight_ho, cell.bias_ho)  # (T, B, O)
     if cell.output_activation is not None:
         ys = _ACT[cell.output_activation](ys)
@@ -170,12 +184,11 @@ class _NARXClosedFn(torch.autograd.Function):
         r = xp.new_empty(B, T + K, O)
         r[:, T:] = y_taps0
         hs = torch.empty_like(xp)
-        phi = _ACT[act]
         w_yh_t, w_hy_t = w_yh.t(), w_hy.t()
         for t in range(T):
             taps = r[:, T - t : T - t + K].flatten(1)  # (B, K*O), y_{t-1} first
-            hs[t] = phi(torch.addmm(xp[t], taps, w_yh_t))
-            r[:, T - 1 - t] = torch.addmm(b_y, hs[t], w_hy_t)
+            h = _act_out(act, torch.addmm(xp[t], taps, w_yh_t), out=hs[t])
+            torch.addmm(b_y, h, w_hy_t, out=r[:, T - 1 - t])
         ctx.act = act
         ctx.save_for_backward(w_yh, w_hy, r, hs, mask)
         return r[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
@@ -216,9 +229,7 @@ def _narx(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: Te
     if feedback is not None:
         fed = feedback.transpose(0, 1)  # (T, B, O)
         y_win = _windows(y_taps, fed, K + 1)  # (T, B, K+1, O): f_t, f_{t-1}, ...
-        a = torch.baddbmm(
-            xp, y_win[:, :, 1:].flatten(2), cell.weight_yh.t().expand(len(xp), -1, -1)
-        )  # (T, B, H)
+        a = xp + F.linear(y_win[:, :, 1:].flatten(2), cell.weight_yh)  # (T, B, H)
         ys = F.linear(phi(a), cell.weight_hy, cell.bias_y)  # (T, B, O)
         return ys, (x_win[:, :, :L], y_win[:, :, :K])
     b_y = cell.bias_y if cell.bias_y is not None else xp.new_zeros(O)

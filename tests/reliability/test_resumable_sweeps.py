@@ -57,6 +57,7 @@ def test_callback_lowers_n_trials_of_the_composed_config(tmp_path):
         == "${trial_dir:${hydra.job.override_dirname}}"
     )
     storage = _storage(tmp_path)
+    (tmp_path / "sweep").mkdir()
     study = optuna.create_study(study_name="quickstart", storage=storage)
     for value in (0.3, 0.2):
         study.tell(study.ask(), value)
