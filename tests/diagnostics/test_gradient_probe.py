@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
+from rnnkit.cells import ElmanCell, GRUCell, LSTMCell, NARXCell
 from rnnkit.diagnostics import HiddenGradProbe, gate_activations
 from rnnkit.layers import Recurrent
-from rnnkit.layers.backends import BACKEND_NAMES
+from rnnkit.layers.backends import BACKENDS
 from rnnkit.models import build_stack
 
 B, T, F, H = 3, 6, 2, 5
@@ -117,7 +117,11 @@ def test_gate_activations_only_for_torch_math_cells():
     assert set(gate_activations(GRUCell(F, H), x, h)) == {"r", "z", "n"}
 
 
-@pytest.mark.parametrize("backend", sorted(BACKEND_NAMES))
+# every backend that can run an LSTM (new backends join automatically), and "auto"
+LSTM_BACKENDS = ["auto"] + sorted(n for n, (ok, _) in BACKENDS.items() if ok(LSTMCell(F, H), None))
+
+
+@pytest.mark.parametrize("backend", LSTM_BACKENDS)
 def test_probe_leaves_outputs_and_parameter_grads_unchanged(backend):
     torch.manual_seed(3)
     model = build_stack(LSTMCell, F, H, num_layers=2, bidirectional=True, backend=backend)
@@ -150,3 +154,22 @@ def test_probe_is_inert_outside_the_block_and_under_no_grad():
     layer(x).__getitem__(0).sum().backward()  # after the block: not recorded
     assert probe.grad_norms() == {}
     assert not layer._forward_hooks
+
+
+def test_output_feedback_cells_open_and_closed_loop():
+    torch.manual_seed(4)
+    layer = Recurrent(NARXCell(F, 1, H, input_delays=2, output_delays=2))
+    x, y = torch.randn(B, T, F), torch.randn(B, T, 1)
+    with HiddenGradProbe(layer) as probe:
+        out, _ = layer(x, feedback=y)  # open loop: the truth fills the delay line
+        out.pow(2).sum().backward()
+    torch.testing.assert_close(out, layer(x, feedback=y)[0])
+    # teacher forced, y_t reaches the loss only directly: dL/dy_t = 2 y_t
+    expected = (2 * out.detach()).norm(dim=-1).mean(0)
+    torch.testing.assert_close(probe.grad_norms()["Recurrent"], expected)
+
+    with HiddenGradProbe(layer) as probe:
+        out, _ = layer(x)  # closed loop: y_t also feeds the next steps
+        out[:, -1].pow(2).sum().backward()
+    norms = probe.grad_norms()["Recurrent"]
+    assert norms.shape == (T,) and norms[0] > 0  # reached through the fed-back predictions
