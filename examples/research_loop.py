@@ -31,7 +31,7 @@ def batch(size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return x, lengths, (x[:, 0, 0] > last).long()
 
 
-for step in range(100):
+for _ in range(100):
     x, lengths, y = batch(B)
     outputs, states = encoder(x, lengths)  # outputs (B, T, 2H); states: one per layer
     h_fwd, h_bwd = states[-1]  # last layer: forward state at each true end, backward at t=0

@@ -133,8 +133,8 @@ def _plan(log_dir: Path) -> list[dict]:
 
 
 # Runs in a child python: each command's exit status, output and the summary.json files it wrote.
-DRIVER = r'''
-import contextlib, io, json, os, runpy, subprocess, sys, traceback
+DRIVER = r"""
+import contextlib, io, json, runpy, subprocess, sys, traceback
 from pathlib import Path
 
 plan, repo, out = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]), Path(sys.argv[3])
@@ -174,7 +174,7 @@ for i, step in enumerate(plan):
     new = sorted(path for path, _ in summaries() - before)  # written or rewritten
     results.append({"id": step["id"], "rc": rc, "output": text[-6000:], "summaries": new})
     out.write_text(json.dumps(results))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -265,12 +265,24 @@ def test_research_example_file_is_the_readme_example() -> None:
     assert example in PYTHON_BLOCKS, "README and examples/research_loop.py differ"
 
 
-def test_linked_images_exist() -> None:
-    for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", TEXT):
-        assert (REPO_ROOT / path).is_file(), f"README shows a missing image: {path}"
+def test_readme_shows_the_pictures_in_docs_images() -> None:
+    linked = set(re.findall(r"\]\(([^)]+\.png)\)", TEXT))
+    for path in linked:
+        assert (REPO_ROOT / path).is_file(), f"README links a missing picture: {path}"
+    pictures = {p.relative_to(REPO_ROOT).as_posix() for p in REPO_ROOT.glob("docs/images/*.png")}
+    assert pictures <= linked, f"docs/images/ pictures not in the README: {pictures - linked}"
 
 
-# ----- the commands, run ---------------------------------------------------------------------------
+def test_diagnostics_numbers_are_the_ones_in_docs() -> None:
+    section = TEXT.split("## Diagnostics")[1].split("\n## ")[0]
+    measured = (REPO_ROOT / "docs" / "diagnostics.md").read_text()
+    numbers = re.findall(r"\d+\.\d+(?:e-?\d+)?", section.split("```")[-1])
+    assert numbers, "the Diagnostics section states no measured result"
+    for number in numbers:
+        assert number in measured, f"{number} is not in docs/diagnostics.md"
+
+
+# ----- the commands, run ----------------------------------------------------------------------
 def test_every_experiment_command_runs(ran) -> None:
     result = _result(ran, "experiment table")
     assert len(result["summaries"]) == len(EXPERIMENT_NAMES), result["output"]
@@ -338,7 +350,9 @@ def test_hardware_command_composes(line: str, tmp_path: Path) -> None:
 
         launcher_cfg = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
         assert launcher_cfg["_target_"].endswith("SlurmLauncher")
-        assert launcher_cfg["gpus_per_node"] == launcher_cfg["tasks_per_node"] == trainer["devices"]
+        assert (
+            launcher_cfg["gpus_per_node"] == launcher_cfg["tasks_per_node"] == trainer["devices"]
+        )
         assert launcher_cfg["nodes"] == trainer.get("num_nodes", 1)
         for key, value in overrides.items():
             if key.startswith("hydra.launcher."):
