@@ -14,9 +14,9 @@ temporary working directory (``data/`` linked in), with overrides appended that 
 - every run's outputs under the temporary directory (``paths.log_dir``).
 
 Commands that need hardware this machine lacks (``trainer=gpu``, ``trainer=ddp``,
-``trainer=ddp_cpu``, ``hydra/launcher=slurm``) are composed with Hydra, exactly as written, and
-their resolved settings are checked. ``make`` lines are checked against the Makefile, not run
-(``make test`` would run this file again).
+``hydra/launcher=slurm``) are composed with Hydra, exactly as written, and their resolved
+settings are checked; ``trainer=ddp_cpu`` runs for real (two processes, gloo). ``make`` lines
+are checked against the Makefile, not run (``make test`` would run this file again).
 """
 
 from __future__ import annotations
@@ -50,7 +50,15 @@ SHORT = [
     "extras.print_config=false",
 ]
 OPTUNA_TRIALS = 2
-NEEDS_HARDWARE = re.compile(r"\btrainer=(gpu|ddp|ddp_cpu)\b|\bhydra/launcher=slurm\b")
+
+
+def _id(line: str) -> str:
+    """A short test id for a README line."""
+    return line.removeprefix("python scripts/")[:80]
+
+
+# GPUs and SLURM; trainer=ddp_cpu (two processes, gloo) runs for real
+NEEDS_HARDWARE = re.compile(r"\btrainer=(gpu|ddp)(\s|$)|\bhydra/launcher=slurm\b")
 
 
 def fenced_blocks(text: str, language: str) -> list[str]:
@@ -90,7 +98,7 @@ MAKE = [line for line in BASH if line.startswith("make ")]
 SCRIPTS = [line for line in BASH if line.startswith("python scripts/")]
 HARDWARE = [line for line in SCRIPTS if NEEDS_HARDWARE.search(line)]
 PYTHON_BLOCKS = fenced_blocks(TEXT, "python")
-EXPERIMENT_NAMES = [re.search(r"\+experiment=(\w+)$", c).group(1) for c in TABLE]
+EXPERIMENT_NAMES = [c.split("+experiment=")[-1] for c in TABLE]
 
 
 def _plan(log_dir: Path) -> list[dict]:
@@ -126,7 +134,9 @@ def _plan(log_dir: Path) -> list[dict]:
         if "--cfg" in argv:  # argparse wants the overrides before the option
             at = argv.index("--cfg")
             argv = argv[:at] + argv[at + 2 :] + argv[at : at + 2]
-        plan.append({"id": line, "kind": "script", "argv": argv})
+        # DDP leaves a process group behind: its own process, not the driver's
+        kind = "process" if "trainer=ddp_cpu" in argv else "script"
+        plan.append({"id": line, "kind": kind, "argv": argv})
     for i, block in enumerate(PYTHON_BLOCKS):
         plan.append({"id": f"python block {i}", "kind": "python", "argv": block})
     return plan
@@ -149,8 +159,11 @@ def summaries():  # those of run directories (a callback may write its own), wit
 for i, step in enumerate(plan):
     before = summaries()
     buffer = io.StringIO()
-    if step["kind"] == "shell":
-        done = subprocess.run(["bash", "-c", step["argv"]], capture_output=True, text=True)
+    if step["kind"] in ("shell", "process"):
+        argv = ["bash", "-c", step["argv"]] if step["kind"] == "shell" else [
+            sys.executable, str(repo / step["argv"][0]), *step["argv"][1:]
+        ]
+        done = subprocess.run(argv, capture_output=True, text=True)
         rc, text = done.returncode, done.stdout + done.stderr
     else:
         if step["kind"] == "python":
@@ -213,6 +226,15 @@ def test_readme_shows_the_commands_a_user_needs() -> None:
     assert "## Speed" in TEXT and "docs/benchmarks.md" in TEXT
 
 
+def test_every_bash_line_has_a_form_this_file_knows() -> None:
+    """``make X``, ``python FILE ...``, or a shell line without python (run as it is)."""
+    for line in BASH:
+        words = shlex.split(line)
+        known = words[0] in ("make", "python") or "python" not in line
+        assert known, f"README line {line!r}: write python commands as `python FILE ...`"
+    assert all(c.count(" ") == 2 for c in TABLE), "table commands: python scripts/X.py ONE_ARG"
+
+
 def test_every_experiment_is_in_the_table() -> None:
     assert sorted(EXPERIMENT_NAMES) == options("experiment")
     assert EXPERIMENT_NAMES[0] == "quickstart"
@@ -244,7 +266,7 @@ def test_quickstart_baseline_is_stated() -> None:
     assert f"majority class would reach {baseline}" in head and acc in head
 
 
-@pytest.mark.parametrize("line", MAKE)
+@pytest.mark.parametrize("line", MAKE, ids=_id)
 def test_make_targets_exist_and_do_what_the_readme_says(line: str) -> None:
     makefile = (REPO_ROOT / "Makefile").read_text()
     target = line.split()[1]
@@ -289,7 +311,9 @@ def test_every_experiment_command_runs(ran) -> None:
 
 
 @pytest.mark.parametrize(
-    "line", [line for line in BASH if not line.startswith("make ") and line not in HARDWARE]
+    "line",
+    [line for line in BASH if not line.startswith("make ") and line not in HARDWARE],
+    ids=_id,
 )
 def test_bash_command_runs(line: str, ran) -> None:
     result = _result(ran, line)
@@ -304,8 +328,10 @@ def test_bash_command_runs(line: str, ran) -> None:
             search = any(a.startswith("+hparams_search=") for a in args)
             expected = OPTUNA_TRIALS if search else sweep_size(args)
         assert len(result["summaries"]) == expected, result["output"]
-        metrics = json.loads((work / result["summaries"][0]).read_text())["metrics"]
-        assert any(k.startswith("test/") for k in metrics), metrics
+        summary = json.loads((work / result["summaries"][0]).read_text())
+        assert any(k.startswith("test/") for k in summary["metrics"]), summary
+        if "trainer=ddp_cpu" in args:
+            assert summary["world_size"] == 2, summary
     if "ckpt_path=last" in args:
         assert "Resuming from" in result["output"], "ckpt_path=last did not resume"
     if "+diagnostics=gradient_flow" in args:
@@ -327,7 +353,7 @@ def test_python_block_runs(index: int, ran) -> None:
     _result(ran, f"python block {index}")
 
 
-@pytest.mark.parametrize("line", HARDWARE)
+@pytest.mark.parametrize("line", HARDWARE, ids=_id)
 def test_hardware_command_composes(line: str, tmp_path: Path) -> None:
     """GPU, multi-GPU and SLURM commands: composed as written, their settings resolved."""
     args = [a for a in shlex.split(line)[2:] if a != "-m"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
@@ -185,10 +186,11 @@ def load_checkpoint(
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f"a pickled {found.group(1)}" if found else "pickled objects"
         raise CheckpointError(
-            f"{path}: cannot be loaded with weights_only=True ({first}); it holds pickled "
-            "objects, expected plain tensors and data"
+            f"{path}: cannot be loaded with weights_only=True: it holds {what}; expected plain "
+            "tensors and data (a checkpoint written by rnnkit)"
         ) from exc
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -336,7 +336,7 @@ CASES = {
     "ckpt_truncated": (ckpt_truncated, E.CheckpointError, r"run\.ckpt: not a checkpoint or truncated \(\d+ bytes"),
     "ckpt_not_a_checkpoint": (ckpt_not_a_checkpoint, E.CheckpointError, r"notes\.ckpt: not a checkpoint or truncated .*expected a \.ckpt"),
     "ckpt_empty": (ckpt_empty, E.CheckpointError, r"empty\.ckpt: checkpoint file is empty \(0 bytes\)"),
-    "ckpt_pickled_object": (ckpt_pickled_object, E.CheckpointError, r"module\.ckpt: cannot be loaded with weights_only=True .*expected plain tensors and data"),
+    "ckpt_pickled_object": (ckpt_pickled_object, E.CheckpointError, r"module\.ckpt: cannot be loaded with weights_only=True: it holds a pickled torch\.nn\.modules\.linear\.Linear; expected plain tensors"),
     "ckpt_without_state_dict": (ckpt_without_state_dict, E.CheckpointError, r"weights\.pt: not a Lightning checkpoint: expected a dict with a 'state_dict' key"),
     "ckpt_other_model": (ckpt_other_model, E.CheckpointMismatchError, r"run\.ckpt: checkpoint was written by a different model configuration: model\.hidden_size is 4 in the checkpoint but 8 in this run"),
     "ckpt_path_missing": (ckpt_path_missing, E.CheckpointError, r"ckpt_path=.*last\.ckpt: checkpoint file not found \(expected a \.ckpt file, or 'last'"),

@@ -13,12 +13,9 @@ from hydra.utils import instantiate
 from reliability_helpers import CONFIG_DIR, compose
 
 DATA = sorted(p.stem for p in (Path(CONFIG_DIR) / "data").glob("*.yaml"))
-# one of each kind runs by default (vocabulary, tags, pairs, scaler); all with `make test-slow`
-FAST = [name for name in ("text", "conll", "pairs", "sunspots") if name in DATA]
-CASES = [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in DATA]
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", DATA)
 def test_datamodule_state_is_plain_data(name, tmp_path):
     cfg = compose([f"data={name}"], tmp_path)
     datamodule = instantiate(cfg.data)
