@@ -112,7 +112,7 @@ def test_classification_step_learns_and_predicts_label_names() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.5 * first
+    assert float(loss.detach()) < 0.5 * first
     preds = task.predict_step((x[:3], lengths[:3], y[:3]), 0)
     assert [p["label"] for p in preds] == [["down", "up"][int(i)] for i in y[:3]]
     assert all(0.5 <= p["prob"] <= 1.0 for p in preds)
