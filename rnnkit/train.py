@@ -38,7 +38,7 @@ from rnnkit.utils.checkpointing import (
     load_checkpoint,
     resolve_ckpt_path,
 )
-from rnnkit.utils.config import fill_from_info, print_config_tree, register_resolvers
+from rnnkit.utils.config import apply_extras, fill_from_info, register_resolvers
 from rnnkit.utils.logging import get_logger, global_rank
 from rnnkit.utils.reproducibility import RunRecord, finished_run, write_json_atomic
 
@@ -135,8 +135,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     start = time.time()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    if cfg.get("extras", {}).get("print_config"):
-        print_config_tree(cfg)
+    apply_extras(cfg)  # config tree on rank zero, warning filters (configs/extras)
 
     datamodule, model, task = build_data_and_task(cfg)
     callbacks = instantiate_list(cfg.get("callbacks"), "callback")
@@ -251,8 +250,7 @@ def load_task(cfg: DictConfig):
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test a checkpoint (``cfg`` is the composed ``configs/eval.yaml``); return test metrics."""
-    if cfg.get("extras", {}).get("print_config"):
-        print_config_tree(cfg)
+    apply_extras(cfg)  # config tree on rank zero, warning filters (configs/extras)
     run_cfg, datamodule, task = load_task(cfg)
     loggers: list[Logger] = instantiate_list(run_cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(run_cfg.trainer, logger=loggers or False)

@@ -105,7 +105,8 @@ def apply_extras(cfg: DictConfig) -> None:
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
     if extras.get("print_config"):
-        print_config_tree(cfg, resolve=True)
+        # unresolved: `???` keys are filled from the data afterwards, and paths stay readable
+        print_config_tree(cfg, resolve=False)
 
 
 def metric_value(metrics: Mapping[str, Any], name: str | None) -> float | None:
