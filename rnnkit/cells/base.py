@@ -18,12 +18,16 @@ attribute on the cell:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Union
 
 import torch
 from torch import Tensor, nn
 
 State = Union[Tensor, tuple[Tensor, ...]]
+
+# the nonlinearities cells and layers accept by name (``nonlinearity="relu"``)
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 
 
 class Cell(nn.Module):
@@ -66,6 +70,15 @@ class Cell(nn.Module):
             f"{type(self).__name__} has no output feedback, so `feedback=` targets cannot be used"
         )
 
+    def _add_torch_weights(self, gates: int, bias: bool) -> None:
+        """Register torch's ``weight_ih (G*H, F)``, ``weight_hh (G*H, H)``, ``bias_ih (G*H)`` and
+        ``bias_hh (G*H)`` for ``G = gates`` (the biases are ``None`` without ``bias``)."""
+        GH = gates * self.hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(GH, self.input_size))
+        self.weight_hh = nn.Parameter(torch.empty(GH, self.hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(GH)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(GH)) if bias else None
+
     def _zeros(self, batch_size: int, width: int, device, dtype) -> Tensor:
         if dtype is None:
             dtype = next(self.parameters()).dtype
@@ -100,3 +113,13 @@ def uniform_init_(module: nn.Module, hidden_size: int) -> None:
     bound = 1.0 / hidden_size**0.5
     for weight in module.parameters():
         nn.init.uniform_(weight, -bound, bound)
+
+
+def check_activation(
+    name: str | None, argument: str = "nonlinearity", choices: Iterable[str | None] = ACTIVATIONS
+) -> None:
+    """Raise ``ValueError`` naming ``argument`` unless ``name`` is one of ``choices``."""
+    choices = list(choices)
+    if name not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{argument} must be one of {shown}, got {name!r}")

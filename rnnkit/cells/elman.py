@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from rnnkit.cells.base import Cell, State, uniform_init_
-
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+from rnnkit.cells.base import ACTIVATIONS, Cell, State, check_activation, uniform_init_
 
 
 class ElmanCell(Cell):
@@ -38,14 +35,10 @@ class ElmanCell(Cell):
         self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
     ) -> None:
         super().__init__(input_size, hidden_size, hidden_size)
-        if nonlinearity not in _ACTIVATIONS:
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        check_activation(nonlinearity, choices=("tanh", "relu"))  # torch's RNN_TANH / RNN_RELU
         self.nonlinearity = nonlinearity
         self.fused_mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(hidden_size)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(hidden_size)) if bias else None
+        self._add_torch_weights(1, bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -60,7 +53,7 @@ class ElmanCell(Cell):
         pre = x_t @ self.weight_ih.T + h @ self.weight_hh.T  # (B, H)
         if self.bias_ih is not None:
             pre = pre + self.bias_ih + self.bias_hh
-        h_t = _ACTIVATIONS[self.nonlinearity](pre)
+        h_t = ACTIVATIONS[self.nonlinearity](pre)
         return h_t, h_t
 
     def extra_repr(self) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnkit.cells.base import Cell, State, uniform_init_
 
@@ -45,10 +44,7 @@ class GRUCell(Cell):
         self.fused_mode = "GRU" if reset_after else None
         # the paper variant has its own hand-written kernel (rnnkit.layers.backends.bptt)
         self.kernel = "GRU" if reset_after else "GRU_RESET_BEFORE"
-        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size)) if bias else None
+        self._add_torch_weights(3, bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -7,10 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.base import Cell, State
-
-_HIDDEN = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
-_OUTPUT = {None: None, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+from rnnkit.cells.base import ACTIVATIONS, Cell, State, check_activation
 
 
 class JordanCell(Cell):
@@ -77,14 +74,8 @@ class JordanCell(Cell):
     ) -> None:
         output_size = hidden_size if output_size is None else output_size
         super().__init__(input_size, hidden_size, output_size)
-        if nonlinearity not in _HIDDEN:
-            raise ValueError(
-                f"nonlinearity must be one of {sorted(_HIDDEN)}, got {nonlinearity!r}"
-            )
-        if output_activation not in _OUTPUT:
-            raise ValueError(
-                f"output_activation must be None, 'tanh' or 'sigmoid', got {output_activation!r}"
-            )
+        check_activation(nonlinearity)
+        check_activation(output_activation, "output_activation", (None, "tanh", "sigmoid"))
         low_ok = memory_decay > 0.0 if learn_decay else memory_decay >= 0.0
         if not (low_ok and memory_decay < 1.0):
             interval = "(0, 1) with learn_decay=True" if learn_decay else "[0, 1)"
@@ -132,12 +123,12 @@ class JordanCell(Cell):
         pre = x_t @ self.weight_ih.T + m_t @ self.weight_mh.T  # (B, H)
         if self.bias_ih is not None:
             pre = pre + self.bias_ih + self.bias_mh
-        h_t = _HIDDEN[self.nonlinearity](pre)
+        h_t = ACTIVATIONS[self.nonlinearity](pre)
         y_t = h_t @ self.weight_ho.T  # (B, O)
         if self.bias_ho is not None:
             y_t = y_t + self.bias_ho
         if self.output_activation is not None:
-            y_t = _OUTPUT[self.output_activation](y_t)
+            y_t = ACTIVATIONS[self.output_activation](y_t)
         return y_t, (m_t, y_t)
 
     def teacher_force(self, state: State, y_t: Tensor) -> State:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rnnkit.cells.base import Cell, State, uniform_init_
 
@@ -46,10 +46,7 @@ class LSTMCell(Cell):
         self.forget_bias = float(forget_bias)
         if forget_bias != 0.0 and not bias:
             raise ValueError("forget_bias needs bias=True")
-        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
-        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size)) if bias else None
+        self._add_torch_weights(4, bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

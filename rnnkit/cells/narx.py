@@ -5,9 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.base import Cell, State, check_positive, uniform_init_
-
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
+from rnnkit.cells.base import (
+    ACTIVATIONS,
+    Cell,
+    State,
+    check_activation,
+    check_positive,
+    uniform_init_,
+)
 
 
 class NARXCell(Cell):
@@ -65,10 +70,7 @@ class NARXCell(Cell):
     ) -> None:
         super().__init__(input_size, hidden_size, output_size)
         check_positive(input_delays=input_delays, output_delays=output_delays)
-        if nonlinearity not in _ACTIVATIONS:
-            raise ValueError(
-                f"nonlinearity must be one of {sorted(_ACTIVATIONS)}, got {nonlinearity!r}"
-            )
+        check_activation(nonlinearity)
         self.input_delays = input_delays
         self.output_delays = output_delays
         self.nonlinearity = nonlinearity
@@ -98,7 +100,7 @@ class NARXCell(Cell):
         a_t = x_window.flatten(1) @ self.weight_xh.T + y_taps.flatten(1) @ self.weight_yh.T
         if self.bias_h is not None:
             a_t = a_t + self.bias_h  # (B, H)
-        y_t = _ACTIVATIONS[self.nonlinearity](a_t) @ self.weight_hy.T  # (B, O)
+        y_t = ACTIVATIONS[self.nonlinearity](a_t) @ self.weight_hy.T  # (B, O)
         if self.bias_y is not None:
             y_t = y_t + self.bias_y
         # shift both delay lines by one: the oldest tap falls off the end

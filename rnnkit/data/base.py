@@ -7,6 +7,7 @@ only, pads batches, exposes :attr:`info` and saves its fitted state as plain JSO
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import lightning as L
@@ -16,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from rnnkit.data.collate import BucketBatchSampler, PadCollate
 from rnnkit.data.readers import RawExample
+from rnnkit.data.vocab import LabelMap, Vocabulary
 from rnnkit.errors import (
     ConfigError,
     EmptyDataError,
@@ -238,3 +240,29 @@ def unknown_label(source: str, label: Any, known: list[str]) -> ValueError:
         f"{source}: label {label!r} was not seen in the training split (known labels: {shown})"
     )
 
+
+# ----- token inputs with labels: the fitted state ``{"vocab": tokens, "labels": names}`` -----
+def fit_vocab_and_labels(
+    train: list[RawExample], labels: Iterable[str], min_freq: int
+) -> dict[str, Any]:
+    """The inputs' vocabulary and the map of ``labels`` (both from the training split)."""
+    vocab = Vocabulary.build((ex.inputs for ex in train), min_freq)
+    return {"vocab": vocab.state_dict(), "labels": LabelMap.build(labels).names}
+
+
+def encode_tokens(fitted: dict[str, Any], tokens: Sequence[str]) -> Tensor:
+    """Ids ``(T,)`` of ``tokens`` in the fitted vocabulary (unknown ones -> ``<unk>``)."""
+    vocab = Vocabulary.from_state_dict(fitted["vocab"])
+    return torch.tensor(vocab.encode(tokens), dtype=torch.long)
+
+
+def vocab_and_labels_info(fitted: dict[str, Any]) -> dict[str, Any]:
+    """The sizes a token model and its task need from the fitted state."""
+    vocab = Vocabulary.from_state_dict(fitted["vocab"])
+    return {
+        "vocab_size": len(vocab),
+        "pad_index": vocab.pad_index,
+        "num_classes": len(fitted["labels"]),
+        "label_names": fitted["labels"],
+        "output_size": len(fitted["labels"]),
+    }

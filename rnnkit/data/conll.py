@@ -7,10 +7,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnkit.data.base import SequenceDataModule, unknown_label
+from rnnkit.data.base import (
+    SequenceDataModule,
+    encode_tokens,
+    fit_vocab_and_labels,
+    unknown_label,
+    vocab_and_labels_info,
+)
 from rnnkit.data.collate import IGNORE_INDEX
 from rnnkit.data.readers import RawExample, read_conll
-from rnnkit.data.vocab import LabelMap, Vocabulary
+from rnnkit.data.vocab import LabelMap
 
 
 class TaggingDataModule(SequenceDataModule):
@@ -33,15 +39,12 @@ class TaggingDataModule(SequenceDataModule):
         self.min_freq = min_freq
 
     def fit(self, train: list[RawExample]) -> dict[str, Any]:
-        vocab = Vocabulary.build((ex.inputs for ex in train), self.min_freq)
-        tags = LabelMap.build(t for ex in train for t in ex.target)
-        return {"vocab": vocab.state_dict(), "labels": tags.names}
+        return fit_vocab_and_labels(train, (t for ex in train for t in ex.target), self.min_freq)
 
     def encode(self, example: RawExample, labeled: bool = True) -> tuple[Tensor, Tensor]:
         fitted = self.fitted
         assert fitted is not None
-        vocab = Vocabulary.from_state_dict(fitted["vocab"])
-        x = torch.tensor(vocab.encode(example.inputs), dtype=torch.long)  # (T,)
+        x = encode_tokens(fitted, example.inputs)  # (T,)
         if not labeled or example.target is None:
             return x, torch.full_like(x, IGNORE_INDEX)
         tags = LabelMap(fitted["labels"])
@@ -55,16 +58,8 @@ class TaggingDataModule(SequenceDataModule):
     def info_from_fitted(self) -> dict[str, Any]:
         fitted = self.fitted
         assert fitted is not None
-        vocab = Vocabulary.from_state_dict(fitted["vocab"])
-        return {
-            "vocab_size": len(vocab),
-            "pad_index": vocab.pad_index,
-            "num_classes": len(fitted["labels"]),
-            "num_tags": len(fitted["labels"]),
-            "label_names": fitted["labels"],
-            "output_size": len(fitted["labels"]),
-            "scheme": self.scheme,
-        }
+        info = vocab_and_labels_info(fitted)
+        return {**info, "num_tags": info["num_classes"], "scheme": self.scheme}
 
     def decode_inputs(self, example: RawExample) -> list[str]:  # type: ignore[override]
         return list(example.inputs)

@@ -19,8 +19,8 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from rnnkit.data.text_corpus import unigram_perplexity
-from rnnkit.data.vocab import Vocabulary
+from rnnkit.data.text_corpus import check_fractions, unigram_perplexity
+from rnnkit.data.vocab import VocabStateMixin, Vocabulary
 
 ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -51,7 +51,7 @@ def digit_code(n: int, num_digits: int) -> Tensor:
     return torch.nn.functional.one_hot(digits, 10).flatten().float()
 
 
-class SpelledNumbersDataModule(LightningDataModule):
+class SpelledNumbersDataModule(VocabStateMixin, LightningDataModule):
     """Batches ``(x, lengths, y, cond)``: ``x = <bos> + chars``, ``y = chars + <eos>`` (B, T),
     and ``cond (B, 10 * digits)`` the digit code of the number.
 
@@ -80,11 +80,7 @@ class SpelledNumbersDataModule(LightningDataModule):
         super().__init__()
         if not 10 <= max_number < 1_000_000:
             raise ValueError(f"max_number must be in [10, 999999], got {max_number}")
-        if not (val_fraction > 0 and test_fraction > 0 and val_fraction + test_fraction < 1):
-            raise ValueError(
-                "val_fraction and test_fraction must be > 0 with a sum < 1, got "
-                f"{val_fraction} and {test_fraction}"
-            )
+        check_fractions(val_fraction, test_fraction)
         self.save_hyperparameters()
         self.num_digits = len(str(max_number))
         self.vocab: Vocabulary | None = None
@@ -167,13 +163,3 @@ class SpelledNumbersDataModule(LightningDataModule):
         lengths = torch.ones(len(numbers), dtype=torch.long)
         cond = torch.stack([digit_code(n, self.num_digits) for n in numbers])
         return DataLoader(TensorDataset(prompt, lengths, cond), batch_size=self.hparams.batch_size)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"vocab": self.vocab.state_dict()} if self.vocab is not None else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if "vocab" not in state_dict:
-            return
-        self.vocab = Vocabulary.from_state_dict(state_dict["vocab"])
-        if self.numbers is not None:  # Lightning restores after setup(): encode again
-            self._encode()

@@ -7,9 +7,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnkit.data.base import SequenceDataModule, unknown_label
+from rnnkit.data.base import (
+    SequenceDataModule,
+    encode_tokens,
+    fit_vocab_and_labels,
+    unknown_label,
+    vocab_and_labels_info,
+)
 from rnnkit.data.readers import RawExample, read_text_lines
-from rnnkit.data.vocab import LabelMap, Vocabulary
+from rnnkit.data.vocab import LabelMap
 
 
 class TextClassificationDataModule(SequenceDataModule):
@@ -39,15 +45,12 @@ class TextClassificationDataModule(SequenceDataModule):
         return read_text_lines(path, self.tokenizer, self.lowercase, labeled=labeled)
 
     def fit(self, train: list[RawExample]) -> dict[str, Any]:
-        vocab = Vocabulary.build((ex.inputs for ex in train), self.min_freq)
-        labels = LabelMap.build(ex.target for ex in train)
-        return {"vocab": vocab.state_dict(), "labels": labels.names}
+        return fit_vocab_and_labels(train, (ex.target for ex in train), self.min_freq)
 
     def encode(self, example: RawExample, labeled: bool = True) -> tuple[Tensor, Tensor]:
         fitted = self.fitted
         assert fitted is not None
-        vocab = Vocabulary.from_state_dict(fitted["vocab"])
-        x = torch.tensor(vocab.encode(example.inputs), dtype=torch.long)  # (T,)
+        x = encode_tokens(fitted, example.inputs)  # (T,)
         if not labeled or example.target is None:
             return x, torch.tensor(-1)
         labels = LabelMap(fitted["labels"])
@@ -58,14 +61,7 @@ class TextClassificationDataModule(SequenceDataModule):
     def info_from_fitted(self) -> dict[str, Any]:
         fitted = self.fitted
         assert fitted is not None
-        vocab = Vocabulary.from_state_dict(fitted["vocab"])
-        return {
-            "vocab_size": len(vocab),
-            "pad_index": vocab.pad_index,
-            "num_classes": len(fitted["labels"]),
-            "label_names": fitted["labels"],
-            "output_size": len(fitted["labels"]),
-        }
+        return vocab_and_labels_info(fitted)
 
     def decode_inputs(self, example: RawExample) -> str:
         sep = "" if self.tokenizer == "char" else " "

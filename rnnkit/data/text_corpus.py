@@ -21,7 +21,7 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
-from rnnkit.data.vocab import SPECIALS, Vocabulary
+from rnnkit.data.vocab import SPECIALS, VocabStateMixin, Vocabulary
 from rnnkit.errors import DataFileNotFoundError, EmptyDataError
 
 PYDOC_TOPICS = "stdlib:pydoc_topics"
@@ -50,6 +50,15 @@ def tokenize(text: str, level: str) -> list[str]:
     if level == "word":
         return text.split()
     raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Raise ``ValueError`` unless both held-out shares are > 0 and leave some training data."""
+    if not (val_fraction > 0 and test_fraction > 0 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            "val_fraction and test_fraction must be > 0 with a sum < 1, got "
+            f"{val_fraction} and {test_fraction}"
+        )
 
 
 def unigram_perplexity(
@@ -86,7 +95,7 @@ def make_chunks(ids: Sequence[int], seq_len: int, pad_index: int) -> TensorDatas
     return TensorDataset(x, lengths, y)
 
 
-class TextCorpusDataModule(LightningDataModule):
+class TextCorpusDataModule(VocabStateMixin, LightningDataModule):
     """Next-token batches ``(x (B, L), lengths (B,), y (B, L))`` from one plain-text corpus.
 
     The token stream is split in order (the first ``1 - val - test`` for training, then
@@ -128,11 +137,7 @@ class TextCorpusDataModule(LightningDataModule):
         super().__init__()
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-        if not (val_fraction > 0 and test_fraction > 0 and val_fraction + test_fraction < 1):
-            raise ValueError(
-                "val_fraction and test_fraction must be > 0 with a sum < 1, got "
-                f"{val_fraction} and {test_fraction}"
-            )
+        check_fractions(val_fraction, test_fraction)
         if max_vocab_size is not None and max_vocab_size <= len(SPECIALS):
             raise ValueError(
                 f"max_vocab_size must exceed the {len(SPECIALS)} special tokens, got "
@@ -226,13 +231,3 @@ class TextCorpusDataModule(LightningDataModule):
             shuffle=shuffle,
             num_workers=self.hparams.num_workers,
         )
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"vocab": self.vocab.state_dict()} if self.vocab is not None else {}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        if "vocab" not in state_dict:
-            return
-        self.vocab = Vocabulary.from_state_dict(state_dict["vocab"])
-        if self.splits is not None:  # Lightning restores after setup(): encode again
-            self._encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -73,6 +74,28 @@ class Vocabulary:
                 f"got {list(itos[:4])}"
             )
         return cls(itos[len(SPECIALS) :])
+
+
+class VocabStateMixin:
+    """``state_dict``/``load_state_dict`` of a DataModule whose fitted state is ``self.vocab``.
+
+    The vocabulary travels as plain data. Lightning restores it after ``setup()``, so when
+    datasets already exist they are built again (``self._encode()``) with the restored one.
+    List it before ``LightningDataModule`` among the bases.
+    """
+
+    vocab: Vocabulary | None
+    datasets: dict
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"vocab": self.vocab.state_dict()} if self.vocab is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "vocab" not in state_dict:
+            return
+        self.vocab = Vocabulary.from_state_dict(state_dict["vocab"])
+        if self.datasets:  # restored after setup(): encode again
+            self._encode()
 
 
 class LabelMap:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells.base import check_positive, uniform_init_
+from rnnkit.cells.base import ACTIVATIONS, check_activation, check_positive, uniform_init_
 from rnnkit.layers.validation import check_lengths, check_sequence
-
-_ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}
 
 
 class SlidingWindow(nn.Module):
@@ -60,10 +58,7 @@ class SlidingWindow(nn.Module):
         check_positive(
             input_size=input_size, output_size=output_size, window=window, hidden_size=hidden_size
         )
-        if nonlinearity not in _ACTIVATIONS:
-            raise ValueError(
-                f"nonlinearity must be one of {sorted(_ACTIVATIONS)}, got {nonlinearity!r}"
-            )
+        check_activation(nonlinearity)
         self.input_size = input_size
         self.output_size = output_size
         self.window = window
@@ -111,7 +106,7 @@ class SlidingWindow(nn.Module):
         # every window at once; unfold lays each out oldest-first, weight_xh is newest-first
         windows = padded.unfold(1, N, 1).flip(-1).transpose(2, 3)  # (B, T, N, F)
         pre = windows.reshape(B, T, N * Fin) @ self.weight_xh.T + self.bias_h  # (B, T, H)
-        hidden = _ACTIVATIONS[self.nonlinearity](pre)
+        hidden = ACTIVATIONS[self.nonlinearity](pre)
         outputs = hidden @ self.weight_hy.T + self.bias_y  # (B, T, O)
         if lengths is None:
             return outputs, padded[:, T:]  # (B, N-1, F)

@@ -156,21 +156,8 @@ class Seq2SeqTask(L.LightningModule):
         B = batch[0].shape[0]
         self.metrics[f"{stage}_loss"].update(loss, weight=n)
         self.metrics[f"{stage}_token_acc"].update(correct.float().mean(), weight=n)
-        self.log(
-            f"{stage}/loss",
-            self.metrics[f"{stage}_loss"],
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=B,
-        )
-        self.log(
-            f"{stage}/token_acc",
-            self.metrics[f"{stage}_token_acc"],
-            on_step=False,
-            on_epoch=True,
-            batch_size=B,
-        )
+        self._log_metric(stage, "loss", B, prog_bar=True)
+        self._log_metric(stage, "token_acc", B)
         if stage != "train":
             self._decode_metrics(batch, stage)
         return loss
@@ -187,20 +174,18 @@ class Seq2SeqTask(L.LightningModule):
             [[bleu_text([names[i] for i in seq])] for seq in gold],
         )
         B = src.shape[0]
+        self._log_metric(stage, "exact_match", B, prog_bar=True)
+        self._log_metric(stage, "bleu", B)
+
+    def _log_metric(self, stage: str, name: str, batch_size: int, prog_bar: bool = False) -> None:
+        """Log ``self.metrics[f"{stage}_{name}"]`` per epoch as ``{stage}/{name}``."""
         self.log(
-            f"{stage}/exact_match",
-            self.metrics[f"{stage}_exact_match"],
+            f"{stage}/{name}",
+            self.metrics[f"{stage}_{name}"],
             on_step=False,
             on_epoch=True,
-            prog_bar=True,
-            batch_size=B,
-        )
-        self.log(
-            f"{stage}/bleu",
-            self.metrics[f"{stage}_bleu"],
-            on_step=False,
-            on_epoch=True,
-            batch_size=B,
+            prog_bar=prog_bar,
+            batch_size=batch_size,
         )
 
     def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:

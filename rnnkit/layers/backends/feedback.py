@@ -20,16 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rnnkit.cells.base import Cell, State
-
-_ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, None: None}
+from rnnkit.cells.base import ACTIVATIONS, Cell, State
 
 
 def _act_out(name: str, pre: Tensor, out: Tensor) -> Tensor:
     """``out = act(pre)`` without a temporary (relu as ``clamp_min``, which has ``out=``)."""
     if name == "relu":
         return torch.clamp_min(pre, 0.0, out=out)
-    return _ACT[name](pre, out=out)
+    return ACTIVATIONS[name](pre, out=out)
 
 
 def _act_grad(name: str | None, out: Tensor) -> Tensor | None:
@@ -144,10 +142,10 @@ def _jordan(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: 
         ms = torch.stack(steps)  # (T, B, O)
     # one matmul over all (T*B) rows; a batched matmul against an expanded weight would
     # materialise a (T, H, O) weight gradient in the backward
-    hs = _ACT[cell.nonlinearity](xp + F.linear(ms, cell.weight_mh))  # (T, B, H)
+    hs = ACTIVATIONS[cell.nonlinearity](xp + F.linear(ms, cell.weight_mh))  # (T, B, H)
     ys = F.linear(hs, cell.weight_ho, cell.bias_ho)  # (T, B, O)
     if cell.output_activation is not None:
-        ys = _ACT[cell.output_activation](ys)
+        ys = ACTIVATIONS[cell.output_activation](ys)
     return ys, (ms, fed)
 
 
@@ -223,7 +221,7 @@ class _NARXClosedFn(torch.autograd.Function):
 def _narx(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: Tensor | None):
     x_taps, y_taps = state  # (B, L, F), (B, K, O)
     L, K, O = cell.input_delays, cell.output_delays, cell.output_size
-    phi = _ACT[cell.nonlinearity]
+    phi = ACTIVATIONS[cell.nonlinearity]
     x_win = _windows(x_taps, x.transpose(0, 1), L + 1)  # (T, B, L+1, F): x_t .. x_{t-L}
     xp = F.linear(x_win.flatten(2), cell.weight_xh, cell.bias_h)  # (T, B, H)
     if feedback is not None:
