@@ -206,8 +206,10 @@ def load_run(cfg: DictConfig) -> tuple[DictConfig, Path, dict[str, Any]]:
     ckpt = Path(str(cfg.ckpt_path))
     if not ckpt.is_file():
         raise FileNotFoundError(f"ckpt_path: {ckpt}: checkpoint not found")
-    run_config = Path(str(cfg.run_config)) if cfg.get("run_config") else (
-        ckpt.resolve().parent.parent / ".hydra" / "config.yaml"
+    run_config = (
+        Path(str(cfg.run_config))
+        if cfg.get("run_config")
+        else (ckpt.resolve().parent.parent / ".hydra" / "config.yaml")
     )
     if not run_config.is_file():
         raise FileNotFoundError(

@@ -19,12 +19,11 @@ attribute on the cell:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Union
 
 import torch
 from torch import Tensor, nn
 
-State = Union[Tensor, tuple[Tensor, ...]]
+State = Tensor | tuple[Tensor, ...]
 
 # the nonlinearities cells and layers accept by name (``nonlinearity="relu"``)
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid}

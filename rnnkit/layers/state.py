@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -14,7 +15,7 @@ def map_state(fn: Callable[..., Tensor], *states: Any) -> Any:
     if isinstance(first, Tensor):
         return fn(*states)
     if isinstance(first, (tuple, list)):
-        mapped = [map_state(fn, *parts) for parts in zip(*states)]
+        mapped = [map_state(fn, *parts) for parts in zip(*states, strict=True)]
         return tuple(mapped) if isinstance(first, tuple) else mapped
     raise TypeError(f"a state is a tensor or a tuple of tensors, got {type(first).__name__}")
 

@@ -12,8 +12,7 @@ def check_sequence(x: Tensor, input_size: int, who: str) -> None:
         raise ValueError(f"{who}: expected x of shape (B, T, {input_size}), got {tuple(x.shape)}")
     if x.shape[-1] != input_size:
         raise ValueError(
-            f"{who}: expected input width input_size={input_size}, got x of shape "
-            f"{tuple(x.shape)}"
+            f"{who}: expected input width input_size={input_size}, got x of shape {tuple(x.shape)}"
         )
     if x.shape[1] == 0:
         raise ValueError(f"{who}: x has zero time steps (shape {tuple(x.shape)})")
@@ -34,7 +33,5 @@ def check_lengths(lengths: Tensor | None, batch_size: int, steps: int, who: str)
     if lo < 1:
         raise ValueError(f"{who}: every length must be >= 1, got a length of {lo}")
     if hi > steps:
-        raise ValueError(
-            f"{who}: a length of {hi} is longer than the sequence (T={steps} steps)"
-        )
+        raise ValueError(f"{who}: a length of {hi} is longer than the sequence (T={steps} steps)")
     return lengths.long()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rnnkit.cells.base import Cell, check_positive
 from rnnkit.layers.bidirectional import Bidirectional
@@ -46,7 +46,7 @@ def build_stack(
     width = input_size
     for _ in range(num_layers):
 
-        def make() -> Recurrent:
+        def make(width: int = width) -> Recurrent:
             return Recurrent(
                 cell(input_size=width, hidden_size=hidden_size),
                 learn_init=learn_init,
