@@ -159,6 +159,10 @@ def _train(cfg: DictConfig) -> dict[str, float]:
         if ckpt_path:
             log.info(f"Resuming from {ckpt_path}")
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        if ckpt_path and not any(k.startswith("val/") for k in trainer.callback_metrics):
+            # resumed a run that had already finished: fit trained nothing, so validate once
+            # to report (and hand sweepers) the val metrics of the restored weights
+            trainer.validate(task, datamodule=datamodule, verbose=False)
     metrics = _floats(trainer.callback_metrics)
 
     best_ckpt = ""
@@ -318,7 +322,7 @@ def predict(cfg: DictConfig) -> list[str]:
     trainer: L.Trainer = instantiate(run_cfg.trainer, logger=False, enable_progress_bar=False)
     batches = trainer.predict(task, datamodule=datamodule) or []
     predictions = [p for batch in batches for p in batch]
-    if all(isinstance(p, str) for p in predictions):  # generated text, already decoded
+    if prompt is not None:  # generation: the predictions are the generated texts
         lines = predictions
     else:
         lines = format_predictions(datamodule, predictions)
