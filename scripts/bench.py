@@ -94,7 +94,7 @@ def bench_backends(args) -> list[dict]:
             feedback = torch.randn(B, T, cell.output_size) if tf else None
             ref = ref_cls(I, H, batch_first=True)
             backends = [
-                b for b in ("loop", "fused", "bptt", "compiled")
+                b for b in ("loop", "fused", "bptt", "native", "compiled")
                 if BACKENDS[b][0](cell, feedback) and b in args.backends
                 and not (b == "loop" and T > 100 and args.quick)
             ]  # fmt: skip
@@ -284,7 +284,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--cells", nargs="*", help="only these cells (default: all)")
     parser.add_argument(
-        "--backends", nargs="*", default=["loop", "fused", "bptt"],
+        "--backends", nargs="*", default=["loop", "fused", "bptt", "native"],
         help="backends besides auto (add 'compiled' to time torch.compile; slow to compile)",
     )  # fmt: skip
     parser.add_argument("--no-lightning", action="store_true")

@@ -38,7 +38,7 @@ CELLS = {
 }
 FEEDBACK_CELLS = ["jordan", "jordan_learned_decay", "narx"]
 LENGTHS = torch.tensor([6, 2, 1, 5])
-FAST_BACKENDS = ["fused", "bptt", "auto"]
+FAST_BACKENDS = ["fused", "bptt", "native", "auto"]
 
 
 def leaves(state) -> list[torch.Tensor]:
@@ -139,13 +139,14 @@ def test_teacher_forced_backend_matches_loop(name, backend, with_lengths):
     assert_same(got, want)
 
 
-def test_padding_garbage_never_reaches_a_gradient():
+@pytest.mark.parametrize("backend", ["bptt", "native"])
+def test_padding_garbage_never_reaches_a_gradient(backend):
     # huge padding drives a ReLU Elman state to inf after the end; nothing may leak back
     torch.manual_seed(3)
     x = torch.randn(len(LENGTHS), int(LENGTHS.max()), F, dtype=torch.float64)
     pad = torch.arange(x.shape[1]) >= LENGTHS[:, None]
     x = x.masked_fill(pad.unsqueeze(-1), 1e300)
-    got = run(build("elman_relu", "bptt", False), x, LENGTHS)
+    got = run(build("elman_relu", backend, False), x, LENGTHS)
     want = run(build("elman_relu", "loop", False), x, LENGTHS)
     assert all(torch.isfinite(g).all() for g in got[2][:-1])  # the input's padding aside
     assert_same((got[0], got[1], got[2][:-1]), (want[0], want[1], want[2][:-1]))

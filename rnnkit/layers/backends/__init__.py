@@ -8,6 +8,8 @@
 ``bptt``     input projection of all steps as one matmul, then a hand-written forward and
              backward loop (:mod:`.bptt`), for cells whose ``kernel`` (or ``fused_mode``) names
              one in :data:`.bptt.KERNELS`.
+``native``   the ``bptt`` algorithm with its time loops in C++ (:mod:`.native`), compiled once
+             per machine, CPU only, for Elman, GRU and LSTM.
 ``compiled`` the loop with each step compiled by ``torch.compile`` (any cell).
 ``auto``     the fastest correct one for the cell and device, from ``scripts/bench.py``
              measurements (:data:`AUTO_PREFERENCE`); logged once per cell type and device.
@@ -25,7 +27,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
-from rnnkit.layers.backends import bptt, compiled, fused
+from rnnkit.layers.backends import bptt, compiled, fused, native, native_build
 from rnnkit.layers.backends.loop import unroll_loop
 from rnnkit.utils.logging import get_logger
 
@@ -38,21 +40,23 @@ BACKENDS: dict[str, tuple[Callable[[Cell, Tensor | None], bool], Unroll]] = {
     "loop": (lambda cell, feedback: True, unroll_loop),
     "fused": (fused.supports, fused.unroll_fused),
     "bptt": (bptt.supports, bptt.unroll_bptt),
+    "native": (native.supports, native.unroll_native),
     "compiled": (compiled.supports, compiled.unroll_compiled),
 }
 BACKEND_NAMES = {"auto", *BACKENDS}
 
 #: what ``auto`` tries, in order, per (device type, kernel name, mode), where the kernel name
 #: is ``cell.kernel`` or ``cell.fused_mode`` and mode is ``"train"`` when autograd is recording,
-#: else ``"inference"``; the first backend that supports the cell wins. Chosen from
-#: ``scripts/bench.py`` (docs/benchmarks.md): on CPU torch's LSTM is oneDNN's fused kernel and
-#: beats any Python loop; torch's GRU/RNN are a loop of aten ops whose *backward* (autograd,
-#: step by step) the hand-written BPTT beats, while their no-grad forward is as lean as ours.
-#: On GPU cuDNN wins wherever it applies. Anything not listed: fused, then bptt, then loop.
+#: else ``"inference"``; the first backend that supports the cell wins (``native`` does not
+#: when no C++ compiler was found). Chosen from ``scripts/bench.py`` (docs/benchmarks.md): on
+#: CPU torch's LSTM is oneDNN's fused kernel, which beats every loop, ours in C++ included;
+#: torch's GRU/RNN are a loop of a dozen aten ops per step, which the C++ loop of ``native``
+#: (one matmul and one gate pass per step) beats by 25-50%. On GPU cuDNN wins wherever it
+#: applies. Anything not listed: fused, then bptt, then loop.
 AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
-    ("cpu", "GRU", "train"): ("bptt", "fused"),
-    ("cpu", "RNN_TANH", "train"): ("bptt", "fused"),
-    ("cpu", "RNN_RELU", "train"): ("bptt", "fused"),
+    ("cpu", kernel, mode): ("native", "bptt", "fused") if mode == "train" else ("native", "fused")
+    for kernel in ("GRU", "RNN_TANH", "RNN_RELU")
+    for mode in ("train", "inference")
 }
 _DEFAULT_PREFERENCE = ("fused", "bptt", "loop")
 _logged: set = set()
@@ -87,9 +91,11 @@ def run_unroll(
         backend = choose_backend(cell, x.device, feedback)
     supports, unroll = BACKENDS[backend]
     if not supports(cell, feedback):
+        unbuilt = native_build.unavailable_reason() if backend == "native" else None
         raise ValueError(
             f"backend {backend!r} cannot run {type(cell).__name__} (fused_mode="
             f"{getattr(cell, 'fused_mode', None)!r}, kernel={getattr(cell, 'kernel', None)!r}"
-            f"{', with feedback' if feedback is not None else ''}); use 'auto' or 'loop'"
+            f"{', with feedback' if feedback is not None else ''}"
+            f"{f', {unbuilt}' if unbuilt else ''}); use 'auto' or 'loop'"
         )
     return unroll(cell, x, lengths, state, feedback)

@@ -64,7 +64,7 @@ class _ElmanFn(torch.autograd.Function):
             dh = torch.addmm(d_hs[t], d_pre[t + 1], w_hh)  # (B, H)
             torch.mul(dh, coef[t], out=d_pre[t])
         dh0 = d_pre[0] @ w_hh
-        h_prev = _prev_states(h0, hs, mask)  # (T, B, H)
+        h_prev = prev_states(h0, hs, mask)  # (T, B, H)
         dw_hh = d_pre.flatten(0, 1).t() @ h_prev.flatten(0, 1)
         return d_pre, dh0, dw_hh, None, None
 
@@ -72,7 +72,7 @@ class _ElmanFn(torch.autograd.Function):
 def _elman(
     cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    bias = _sum_bias(cell.bias_ih, cell.bias_hh)
+    bias = sum_bias(cell.bias_ih, cell.bias_hh)
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, bias)  # (T, B, H)
     relu = cell.nonlinearity == "relu"
     hs = _ElmanFn.apply(xp, state, cell.weight_hh, relu, mask)
@@ -114,7 +114,7 @@ class _LSTMFn(torch.autograd.Function):
         H = G // 4
         if d_hs is None:
             d_hs = torch.zeros_like(hs)
-        c_prev = _prev_states(c0, cs, None)
+        c_prev = prev_states(c0, cs, None)
         d_gates = torch.empty_like(acts)  # (T, B, 4H)
         dc = d_cs[T - 1] if d_cs is not None else torch.zeros_like(c0)
         dh = d_hs[T - 1]
@@ -149,7 +149,7 @@ class _LSTMFn(torch.autograd.Function):
                 torch.mul(dh, coef[j, :, 3 * H :], out=dg[:, 3 * H :])
                 dc = dc * carry[j]
         dh0 = d_gates[0] @ w_hh
-        h_prev = _prev_states(h0, hs, mask)
+        h_prev = prev_states(h0, hs, mask)
         dw_hh = d_gates.flatten(0, 1).t() @ h_prev.flatten(0, 1)
         return d_gates, dh0, dc, dw_hh, None
 
@@ -158,7 +158,7 @@ def _lstm(
     cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: Tensor | None = None
 ) -> tuple[Tensor, State]:
     h0, c0 = state
-    bias = _sum_bias(cell.bias_ih, cell.bias_hh)
+    bias = sum_bias(cell.bias_ih, cell.bias_hh)
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, bias)  # (T, B, 4H)
     hs, cs = _LSTMFn.apply(xp, h0, c0, cell.weight_hh, mask)
     return hs, (hs, cs)
@@ -194,7 +194,7 @@ class _GRUFn(torch.autograd.Function):
     def backward(ctx, d_hs: Tensor):
         h0, w_hh, acts, ns, hs, mask = ctx.saved_tensors
         T, B, H = hs.shape
-        h_prev = _prev_states(h0, hs, mask)
+        h_prev = prev_states(h0, hs, mask)
         # contiguous (B, H) writes: strided multi-slot writes measured slower on CPU
         d_gh = hs.new_empty(T, B, 3 * H)  # grads of h W_hh^T + b_hh, chunks (r, z, n)
         d_npre = torch.empty_like(hs)
@@ -266,7 +266,7 @@ class _GRUResetBeforeFn(torch.autograd.Function):
         T, B, H = hs.shape
         w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]
         r, z = rz.split(H, dim=-1)
-        h_prev = _prev_states(h0, hs, mask)
+        h_prev = prev_states(h0, hs, mask)
         k_n = (1 - z) * (1 - ns * ns)
         k_z = (h_prev - ns) * z * (1 - z)
         k_r = h_prev * r * (1 - r)  # d r_pre / d (r h)
@@ -298,7 +298,7 @@ class _GRUResetBeforeFn(torch.autograd.Function):
 def _gru_reset_before(
     cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback: Tensor | None = None
 ):
-    bias = _sum_bias(cell.bias_ih, cell.bias_hh)
+    bias = sum_bias(cell.bias_ih, cell.bias_hh)
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, bias)  # (T, B, 3H)
     hs = _GRUResetBeforeFn.apply(xp, state, cell.weight_hh, mask)
     return hs, hs
@@ -308,7 +308,7 @@ def _gru_reset_before(
 # helpers and dispatch
 
 
-def _sum_bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
+def sum_bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
     return None if b_ih is None else b_ih + b_hh
 
 
@@ -316,7 +316,7 @@ def _sum_bias(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
 _BLOCK = 32
 
 
-def _prev_states(s0: Tensor, ss: Tensor, mask: Tensor | None) -> Tensor:
+def prev_states(s0: Tensor, ss: Tensor, mask: Tensor | None) -> Tensor:
     """``(s_{-1}, s_0, ..., s_{T-2})`` as ``(T, B, H)``; zero past each end when masked."""
     prev = torch.cat([s0.unsqueeze(0), ss[:-1]])
     return prev if mask is None else torch.where(mask, prev, 0)
@@ -355,16 +355,28 @@ def unroll_bptt(
     feedback: Tensor | None,
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over ``x (B, T, F)`` with its hand-written BPTT kernel."""
-    name = kernel_of(cell)
     if not supports(cell, feedback):
         raise ValueError(f"backend 'bptt' has no kernel for {type(cell).__name__}")
+    return unroll_with_kernel(KERNELS[kernel_of(cell)], cell, x, lengths, state, feedback)
+
+
+def unroll_with_kernel(
+    kernel: Callable,
+    cell: Cell,
+    x: Tensor,
+    lengths: Tensor | None,
+    state: State,
+    feedback: Tensor | None,
+) -> tuple[Tensor, State]:
+    """Run a time-major ``kernel`` (as in :data:`KERNELS`) as a layer's unroll: builds the
+    length mask, zeroes outputs past each end and gathers each final state at its true end."""
     T = x.shape[1]
     mask = None
     if lengths is not None:
         lengths = lengths.to(x.device)
         mask = (torch.arange(T, device=x.device)[:, None] < lengths)[..., None]  # (T, B, 1)
     state = _map(Tensor.contiguous, state)  # a learned init arrives expanded (stride 0)
-    hs, all_states = KERNELS[name](cell, x, state, mask, feedback)
+    hs, all_states = kernel(cell, x, state, mask, feedback)
     if mask is None:
         final = _map(lambda s: s[-1], all_states)
         return hs.transpose(0, 1), final  # (B, T, O)

@@ -1,0 +1,176 @@
+r"""The ``native`` backend: the ``bptt`` algorithm with its time loops in C++.
+
+Same math, same buffers and same gradients as :mod:`.bptt` (seed 001's BPTT): the input
+projection of all steps is one matmul, the loops do only the recurrent part, and
+``dW_hh = dG^T H_{prev}`` is one matmul at the end. What changes is the loop body: in
+``rnnkit/csrc/recurrent_loops.cpp`` a step is one matmul plus one vectorised pass over the gates,
+where torch's own GRU/RNN on CPU (and the Python loops of ``bptt``) dispatch a dozen small ops.
+Measured in ``scripts/bench.py``: faster than ``torch.nn.GRU``/``RNN`` for training and
+inference, and ~1.2-1.5x an LSTM forced off oneDNN's fused kernel (docs/benchmarks.md).
+
+The per-step matmul is MKL's ``addmm``, or oneDNN's linear with the weight packed once per call
+when ``H >= 256`` in float32 (:data:`PACK_MIN_HIDDEN`; 1.4x faster than ``addmm`` at H=512 on
+this AVX-512 CPU, slower at H=128). CPU only; the library is compiled on first use
+(:mod:`.native_build`), and without a compiler this backend reports itself unsupported.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.cells.base import Cell, State
+from rnnkit.layers.backends import native_build
+from rnnkit.layers.backends.bptt import kernel_of, prev_states, sum_bias, unroll_with_kernel
+
+#: hidden size from which the recurrent matmul runs on oneDNN with a pre-packed weight
+PACK_MIN_HIDDEN = 256
+
+
+def _packed(weight: Tensor, hidden: int) -> Tensor | None:
+    """``weight (N, K)`` in oneDNN's layout when that path is the faster one, else ``None``."""
+    if (
+        hidden < PACK_MIN_HIDDEN
+        or weight.dtype != torch.float32
+        or not torch.backends.mkldnn.is_available()
+    ):
+        return None
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
+
+
+def _lengths(mask: Tensor | None) -> Tensor | None:
+    return None if mask is None else mask[..., 0].sum(0)  # (B,) int64
+
+
+def _training(*tensors: Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+# ----------------------------------------------------------------------------------------------
+# Elman
+
+
+class _ElmanFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, relu: bool, mask):
+        hs = native_build.load().elman_forward(xp, h0, w_hh, relu, _packed(w_hh, h0.shape[1]))
+        ctx.relu = relu
+        ctx.save_for_backward(h0, w_hh, hs, mask)
+        return hs
+
+    @staticmethod
+    def backward(ctx, d_hs):
+        h0, w_hh, hs, mask = ctx.saved_tensors
+        d_pre, dh0 = native_build.load().elman_backward(
+            d_hs.contiguous(), hs, w_hh, ctx.relu, _lengths(mask), _packed(w_hh.t(), hs.shape[2])
+        )
+        dw_hh = d_pre.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
+        return d_pre, dh0, dw_hh, None, None
+
+
+def _elman(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
+    xp = F.linear(x.transpose(0, 1), cell.weight_ih, sum_bias(cell.bias_ih, cell.bias_hh))
+    hs = _ElmanFn.apply(xp, state, cell.weight_hh, cell.nonlinearity == "relu", mask)
+    return hs, hs
+
+
+# ----------------------------------------------------------------------------------------------
+# GRU (torch's reset placement)
+
+
+class _GRUFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, b_hh, mask):
+        packed = _packed(w_hh, h0.shape[1])
+        hs, acts, ns = native_build.load().gru_forward(xp, h0, w_hh, b_hh, True, packed)
+        ctx.save_for_backward(h0, w_hh, acts, ns, hs, mask)
+        return hs
+
+    @staticmethod
+    def backward(ctx, d_hs):
+        h0, w_hh, acts, ns, hs, mask = ctx.saved_tensors
+        d_xp, d_gh, dh0 = native_build.load().gru_backward(
+            d_hs.contiguous(), h0, w_hh, acts, ns, hs, _lengths(mask),
+            _packed(w_hh.t(), hs.shape[2]),
+        )  # fmt: skip
+        dw_hh = d_gh.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
+        return d_xp, dh0, dw_hh, d_gh.sum((0, 1)), None
+
+
+def _gru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
+    b_hh = cell.bias_hh if cell.bias_hh is not None else x.new_zeros(cell.weight_hh.shape[0])
+    xp = F.linear(x.transpose(0, 1), cell.weight_ih, cell.bias_ih)  # (T, B, 3H)
+    if _training(xp, state, cell.weight_hh, b_hh):
+        hs = _GRUFn.apply(xp, state, cell.weight_hh, b_hh, mask)
+    else:  # no activations kept
+        packed = _packed(cell.weight_hh, state.shape[1])
+        hs = native_build.load().gru_forward(xp, state, cell.weight_hh, b_hh, False, packed)[0]
+    return hs, hs
+
+
+# ----------------------------------------------------------------------------------------------
+# LSTM
+
+
+class _LSTMFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, c0, w_hh, mask):
+        ctx.set_materialize_grads(False)  # d_cs is None unless a cell state reaches the loss
+        packed = _packed(w_hh, h0.shape[1])
+        hs, cs, acts, tcs = native_build.load().lstm_forward(xp, h0, c0, w_hh, True, packed)
+        ctx.save_for_backward(h0, c0, w_hh, acts, cs, tcs, hs, mask)
+        return hs, cs
+
+    @staticmethod
+    def backward(ctx, d_hs, d_cs):
+        h0, c0, w_hh, acts, cs, tcs, hs, mask = ctx.saved_tensors
+        d_hs = torch.zeros_like(hs) if d_hs is None else d_hs.contiguous()
+        d_cs = None if d_cs is None else d_cs.contiguous()
+        d_gates, dh0, dc0 = native_build.load().lstm_backward(
+            d_hs, d_cs, h0, c0, w_hh, acts, cs, tcs, _lengths(mask),
+            _packed(w_hh.t(), hs.shape[2]),
+        )  # fmt: skip
+        dw_hh = d_gates.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
+        return d_gates, dh0, dc0, dw_hh, None
+
+
+def _lstm(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback=None):
+    h0, c0 = state
+    xp = F.linear(x.transpose(0, 1), cell.weight_ih, sum_bias(cell.bias_ih, cell.bias_hh))
+    if _training(xp, h0, c0, cell.weight_hh):
+        hs, cs = _LSTMFn.apply(xp, h0, c0, cell.weight_hh, mask)
+    else:  # no activations kept
+        packed = _packed(cell.weight_hh, h0.shape[1])
+        hs, cs = native_build.load().lstm_forward(xp, h0, c0, cell.weight_hh, False, packed)[:2]
+    return hs, (hs, cs)
+
+
+# ----------------------------------------------------------------------------------------------
+# dispatch
+
+#: kernel name (``cell.kernel`` or ``cell.fused_mode``) -> time-major kernel, as in bptt.KERNELS
+KERNELS = {"RNN_TANH": _elman, "RNN_RELU": _elman, "GRU": _gru, "LSTM": _lstm}
+
+
+def supports(cell: Cell, feedback: Tensor | None) -> bool:
+    return (
+        feedback is None
+        and kernel_of(cell) in KERNELS
+        and cell.weight_hh.device.type == "cpu"
+        and native_build.load() is not None
+    )
+
+
+def unroll_native(
+    cell: Cell,
+    x: Tensor,
+    lengths: Tensor | None,
+    state: State,
+    feedback: Tensor | None,
+) -> tuple[Tensor, State]:
+    """Run ``cell`` over ``x (B, T, F)`` with its C++ time loop."""
+    if not supports(cell, feedback):
+        reason = native_build.unavailable_reason() or "no C++ loop for this cell or device"
+        raise ValueError(f"backend 'native' cannot run {type(cell).__name__}: {reason}")
+    return unroll_with_kernel(KERNELS[kernel_of(cell)], cell, x, lengths, state, feedback)

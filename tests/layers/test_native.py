@@ -1,0 +1,121 @@
+"""The ``native`` backend's C++ loops: built once, loaded, never stale, and right where the
+parity suite (tests/layers/test_backends.py) does not reach: float32 with oneDNN's packed
+weights (H >= 256), gradcheck in float64, and a clear answer when it cannot be built."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
+from rnnkit.layers import Recurrent
+from rnnkit.layers.backends import BACKENDS, choose_backend, native, native_build
+
+CELLS = {
+    "elman": ElmanCell,
+    "elman_relu": functools.partial(ElmanCell, nonlinearity="relu"),
+    "gru": GRUCell,
+    "lstm": LSTMCell,
+}
+
+
+def test_the_library_builds_and_loads_on_this_machine():
+    assert native_build.load() is not None, native_build.unavailable_reason()
+    assert native_build.library_path().exists()
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_gradcheck_float64(name):
+    torch.manual_seed(0)
+    layer = Recurrent(CELLS[name](3, 4), backend="native", learn_init=True).double()
+    x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([5, 3])
+
+    def f(x, *params):
+        out, state = torch.func.functional_call(
+            layer, dict(zip(names, params, strict=True)), (x, lengths)
+        )
+        return (out, *state) if isinstance(state, tuple) else (out, state)
+
+    names = [n for n, _ in layer.named_parameters()]
+    assert torch.autograd.gradcheck(f, (x, *layer.parameters()))
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_packed_onednn_path_matches_loop_in_float32(name):
+    # H at the packing threshold: the recurrent matmuls run on oneDNN with packed weights
+    torch.manual_seed(1)
+    H = native.PACK_MIN_HIDDEN
+    cell = CELLS[name](8, H)
+    x = torch.randn(4, 7, 8)
+    lengths = torch.tensor([7, 2, 5, 1])
+    results = {}
+    for backend in ["loop", "native"]:
+        cell.zero_grad()
+        out, state = Recurrent(cell, backend=backend)(x, lengths)
+        state = state[0] if isinstance(state, tuple) else state
+        (out.square().sum() + state.sum()).backward()
+        results[backend] = (out, state, [p.grad.clone() for p in cell.parameters()])
+    (out_l, st_l, gr_l), (out_n, st_n, gr_n) = results["loop"], results["native"]
+    torch.testing.assert_close(out_n, out_l, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(st_n, st_l, rtol=1e-4, atol=1e-5)
+    for a, b in zip(gr_n, gr_l, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["gru", "elman"])
+def test_auto_runs_gru_and_elman_natively_on_cpu(name):
+    cell = CELLS[name](3, 4)
+    assert choose_backend(cell, torch.device("cpu"), None) == "native"
+    with torch.no_grad():
+        assert choose_backend(cell, torch.device("cpu"), None) == "native"
+
+
+def test_library_name_tracks_the_source(tmp_path, monkeypatch):
+    first = native_build.library_path()
+    changed = tmp_path / "recurrent_loops.cpp"
+    changed.write_text(native_build.SOURCE.read_text() + "\n// changed\n")
+    monkeypatch.setattr(native_build, "SOURCE", changed)
+    assert native_build.library_path() != first  # a stale build is never loaded
+
+
+def test_a_failed_build_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
+    broken = tmp_path / "broken.cpp"
+    broken.write_text("this is not C++\n")
+    monkeypatch.setattr(native_build, "SOURCE", broken)
+    target = tmp_path / "out" / "lib.so"
+    with pytest.raises(RuntimeError, match="compiling broken.cpp failed: .*error"):
+        native_build.build(target)
+    assert not target.exists() and not list(target.parent.glob("*"))
+
+
+def test_without_the_library_auto_falls_back_and_native_says_why(tmp_path):
+    # a fresh process, native disabled: auto must still run GRU (on bptt/fused), and asking for
+    # native by name is a one-line error with the reason
+    code = (
+        "import torch\n"
+        "from rnnkit.cells import GRUCell\n"
+        "from rnnkit.layers import Recurrent\n"
+        "from rnnkit.layers.backends import choose_backend\n"
+        "cell = GRUCell(3, 4)\n"
+        "print(choose_backend(cell, torch.device('cpu'), None))\n"
+        "Recurrent(cell)(torch.randn(2, 3, 3))\n"
+        "try:\n"
+        "    Recurrent(cell, backend='native')(torch.randn(2, 3, 3))\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    env = {"RNNKIT_NATIVE": "0", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.splitlines()
+    assert out[0] == "bptt"
+    assert out[1] == (
+        "backend 'native' cannot run GRUCell (fused_mode='GRU', kernel='GRU', disabled by "
+        "RNNKIT_NATIVE=0); use 'auto' or 'loop'"
+    )
+    assert not BACKENDS["native"][0](CELLS["gru"](3, 4), torch.zeros(1))  # no feedback loops
