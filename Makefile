@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile rnnkit/csrc/recurrent_loops.cpp
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# the C++ loops of the `native` backend, compiled once per machine (~10 s); never fatal
-	$(BIN)/python -m rnnkit.layers.backends.native_build
+	$(BIN)/python -c 'from rnnkit.layers.backends import native_build; native_build.main()'
 	touch $(STAMP)
 
 install: $(STAMP)

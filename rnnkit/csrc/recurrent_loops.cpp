@@ -362,6 +362,84 @@ std::vector<Tensor> lstm_backward(const Tensor& d_hs, const std::optional<Tensor
   return {d_gates, at::mm(d_gates.select(0, 0), w_hh), dc};
 }
 
+// ------------------------------------------------------------------------------------------
+// Output feedback, closed loop (forward only: the backward is rnnkit/layers/backends/feedback.py)
+
+// `out` holding `value` (a matmul result that may or may not already be `out`)
+void assign(Tensor& out, const Tensor& value) {
+  if (!value.is_same(out)) out.copy_(value);
+}
+
+void activate_(Tensor& t, const std::string& name) {
+  if (name == "tanh") {
+    t.tanh_();
+  } else if (name == "relu") {
+    t.relu_();
+  } else if (name == "sigmoid") {
+    t.sigmoid_();
+  } else {
+    TORCH_CHECK(name == "none" || name.empty(), "unknown activation ", name);
+  }
+}
+
+// Jordan: m_t = mu m_{t-1} + c y_{t-1} (or plainly y_{t-1}); h_t = act(xp_t + m_t W_mh^T);
+// y_t = out_act(h_t W_ho^T + b_ho).  -> (ys (T, B, O), ms (T, B, O), hs (T, B, H))
+std::vector<Tensor> jordan_closed_forward(const Tensor& xp, const Tensor& m0, const Tensor& y0,
+                                          const Tensor& w_mh, const Tensor& w_ho,
+                                          const Tensor& b_ho, const Tensor& mu, const Tensor& c,
+                                          bool plain, const std::string& act,
+                                          const std::string& out_act,
+                                          const std::optional<Tensor>& w_mh_packed,
+                                          const std::optional<Tensor>& w_ho_packed) {
+  const int64_t T = xp.size(0), B = xp.size(1), O = w_ho.size(0);
+  Tensor ms = at::empty({T, B, O}, xp.options());
+  Tensor ys = at::empty({T, B, O}, xp.options());
+  Tensor hs = at::empty_like(xp);
+  const RecurrentMatmul memory_in(w_mh, w_mh_packed), output(w_ho, w_ho_packed);
+  Tensor m = m0, y = y0;
+  for (int64_t t = 0; t < T; ++t) {
+    Tensor m_t = ms.select(0, t), h_t = hs.select(0, t), y_t = ys.select(0, t);
+    if (plain) {
+      m_t.copy_(y);
+    } else {
+      at::addcmul_out(m_t, at::mul(c, y), mu, m);
+    }
+    assign(h_t, memory_in(m_t, xp.select(0, t), h_t));
+    activate_(h_t, act);
+    assign(y_t, output(h_t, b_ho, y_t));
+    activate_(y_t, out_act);
+    m = m_t;
+    y = y_t;
+  }
+  return {ys, ms, hs};
+}
+
+// NARX: a_t = xp_t + [y_{t-1} .. y_{t-K}] W_yh^T, y_t = act(a_t) W_hy^T + b_y. The outputs go
+// into r (B, T+K, O) in reverse time order with the initial delay line at the end, so the delay
+// line of step t is the slice r[:, T-t : T-t+K] (the layout the Python backward reads).
+// -> (r, hs (T, B, H))
+std::vector<Tensor> narx_closed_forward(const Tensor& xp, const Tensor& y_taps0,
+                                        const Tensor& w_yh, const Tensor& w_hy,
+                                        const Tensor& b_y, const std::string& act,
+                                        const std::optional<Tensor>& w_yh_packed,
+                                        const std::optional<Tensor>& w_hy_packed) {
+  const int64_t T = xp.size(0), B = xp.size(1);
+  const int64_t K = y_taps0.size(1), O = y_taps0.size(2);
+  Tensor r = at::empty({B, T + K, O}, xp.options());
+  r.narrow(1, T, K).copy_(y_taps0);
+  Tensor hs = at::empty_like(xp);
+  Tensor y_t = at::empty({B, O}, xp.options());
+  const RecurrentMatmul feedback_in(w_yh, w_yh_packed), output(w_hy, w_hy_packed);
+  for (int64_t t = 0; t < T; ++t) {
+    const Tensor taps = r.narrow(1, T - t, K).reshape({B, K * O});
+    Tensor h_t = hs.select(0, t);
+    assign(h_t, feedback_in(taps, xp.select(0, t), h_t));
+    activate_(h_t, act);
+    r.select(1, T - 1 - t).copy_(output(h_t, b_y, y_t));
+  }
+  return {r, hs};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(rnnkit_native, m) {
@@ -388,4 +466,13 @@ TORCH_LIBRARY(rnnkit_native, m) {
       "lstm_backward(Tensor d_hs, Tensor? d_cs, Tensor h0, Tensor c0, Tensor w_hh, Tensor acts,"
       " Tensor cs, Tensor tcs, Tensor? lengths, Tensor? w_t_packed) -> Tensor[]",
       &lstm_backward);
+  m.def(
+      "jordan_closed_forward(Tensor xp, Tensor m0, Tensor y0, Tensor w_mh, Tensor w_ho,"
+      " Tensor b_ho, Tensor mu, Tensor c, bool plain, str act, str out_act, Tensor? w_mh_packed,"
+      " Tensor? w_ho_packed) -> Tensor[]",
+      &jordan_closed_forward);
+  m.def(
+      "narx_closed_forward(Tensor xp, Tensor y_taps0, Tensor w_yh, Tensor w_hy, Tensor b_y,"
+      " str act, Tensor? w_yh_packed, Tensor? w_hy_packed) -> Tensor[]",
+      &narx_closed_forward);
 }

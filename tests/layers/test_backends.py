@@ -127,7 +127,7 @@ def test_backend_matches_loop(name, backend, with_lengths, bidir):
 
 
 @pytest.mark.parametrize("with_lengths", [False, True], ids=["full", "lengths"])
-@pytest.mark.parametrize("backend", ["bptt", "auto"])
+@pytest.mark.parametrize("backend", ["bptt", "native", "auto"])
 @pytest.mark.parametrize("name", FEEDBACK_CELLS)
 def test_teacher_forced_backend_matches_loop(name, backend, with_lengths):
     torch.manual_seed(2)

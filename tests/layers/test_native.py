@@ -11,15 +11,21 @@ import sys
 import pytest
 import torch
 
-from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
+from rnnkit.cells import ElmanCell, GRUCell, JordanCell, LSTMCell, NARXCell
 from rnnkit.layers import Recurrent
-from rnnkit.layers.backends import BACKENDS, choose_backend, native, native_build
+from rnnkit.layers.backends import BACKENDS, choose_backend, native_build
 
 CELLS = {
     "elman": ElmanCell,
     "elman_relu": functools.partial(ElmanCell, nonlinearity="relu"),
     "gru": GRUCell,
     "lstm": LSTMCell,
+}
+# output size = hidden size, so every feedback weight is big enough to be packed
+FEEDBACK_CELLS = {
+    "jordan": lambda i, h: JordanCell(i, h, output_size=h, output_activation="tanh"),
+    "jordan_decay": lambda i, h: JordanCell(i, h, output_size=h, memory_decay=0.5),
+    "narx": lambda i, h: NARXCell(i, h, h, input_delays=1, output_delays=2),
 }
 
 
@@ -45,12 +51,12 @@ def test_gradcheck_float64(name):
     assert torch.autograd.gradcheck(f, (x, *layer.parameters()))
 
 
-@pytest.mark.parametrize("name", sorted(CELLS))
+@pytest.mark.parametrize("name", sorted(CELLS) + sorted(FEEDBACK_CELLS))
 def test_packed_onednn_path_matches_loop_in_float32(name):
     # H at the packing threshold: the recurrent matmuls run on oneDNN with packed weights
     torch.manual_seed(1)
-    H = native.PACK_MIN_HIDDEN
-    cell = CELLS[name](8, H)
+    H = native_build.PACK_MIN_HIDDEN
+    cell = {**CELLS, **FEEDBACK_CELLS}[name](8, H)
     x = torch.randn(4, 7, 8)
     lengths = torch.tensor([7, 2, 5, 1])
     results = {}
@@ -118,4 +124,4 @@ def test_without_the_library_auto_falls_back_and_native_says_why(tmp_path):
         "backend 'native' cannot run GRUCell (fused_mode='GRU', kernel='GRU', disabled by "
         "RNNKIT_NATIVE=0); use 'auto' or 'loop'"
     )
-    assert not BACKENDS["native"][0](CELLS["gru"](3, 4), torch.zeros(1))  # no feedback loops
+    assert not BACKENDS["native"][0](CELLS["gru"](3, 4), torch.zeros(1))  # GRU feeds nothing back

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells.base import ACTIVATIONS, Cell, State
+from rnnkit.layers.backends import native_build
 
 
 def _act_out(name: str, pre: Tensor, out: Tensor) -> Tensor:
@@ -49,25 +50,11 @@ class _JordanClosedFn(torch.autograd.Function):
     """Closed-loop Jordan: m_t = mu m + c y, h = phi(xp_t + m W_mh^T), y = g(h W_ho^T + b)."""
 
     @staticmethod
-    def forward(ctx, xp, m0, y0, w_mh, w_ho, b_ho, mu, c, act, out_act, mask):
-        T, B, H = xp.shape
-        O = w_ho.shape[0]
-        ms, ys = xp.new_empty(T, B, O), xp.new_empty(T, B, O)
-        hs = torch.empty_like(xp)
-        w_mh_t, w_ho_t = w_mh.t(), w_ho.t()
+    def forward(ctx, xp, m0, y0, w_mh, w_ho, b_ho, mu, c, act, out_act, mask, native):
         # Jordan's default memory is just the previous output: skip the decay arithmetic
         plain = not bool(mu.any()) and bool((c == 1).all())
-        m, y = m0, y0
-        for t in range(T):
-            if plain:
-                ms[t] = y
-            else:
-                torch.addcmul(c * y, mu, m, out=ms[t])
-            _act_out(act, torch.addmm(xp[t], ms[t], w_mh_t), out=hs[t])
-            torch.addmm(b_ho, hs[t], w_ho_t, out=ys[t])
-            if out_act is not None:
-                _act_out(out_act, ys[t], out=ys[t])
-            m, y = ms[t], ys[t]
+        loop = _jordan_closed_native if native else _jordan_closed_loop
+        ys, ms, hs = loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act)
         ctx.act, ctx.out_act = act, out_act
         ctx.save_for_backward(m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask)
         return ys, ms
@@ -111,10 +98,55 @@ class _JordanClosedFn(torch.autograd.Function):
         dw_mh = d_pre.flatten(0, 1).t() @ ms_.flatten(0, 1)
         dmu = (d_m_all * m_prev).sum((0, 1))
         dc = (d_m_all * y_prev).sum((0, 1))
-        return (d_pre, dm * mu, dm * c, dw_mh, dw_ho, db_ho, dmu, dc, None, None, None)
+        return (d_pre, dm * mu, dm * c, dw_mh, dw_ho, db_ho, dmu, dc, None, None, None, None)
 
 
-def _jordan(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: Tensor | None):
+def _jordan_closed_loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act):
+    """The closed-loop forward in Python: ``(ys, ms (T, B, O), hs (T, B, H))``."""
+    T, B, H = xp.shape
+    O = w_ho.shape[0]
+    ms, ys = xp.new_empty(T, B, O), xp.new_empty(T, B, O)
+    hs = torch.empty_like(xp)
+    w_mh_t, w_ho_t = w_mh.t(), w_ho.t()
+    m, y = m0, y0
+    for t in range(T):
+        if plain:
+            ms[t] = y
+        else:
+            torch.addcmul(c * y, mu, m, out=ms[t])
+        _act_out(act, torch.addmm(xp[t], ms[t], w_mh_t), out=hs[t])
+        torch.addmm(b_ho, hs[t], w_ho_t, out=ys[t])
+        if out_act is not None:
+            _act_out(out_act, ys[t], out=ys[t])
+        m, y = ms[t], ys[t]
+    return ys, ms, hs
+
+
+def _jordan_closed_native(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act):
+    """The same loop in C++ (``native`` backend)."""
+    return native_build.load().jordan_closed_forward(
+        xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act or "none",
+        native_build.packed_weight(w_mh), native_build.packed_weight(w_ho),
+    )  # fmt: skip
+
+
+def _narx_closed_native(xp, y_taps0, w_yh, w_hy, b_y, act):
+    """The same loop in C++ (``native`` backend)."""
+    return native_build.load().narx_closed_forward(
+        xp, y_taps0, w_yh, w_hy, b_y, act,
+        native_build.packed_weight(w_yh), native_build.packed_weight(w_hy),
+    )  # fmt: skip
+
+
+def _jordan(
+    cell: Cell,
+    x: Tensor,
+    state: State,
+    mask: Tensor | None,
+    feedback: Tensor | None,
+    native: bool = False,
+):
+    """Jordan's kernel; ``native`` runs the closed loop's forward in C++."""
     m0, y0 = state
     O = cell.output_size
     bias = None if cell.bias_ih is None else cell.bias_ih + cell.bias_mh
@@ -127,7 +159,7 @@ def _jordan(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: 
         b_ho = cell.bias_ho if cell.bias_ho is not None else xp.new_zeros(O)
         ys, ms = _JordanClosedFn.apply(
             xp, m0, y0, cell.weight_mh, cell.weight_ho, b_ho, mu, c,
-            cell.nonlinearity, cell.output_activation, mask,
+            cell.nonlinearity, cell.output_activation, mask, native,
         )  # fmt: skip
         return ys, (ms, ys)
     fed = feedback.transpose(0, 1)  # (T, B, O)
@@ -176,19 +208,12 @@ class _NARXClosedFn(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, xp, y_taps0, w_yh, w_hy, b_y, act, mask):
-        T, B, H = xp.shape
-        K, O = y_taps0.shape[1], y_taps0.shape[2]
-        r = xp.new_empty(B, T + K, O)
-        r[:, T:] = y_taps0
-        hs = torch.empty_like(xp)
-        w_yh_t, w_hy_t = w_yh.t(), w_hy.t()
-        for t in range(T):
-            taps = r[:, T - t : T - t + K].flatten(1)  # (B, K*O), y_{t-1} first
-            h = _act_out(act, torch.addmm(xp[t], taps, w_yh_t), out=hs[t])
-            torch.addmm(b_y, h, w_hy_t, out=r[:, T - 1 - t])
+    def forward(ctx, xp, y_taps0, w_yh, w_hy, b_y, act, mask, native):
+        loop = _narx_closed_native if native else _narx_closed_loop
+        r, hs = loop(xp, y_taps0, w_yh, w_hy, b_y, act)
         ctx.act = act
         ctx.save_for_backward(w_yh, w_hy, r, hs, mask)
+        T = xp.shape[0]
         return r[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
 
     @staticmethod
@@ -215,10 +240,33 @@ class _NARXClosedFn(torch.autograd.Function):
         dw_hy = d_y.flatten(0, 1).t() @ hs_.flatten(0, 1)
         db_y = d_y.sum((0, 1))
         dw_yh = d_a.flatten(0, 1).t() @ taps.flatten(0, 1)
-        return d_a, dr[:, T:], dw_yh, dw_hy, db_y, None, None
+        return d_a, dr[:, T:], dw_yh, dw_hy, db_y, None, None, None
 
 
-def _narx(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: Tensor | None):
+def _narx_closed_loop(xp, y_taps0, w_yh, w_hy, b_y, act):
+    """The closed-loop forward in Python: ``(r (B, T+K, O), hs (T, B, H))``."""
+    T, B, H = xp.shape
+    K, O = y_taps0.shape[1], y_taps0.shape[2]
+    r = xp.new_empty(B, T + K, O)
+    r[:, T:] = y_taps0
+    hs = torch.empty_like(xp)
+    w_yh_t, w_hy_t = w_yh.t(), w_hy.t()
+    for t in range(T):
+        taps = r[:, T - t : T - t + K].flatten(1)  # (B, K*O), y_{t-1} first
+        h = _act_out(act, torch.addmm(xp[t], taps, w_yh_t), out=hs[t])
+        torch.addmm(b_y, h, w_hy_t, out=r[:, T - 1 - t])
+    return r, hs
+
+
+def _narx(
+    cell: Cell,
+    x: Tensor,
+    state: State,
+    mask: Tensor | None,
+    feedback: Tensor | None,
+    native: bool = False,
+):
+    """NARX's kernel; ``native`` runs the closed loop's forward in C++."""
     x_taps, y_taps = state  # (B, L, F), (B, K, O)
     L, K, O = cell.input_delays, cell.output_delays, cell.output_size
     phi = ACTIVATIONS[cell.nonlinearity]
@@ -232,7 +280,7 @@ def _narx(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback: Te
         return ys, (x_win[:, :, :L], y_win[:, :, :K])
     b_y = cell.bias_y if cell.bias_y is not None else xp.new_zeros(O)
     ys = _NARXClosedFn.apply(
-        xp, y_taps, cell.weight_yh, cell.weight_hy, b_y, cell.nonlinearity, mask
+        xp, y_taps, cell.weight_yh, cell.weight_hy, b_y, cell.nonlinearity, mask, native
     )  # (T, B, O)
     y_win = _windows(y_taps, ys, K)  # (T, B, K, O): y_t .. y_{t-K+1}
     return ys, (x_win[:, :, :L], y_win)

@@ -6,37 +6,29 @@ projection of all steps is one matmul, the loops do only the recurrent part, and
 ``rnnkit/csrc/recurrent_loops.cpp`` a step is one matmul plus one vectorised pass over the gates,
 where torch's own GRU/RNN on CPU (and the Python loops of ``bptt``) dispatch a dozen small ops.
 Measured in ``scripts/bench.py``: faster than ``torch.nn.GRU``/``RNN`` for training and
-inference, and ~1.2-1.5x an LSTM forced off oneDNN's fused kernel (docs/benchmarks.md).
+inference, and ~0.9-1.3x an LSTM forced off oneDNN's fused kernel (docs/benchmarks.md). Jordan
+and NARX run the forward of their closed loop here (their backward is :mod:`.feedback`'s).
 
 The per-step matmul is MKL's ``addmm``, or oneDNN's linear with the weight packed once per call
-when ``H >= 256`` in float32 (:data:`PACK_MIN_HIDDEN`; 1.4x faster than ``addmm`` at H=512 on
-this AVX-512 CPU, slower at H=128). CPU only; the library is compiled on first use
-(:mod:`.native_build`), and without a compiler this backend reports itself unsupported.
+when both sides of the weight are at least :data:`.native_build.PACK_MIN_HIDDEN` in float32
+(1.4x faster than ``addmm`` at H=512 on this AVX-512 CPU, slower at H=128). CPU only; the
+library is compiled on first use (:mod:`.native_build`), and without a compiler this backend
+reports itself unsupported.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
+from rnnkit.layers.backends import feedback as feedback_kernels
 from rnnkit.layers.backends import native_build
 from rnnkit.layers.backends.bptt import kernel_of, prev_states, sum_bias, unroll_with_kernel
-
-#: hidden size from which the recurrent matmul runs on oneDNN with a pre-packed weight
-PACK_MIN_HIDDEN = 256
-
-
-def _packed(weight: Tensor, hidden: int) -> Tensor | None:
-    """``weight (N, K)`` in oneDNN's layout when that path is the faster one, else ``None``."""
-    if (
-        hidden < PACK_MIN_HIDDEN
-        or weight.dtype != torch.float32
-        or not torch.backends.mkldnn.is_available()
-    ):
-        return None
-    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
+from rnnkit.layers.backends.native_build import packed_weight
 
 
 def _lengths(mask: Tensor | None) -> Tensor | None:
@@ -54,7 +46,7 @@ def _training(*tensors: Tensor) -> bool:
 class _ElmanFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, w_hh, relu: bool, mask):
-        hs = native_build.load().elman_forward(xp, h0, w_hh, relu, _packed(w_hh, h0.shape[1]))
+        hs = native_build.load().elman_forward(xp, h0, w_hh, relu, packed_weight(w_hh))
         ctx.relu = relu
         ctx.save_for_backward(h0, w_hh, hs, mask)
         return hs
@@ -63,7 +55,7 @@ class _ElmanFn(torch.autograd.Function):
     def backward(ctx, d_hs):
         h0, w_hh, hs, mask = ctx.saved_tensors
         d_pre, dh0 = native_build.load().elman_backward(
-            d_hs.contiguous(), hs, w_hh, ctx.relu, _lengths(mask), _packed(w_hh.t(), hs.shape[2])
+            d_hs.contiguous(), hs, w_hh, ctx.relu, _lengths(mask), packed_weight(w_hh.t())
         )
         dw_hh = d_pre.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
         return d_pre, dh0, dw_hh, None, None
@@ -82,7 +74,7 @@ def _elman(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=N
 class _GRUFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, w_hh, b_hh, mask):
-        packed = _packed(w_hh, h0.shape[1])
+        packed = packed_weight(w_hh)
         hs, acts, ns = native_build.load().gru_forward(xp, h0, w_hh, b_hh, True, packed)
         ctx.save_for_backward(h0, w_hh, acts, ns, hs, mask)
         return hs
@@ -92,7 +84,7 @@ class _GRUFn(torch.autograd.Function):
         h0, w_hh, acts, ns, hs, mask = ctx.saved_tensors
         d_xp, d_gh, dh0 = native_build.load().gru_backward(
             d_hs.contiguous(), h0, w_hh, acts, ns, hs, _lengths(mask),
-            _packed(w_hh.t(), hs.shape[2]),
+            packed_weight(w_hh.t()),
         )  # fmt: skip
         dw_hh = d_gh.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
         return d_xp, dh0, dw_hh, d_gh.sum((0, 1)), None
@@ -104,7 +96,7 @@ def _gru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=Non
     if _training(xp, state, cell.weight_hh, b_hh):
         hs = _GRUFn.apply(xp, state, cell.weight_hh, b_hh, mask)
     else:  # no activations kept
-        packed = _packed(cell.weight_hh, state.shape[1])
+        packed = packed_weight(cell.weight_hh)
         hs = native_build.load().gru_forward(xp, state, cell.weight_hh, b_hh, False, packed)[0]
     return hs, hs
 
@@ -117,7 +109,7 @@ class _LSTMFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, c0, w_hh, mask):
         ctx.set_materialize_grads(False)  # d_cs is None unless a cell state reaches the loss
-        packed = _packed(w_hh, h0.shape[1])
+        packed = packed_weight(w_hh)
         hs, cs, acts, tcs = native_build.load().lstm_forward(xp, h0, c0, w_hh, True, packed)
         ctx.save_for_backward(h0, c0, w_hh, acts, cs, tcs, hs, mask)
         return hs, cs
@@ -129,7 +121,7 @@ class _LSTMFn(torch.autograd.Function):
         d_cs = None if d_cs is None else d_cs.contiguous()
         d_gates, dh0, dc0 = native_build.load().lstm_backward(
             d_hs, d_cs, h0, c0, w_hh, acts, cs, tcs, _lengths(mask),
-            _packed(w_hh.t(), hs.shape[2]),
+            packed_weight(w_hh.t()),
         )  # fmt: skip
         dw_hh = d_gates.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
         return d_gates, dh0, dc0, dw_hh, None
@@ -141,7 +133,7 @@ def _lstm(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback=Non
     if _training(xp, h0, c0, cell.weight_hh):
         hs, cs = _LSTMFn.apply(xp, h0, c0, cell.weight_hh, mask)
     else:  # no activations kept
-        packed = _packed(cell.weight_hh, h0.shape[1])
+        packed = packed_weight(cell.weight_hh)
         hs, cs = native_build.load().lstm_forward(xp, h0, c0, cell.weight_hh, False, packed)[:2]
     return hs, (hs, cs)
 
@@ -149,15 +141,23 @@ def _lstm(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback=Non
 # ----------------------------------------------------------------------------------------------
 # dispatch
 
-#: kernel name (``cell.kernel`` or ``cell.fused_mode``) -> time-major kernel, as in bptt.KERNELS
-KERNELS = {"RNN_TANH": _elman, "RNN_RELU": _elman, "GRU": _gru, "LSTM": _lstm}
+#: kernel name (``cell.kernel`` or ``cell.fused_mode``) -> time-major kernel, as in bptt.KERNELS;
+#: Jordan and NARX run their closed-loop forward in C++ (their open loop has no time loop left)
+KERNELS = {
+    "RNN_TANH": _elman,
+    "RNN_RELU": _elman,
+    "GRU": _gru,
+    "LSTM": _lstm,
+    "JORDAN": functools.partial(feedback_kernels._jordan, native=True),
+    "NARX": functools.partial(feedback_kernels._narx, native=True),
+}
 
 
 def supports(cell: Cell, feedback: Tensor | None) -> bool:
     return (
-        feedback is None
+        (feedback is None or cell.output_feedback)
         and kernel_of(cell) in KERNELS
-        and cell.weight_hh.device.type == "cpu"
+        and next(cell.parameters()).device.type == "cpu"
         and native_build.load() is not None
     )
 

@@ -5,8 +5,8 @@ The source is compiled with the system C++ compiler against the installed torch'
 source, the torch build and the flags, so a changed source, a new torch or another CPU gets its
 own file and nothing stale is ever loaded. The library is written to a temporary name and
 renamed into place, so a crash or a concurrent build never leaves a half-written file under the
-final name. ``make install`` builds it ahead (``python -m rnnkit.layers.backends.native_build``,
-about 10 s on 2 cores); otherwise the first use does.
+final name. ``make install`` builds it ahead (:func:`main`, about 10 s on 2 cores); otherwise
+the first use does.
 
 Without a compiler (or with ``RNNKIT_NATIVE=0``) :func:`load` returns ``None`` and says why in
 :func:`unavailable_reason`; ``auto`` then uses the pure-PyTorch backends.
@@ -117,12 +117,28 @@ def load():
     return _state.get("ops")
 
 
+#: both sides of a recurrent weight at least this: its matmul runs on oneDNN, weight pre-packed
+PACK_MIN_HIDDEN = 256
+
+
+def packed_weight(weight: torch.Tensor) -> torch.Tensor | None:
+    """``weight (N, K)`` in oneDNN's layout when that path is the faster one, else ``None``."""
+    if (
+        min(weight.shape) < PACK_MIN_HIDDEN
+        or weight.dtype != torch.float32
+        or not torch.backends.mkldnn.is_available()
+    ):
+        return None
+    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
+
+
 def unavailable_reason() -> str | None:
     """Why :func:`load` gave ``None``, or ``None`` if it loaded (call :func:`load` first)."""
     return _state.get("error")
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Build ahead of first use (``make install`` runs this); never fails the install."""
     target = library_path()
     if target.exists():
         print(f"native backend: up to date: {target}")
@@ -131,3 +147,7 @@ if __name__ == "__main__":
             print(f"native backend: built {target} in {build(target):.1f} s")
         except (RuntimeError, subprocess.TimeoutExpired) as error:
             print(f"native backend: not built ({error}); auto uses the PyTorch backends")
+
+
+if __name__ == "__main__":
+    main()
