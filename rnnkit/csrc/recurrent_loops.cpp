@@ -15,7 +15,7 @@
 // (-O3 -ffast-math: glibc's vector exp and tanh). The per-step matmul is MKL's addmm, or, when
 // the caller passes the weight pre-packed by mkldnn::_reorder_linear_weight, oneDNN's linear
 // (measured 1.4x faster than addmm at H=512 on an AVX-512 CPU, slower at H=128: the Python side
-// chooses, see rnnkit/layers/backends/native.py).
+// chooses: native_build.packed_weight).
 
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -44,31 +44,41 @@ const int64_t* lengths_ptr(const std::optional<Tensor>& lengths) {
   return lengths.has_value() ? lengths->data_ptr<int64_t>() : nullptr;
 }
 
-// y = add + x weight^T for weight (N, K) and add (B, N) or a bias (N,)
+// `out` holding `value` (a matmul result that may or may not already be `out`)
+void assign(Tensor& out, const Tensor& value) {
+  if (!value.is_same(out)) out.copy_(value);
+}
+
+// y = add + x weight^T for weight (N, K) and add (B, N), a bias (N,) or undefined (nothing):
+// MKL's addmm, or oneDNN's linear with a packed weight.
 class RecurrentMatmul {
  public:
-  // packed: `weight` in oneDNN's layout (mkldnn::_reorder_linear_weight), or none for addmm
+  // packed: `weight` in oneDNN's layout (mkldnn::_reorder_linear_weight), or none
   RecurrentMatmul(const Tensor& weight, const std::optional<Tensor>& packed)
       : weight_t_(weight.t()), packed_(packed) {}
 
   // Writes into `out` (addmm) or returns a new tensor (oneDNN); use the result, not `out`.
   Tensor operator()(const Tensor& x, const Tensor& add, Tensor& out) const {
-    if (!packed_.has_value()) return at::addmm_out(out, add, x, weight_t_);
+    if (packed_.has_value()) return onednn(x, add);
+    return add.defined() ? at::addmm_out(out, add, x, weight_t_) : at::mm_out(out, x, weight_t_);
+  }
+
+ private:
+  Tensor onednn(const Tensor& x, const Tensor& add) const {
     static const auto linear = find("");
     static const auto linear_add = find("binary");
     std::vector<c10::IValue> stack;
-    if (add.dim() == 1) {
-      stack = {x, *packed_, add, std::string("none"), c10::List<std::optional<c10::Scalar>>(),
-               c10::IValue()};
+    if (!add.defined() || add.dim() == 1) {
+      stack = {x.contiguous(), *packed_, add.defined() ? c10::IValue(add) : c10::IValue(),
+               std::string("none"), c10::List<std::optional<c10::Scalar>>(), c10::IValue()};
       linear.callBoxed(&stack);
     } else {
-      stack = {x, add, *packed_, c10::IValue(), std::string("add")};
+      stack = {x.contiguous(), add.contiguous(), *packed_, c10::IValue(), std::string("add")};
       linear_add.callBoxed(&stack);
     }
     return stack[0].toTensor();
   }
 
- private:
   static c10::OperatorHandle find(const char* overload) {
     return c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", overload);
   }
@@ -254,6 +264,146 @@ std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& h0, const Ten
 }
 
 // ------------------------------------------------------------------------------------------
+// GRU, the paper's variant (reset_after=False): rz = sig(xp_rz + h W_rz^T);
+// n = tanh(xp_n + (r h) W_n^T); h_t = n + z (h_{t-1} - n); all biases are in xp
+
+template <typename S>
+void gru_rb_gates_row(const S* pre, S* rz, const S* h, S* rh, int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < 2 * H; ++j) rz[j] = sigmoid(pre[j]);
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) rh[j] = rz[j] * h[j];
+}
+
+template <typename S>
+void gru_rb_state_row(const S* pre_n, const S* rz, const S* h, S* n_out, S* h_out, int64_t H) {
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const S n = std::tanh(pre_n[j]);
+    n_out[j] = n;
+    h_out[j] = n + rz[H + j] * (h[j] - n);
+  }
+}
+
+// -> (hs (T, B, H), rz (T, B, 2H), rh (T, B, H) = r * h_{t-1}, ns (T, B, H)); without `save`
+// only hs is kept for every step.
+std::vector<Tensor> gru_rb_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
+                                   bool save, const std::optional<Tensor>& w_rz_packed,
+                                   const std::optional<Tensor>& w_n_packed) {
+  const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 3;
+  const int64_t S = save ? T : 1;
+  const RecurrentMatmul gates(w_hh.narrow(0, 0, 2 * H), w_rz_packed);
+  const RecurrentMatmul candidate(w_hh.narrow(0, 2 * H, H), w_n_packed);
+  Tensor rz = at::empty({S, B, 2 * H}, xp.options());
+  Tensor rh = at::empty({S, B, H}, xp.options());
+  Tensor ns = at::empty({S, B, H}, xp.options());
+  Tensor hs = at::empty({T, B, H}, xp.options());
+  Tensor scratch_rz = at::empty({B, 2 * H}, xp.options());
+  Tensor scratch_n = at::empty({B, H}, xp.options());
+  Tensor h = h0;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t s = save ? t : 0;
+    const Tensor x_t = xp.select(0, t);
+    const Tensor pre_rz = gates(h, x_t.narrow(1, 0, 2 * H), scratch_rz);
+    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_rb_gates", [&] {
+      const scalar_t* p = pre_rz.data_ptr<scalar_t>();
+      scalar_t* a = rz.select(0, s).data_ptr<scalar_t>();
+      scalar_t* r = rh.select(0, s).data_ptr<scalar_t>();
+      const scalar_t* hp = h.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        gru_rb_gates_row<scalar_t>(p + b * 2 * H, a + b * 2 * H, hp + b * H, r + b * H, H);
+      }
+    });
+    const Tensor pre_n = candidate(rh.select(0, s), x_t.narrow(1, 2 * H, H), scratch_n);
+    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_rb_state", [&] {
+      const scalar_t* p = pre_n.data_ptr<scalar_t>();
+      const scalar_t* a = rz.select(0, s).data_ptr<scalar_t>();
+      const scalar_t* hp = h.data_ptr<scalar_t>();
+      scalar_t* n = ns.select(0, s).data_ptr<scalar_t>();
+      scalar_t* ho = hs.select(0, t).data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        gru_rb_state_row<scalar_t>(p + b * H, a + b * 2 * H, hp + b * H, n + b * H, ho + b * H,
+                                   H);
+      }
+    });
+    h = hs.select(0, t);
+  }
+  return {hs, rz, rh, ns};
+}
+
+template <typename S>
+void gru_rb_grad_n_row(const S* dh, const S* rz, const S* n, const S* hp, S* d_xp, int64_t H,
+                       S m) {
+  // d_xp = [., dz_pre, dn_pre]; the r chunk waits for d(r h), which needs a matmul
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const S z = rz[H + j], nj = n[j], d = dh[j] * m;
+    d_xp[2 * H + j] = d * (S(1) - z) * (S(1) - nj * nj);
+    d_xp[H + j] = d * (hp[j] - nj) * z * (S(1) - z);
+  }
+}
+
+template <typename S>
+void gru_rb_grad_r_row(const S* dh, const S* d_rh, const S* rz, const S* hp, S* d_xp, S* direct,
+                       int64_t H, S m) {
+  // direct: the part of dL/dh_{t-1} that needs no matmul (through z and through r h)
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const S r = rz[j], z = rz[H + j];
+    d_xp[j] = d_rh[j] * hp[j] * r * (S(1) - r) * m;
+    direct[j] = (dh[j] * z + d_rh[j] * r) * m;
+  }
+}
+
+// -> (d_xp (T, B, 3H), dh0 (B, H)); packed weights are W_rz^T and W_n^T in oneDNN's layout
+std::vector<Tensor> gru_rb_backward(const Tensor& d_hs, const Tensor& h0, const Tensor& w_hh,
+                                    const Tensor& rz, const Tensor& ns, const Tensor& hs,
+                                    const std::optional<Tensor>& lengths,
+                                    const std::optional<Tensor>& w_rz_t_packed,
+                                    const std::optional<Tensor>& w_n_t_packed) {
+  const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2);
+  const int64_t* len = lengths_ptr(lengths);
+  const RecurrentMatmul gates_back(w_hh.narrow(0, 0, 2 * H).t(), w_rz_t_packed);
+  const RecurrentMatmul candidate_back(w_hh.narrow(0, 2 * H, H).t(), w_n_t_packed);
+  Tensor d_xp = at::empty({T, B, 3 * H}, hs.options());
+  Tensor dh = at::empty_like(h0);
+  Tensor direct = at::empty_like(h0);
+  Tensor scratch_rh = at::empty_like(h0);
+  Tensor carry = at::zeros_like(h0);  // dL/dh_t from step t+1
+  for (int64_t t = T - 1; t >= 0; --t) {
+    at::add_out(dh, d_hs.select(0, t), carry);
+    Tensor dx_t = d_xp.select(0, t);
+    const Tensor hp_t = t > 0 ? hs.select(0, t - 1) : h0;
+    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_rb_grad_n", [&] {
+      const scalar_t* di = dh.data_ptr<scalar_t>();
+      const scalar_t* a = rz.select(0, t).data_ptr<scalar_t>();
+      const scalar_t* n = ns.select(0, t).data_ptr<scalar_t>();
+      const scalar_t* hp = hp_t.data_ptr<scalar_t>();
+      scalar_t* dx = dx_t.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        gru_rb_grad_n_row<scalar_t>(di + b * H, a + b * 2 * H, n + b * H, hp + b * H,
+                                    dx + b * 3 * H, H, valid<scalar_t>(len, t, b));
+      }
+    });
+    const Tensor d_rh = candidate_back(dx_t.narrow(1, 2 * H, H), Tensor(), scratch_rh);
+    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_rb_grad_r", [&] {
+      const scalar_t* di = dh.data_ptr<scalar_t>();
+      const scalar_t* drh = d_rh.data_ptr<scalar_t>();
+      const scalar_t* a = rz.select(0, t).data_ptr<scalar_t>();
+      const scalar_t* hp = hp_t.data_ptr<scalar_t>();
+      scalar_t* dx = dx_t.data_ptr<scalar_t>();
+      scalar_t* dd = direct.data_ptr<scalar_t>();
+      for (int64_t b = 0; b < B; ++b) {
+        gru_rb_grad_r_row<scalar_t>(di + b * H, drh + b * H, a + b * 2 * H, hp + b * H,
+                                    dx + b * 3 * H, dd + b * H, H, valid<scalar_t>(len, t, b));
+      }
+    });
+    assign(carry, gates_back(dx_t.narrow(1, 0, 2 * H), direct, carry));
+  }
+  return {d_xp, carry};
+}
+
+// ------------------------------------------------------------------------------------------
 // LSTM: gates = xp_t + h W_hh^T, chunks (i, f, g, o); c_t = f c + i g; h_t = o tanh(c_t)
 
 template <typename S>
@@ -365,11 +515,6 @@ std::vector<Tensor> lstm_backward(const Tensor& d_hs, const std::optional<Tensor
 // ------------------------------------------------------------------------------------------
 // Output feedback, closed loop (forward only: the backward is rnnkit/layers/backends/feedback.py)
 
-// `out` holding `value` (a matmul result that may or may not already be `out`)
-void assign(Tensor& out, const Tensor& value) {
-  if (!value.is_same(out)) out.copy_(value);
-}
-
 void activate_(Tensor& t, const std::string& name) {
   if (name == "tanh") {
     t.tanh_();
@@ -458,6 +603,14 @@ TORCH_LIBRARY(rnnkit_native, m) {
       "gru_backward(Tensor d_hs, Tensor h0, Tensor w_hh, Tensor acts, Tensor ns, Tensor hs,"
       " Tensor? lengths, Tensor? w_t_packed) -> Tensor[]",
       &gru_backward);
+  m.def(
+      "gru_rb_forward(Tensor xp, Tensor h0, Tensor w_hh, bool save, Tensor? w_rz_packed,"
+      " Tensor? w_n_packed) -> Tensor[]",
+      &gru_rb_forward);
+  m.def(
+      "gru_rb_backward(Tensor d_hs, Tensor h0, Tensor w_hh, Tensor rz, Tensor ns, Tensor hs,"
+      " Tensor? lengths, Tensor? w_rz_t_packed, Tensor? w_n_t_packed) -> Tensor[]",
+      &gru_rb_backward);
   m.def(
       "lstm_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, bool save, Tensor? w_packed)"
       " -> Tensor[]",

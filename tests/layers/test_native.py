@@ -19,6 +19,7 @@ CELLS = {
     "elman": ElmanCell,
     "elman_relu": functools.partial(ElmanCell, nonlinearity="relu"),
     "gru": GRUCell,
+    "gru_reset_before": functools.partial(GRUCell, reset_after=False),
     "lstm": LSTMCell,
 }
 # output size = hidden size, so every feedback weight is big enough to be packed
@@ -73,7 +74,7 @@ def test_packed_onednn_path_matches_loop_in_float32(name):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["gru", "elman"])
+@pytest.mark.parametrize("name", ["gru", "gru_reset_before", "elman"])
 def test_auto_runs_gru_and_elman_natively_on_cpu(name):
     cell = CELLS[name](3, 4)
     assert choose_backend(cell, torch.device("cpu"), None) == "native"

@@ -51,7 +51,8 @@ BACKEND_NAMES = {"auto", *BACKENDS}
 #: when no C++ compiler was found). Chosen from ``scripts/bench.py`` (docs/benchmarks.md): on
 #: CPU torch's LSTM is oneDNN's fused kernel, which beats every loop, ours in C++ included;
 #: torch's GRU/RNN are a loop of a dozen aten ops per step, which the C++ loop of ``native``
-#: (one matmul and one gate pass per step) beats by 25-50%; Jordan's and NARX's closed loops
+#: (one matmul and one gate pass per step) beats by 25-50%; the paper GRU (no torch kernel)
+#: runs there too (30-45% faster than bptt's Python loop); Jordan's and NARX's closed loops
 #: run their forward there too (5-15% faster than bptt's). On GPU cuDNN wins wherever it
 #: applies. Anything not listed: fused, then bptt, then loop.
 AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
@@ -60,6 +61,7 @@ AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
         for kernel in ("GRU", "RNN_TANH", "RNN_RELU")
         for mode in ("train", "inference")
     },
+    **{("cpu", "GRU_RESET_BEFORE", mode): ("native", "bptt") for mode in ("train", "inference")},
     # closed-loop forward in C++; the open loop is the same pure-PyTorch code either way
     **{
         ("cpu", kernel, mode): ("native", "bptt")

@@ -288,11 +288,17 @@ class _GRUResetBeforeFn(torch.autograd.Function):
             torch.mul(d_rh, k_r[t], out=d_xp[t, :, :H])
             torch.mul(dh, k_z[t], out=d_xp[t, :, H : 2 * H])
             dh_prev = torch.addmm(dh * carry[t], d_xp[t, :, : 2 * H], w_rz).addcmul_(d_rh, r[t])
-        flat = d_xp.flatten(0, 1)  # (T*B, 3H)
-        dw_hh = torch.cat(
-            [flat[:, : 2 * H].t() @ h_prev.flatten(0, 1), flat[:, 2 * H :].t() @ rh.flatten(0, 1)]
-        )
-        return d_xp, dh_prev, dw_hh, None
+        return d_xp, dh_prev, gru_reset_before_weight_grad(d_xp, h_prev, rh), None
+
+
+def gru_reset_before_weight_grad(d_xp: Tensor, h_prev: Tensor, rh: Tensor) -> Tensor:
+    """``dW_hh`` of the paper GRU: ``[dG_rz^T H_prev ; dG_n^T (r * H_prev)]``, inputs
+    ``(T, B, .)`` with ``h_prev`` and ``rh`` already zero past each end."""
+    H = h_prev.shape[-1]
+    flat = d_xp.flatten(0, 1)  # (T*B, 3H)
+    return torch.cat(
+        [flat[:, : 2 * H].t() @ h_prev.flatten(0, 1), flat[:, 2 * H :].t() @ rh.flatten(0, 1)]
+    )
 
 
 def _gru_reset_before(

@@ -27,7 +27,13 @@ from torch import Tensor
 from rnnkit.cells.base import Cell, State
 from rnnkit.layers.backends import feedback as feedback_kernels
 from rnnkit.layers.backends import native_build
-from rnnkit.layers.backends.bptt import kernel_of, prev_states, sum_bias, unroll_with_kernel
+from rnnkit.layers.backends.bptt import (
+    gru_reset_before_weight_grad,
+    kernel_of,
+    prev_states,
+    sum_bias,
+    unroll_with_kernel,
+)
 from rnnkit.layers.backends.native_build import packed_weight
 
 
@@ -102,6 +108,50 @@ def _gru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=Non
 
 
 # ----------------------------------------------------------------------------------------------
+# GRU, the paper's variant (reset_after=False): n = tanh(xp_n + (r * h) W_n^T)
+
+
+def _gru_rb_weights(w_hh: Tensor, transposed: bool) -> tuple[Tensor | None, Tensor | None]:
+    """``W_rz``, ``W_n`` (or their transposes) in oneDNN's layout, where that is faster."""
+    H = w_hh.shape[1]
+    w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]
+    if transposed:
+        w_rz, w_n = w_rz.t(), w_n.t()
+    return packed_weight(w_rz), packed_weight(w_n)
+
+
+class _GRUResetBeforeFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, mask):
+        ops = native_build.load()
+        hs, rz, rh, ns = ops.gru_rb_forward(xp, h0, w_hh, True, *_gru_rb_weights(w_hh, False))
+        ctx.save_for_backward(h0, w_hh, rz, rh, ns, hs, mask)
+        return hs
+
+    @staticmethod
+    def backward(ctx, d_hs):
+        h0, w_hh, rz, rh, ns, hs, mask = ctx.saved_tensors
+        d_xp, dh0 = native_build.load().gru_rb_backward(
+            d_hs.contiguous(), h0, w_hh, rz, ns, hs, _lengths(mask),
+            *_gru_rb_weights(w_hh, True),
+        )  # fmt: skip
+        if mask is not None:
+            rh = torch.where(mask, rh, 0)
+        dw_hh = gru_reset_before_weight_grad(d_xp, prev_states(h0, hs, mask), rh)
+        return d_xp, dh0, dw_hh, None
+
+
+def _gru_reset_before(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
+    xp = F.linear(x.transpose(0, 1), cell.weight_ih, sum_bias(cell.bias_ih, cell.bias_hh))
+    if _training(xp, state, cell.weight_hh):
+        hs = _GRUResetBeforeFn.apply(xp, state, cell.weight_hh, mask)
+    else:  # no activations kept
+        weights = _gru_rb_weights(cell.weight_hh, False)
+        hs = native_build.load().gru_rb_forward(xp, state, cell.weight_hh, False, *weights)[0]
+    return hs, hs
+
+
+# ----------------------------------------------------------------------------------------------
 # LSTM
 
 
@@ -147,6 +197,7 @@ KERNELS = {
     "RNN_TANH": _elman,
     "RNN_RELU": _elman,
     "GRU": _gru,
+    "GRU_RESET_BEFORE": _gru_reset_before,
     "LSTM": _lstm,
     "JORDAN": functools.partial(feedback_kernels._jordan, native=True),
     "NARX": functools.partial(feedback_kernels._narx, native=True),
