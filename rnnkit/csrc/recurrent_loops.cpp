@@ -537,18 +537,17 @@ std::vector<Tensor> jordan_closed_forward(const Tensor& xp, const Tensor& m0, co
                                           const std::optional<Tensor>& w_mh_packed,
                                           const std::optional<Tensor>& w_ho_packed) {
   const int64_t T = xp.size(0), B = xp.size(1), O = w_ho.size(0);
-  Tensor ms = at::empty({T, B, O}, xp.options());
-  Tensor ys = at::empty({T, B, O}, xp.options());
+  // y_0 .. y_T in one buffer: the plain memory m_t = y_{t-1} is then a view, not a copy a step
+  Tensor y_all = at::empty({T + 1, B, O}, xp.options());
+  y_all.select(0, 0).copy_(y0);
+  Tensor ys = y_all.narrow(0, 1, T);
+  Tensor ms = plain ? y_all.narrow(0, 0, T) : at::empty({T, B, O}, xp.options());
   Tensor hs = at::empty_like(xp);
   const RecurrentMatmul memory_in(w_mh, w_mh_packed), output(w_ho, w_ho_packed);
   Tensor m = m0, y = y0;
   for (int64_t t = 0; t < T; ++t) {
     Tensor m_t = ms.select(0, t), h_t = hs.select(0, t), y_t = ys.select(0, t);
-    if (plain) {
-      m_t.copy_(y);
-    } else {
-      at::addcmul_out(m_t, at::mul(c, y), mu, m);
-    }
+    if (!plain) at::addcmul_out(m_t, at::mul(c, y), mu, m);
     assign(h_t, memory_in(m_t, xp.select(0, t), h_t));
     activate_(h_t, act);
     assign(y_t, output(h_t, b_ho, y_t));
