@@ -41,6 +41,12 @@ def _cells(I: int, H: int) -> dict[str, tuple[Callable[[], nn.Module], type, boo
         "jordan_tf": (lambda: JordanCell(I, H), nn.LSTM, True),
         "narx": (lambda: NARXCell(I, H, H, input_delays=2, output_delays=2), nn.LSTM, False),
         "narx_tf": (lambda: NARXCell(I, H, H, input_delays=2, output_delays=2), nn.LSTM, True),
+        # the shape the forecasting configs use: one output, ten taps each (closed loop)
+        "narx_forecast": (
+            lambda: NARXCell(I, 1, H, input_delays=10, output_delays=10),
+            nn.LSTM,
+            False,
+        ),
     }
 
 

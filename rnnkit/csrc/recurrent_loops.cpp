@@ -86,19 +86,32 @@ class RecurrentMatmul {
   std::optional<Tensor> packed_;
 };
 
-// ------------------------------------------------------------------------------------------
-// Elman: h_t = act(xp_t + h_{t-1} W_hh^T), act = tanh or relu
-
 template <typename S>
-void elman_act_row(const S* pre, S* h, int64_t n, bool relu) {
-  if (relu) {
+void activate_row(S* v, int64_t n, char kind) {
+  if (kind == 't') {
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) h[j] = pre[j] > S(0) ? pre[j] : S(0);
-  } else {
+    for (int64_t j = 0; j < n; ++j) v[j] = std::tanh(v[j]);
+  } else if (kind == 'r') {
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) h[j] = std::tanh(pre[j]);
+    for (int64_t j = 0; j < n; ++j) v[j] = v[j] > S(0) ? v[j] : S(0);
+  } else if (kind == 's') {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) v[j] = sigmoid(v[j]);
   }
 }
+
+// t = act(t) in place, in one vectorised pass (an aten op costs ~8 us of a 30 us step at H=128)
+void activate_(Tensor& t, const std::string& name) {
+  if (name == "none" || name.empty()) return;
+  TORCH_CHECK(name == "tanh" || name == "relu" || name == "sigmoid", "unknown activation ", name);
+  TORCH_CHECK(t.is_contiguous(), "activate_ needs a contiguous tensor");
+  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "activate", [&] {
+    activate_row<scalar_t>(t.data_ptr<scalar_t>(), t.numel(), name[0]);
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+// Elman: h_t = act(xp_t + h_{t-1} W_hh^T), act = tanh or relu
 
 Tensor elman_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, bool relu,
                      const std::optional<Tensor>& w_packed) {
@@ -108,11 +121,8 @@ Tensor elman_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, boo
   Tensor h = h0;
   for (int64_t t = 0; t < T; ++t) {
     Tensor h_t = hs.select(0, t);
-    const Tensor pre = matmul(h, xp.select(0, t), h_t);
-    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "elman_forward", [&] {
-      elman_act_row<scalar_t>(pre.data_ptr<scalar_t>(), h_t.data_ptr<scalar_t>(), h_t.numel(),
-                              relu);
-    });
+    assign(h_t, matmul(h, xp.select(0, t), h_t));
+    activate_(h_t, relu ? "relu" : "tanh");
     h = h_t;
   }
   return hs;
@@ -514,18 +524,6 @@ std::vector<Tensor> lstm_backward(const Tensor& d_hs, const std::optional<Tensor
 
 // ------------------------------------------------------------------------------------------
 // Output feedback, closed loop (forward only: the backward is rnnkit/layers/backends/feedback.py)
-
-void activate_(Tensor& t, const std::string& name) {
-  if (name == "tanh") {
-    t.tanh_();
-  } else if (name == "relu") {
-    t.relu_();
-  } else if (name == "sigmoid") {
-    t.sigmoid_();
-  } else {
-    TORCH_CHECK(name == "none" || name.empty(), "unknown activation ", name);
-  }
-}
 
 // Jordan: m_t = mu m_{t-1} + c y_{t-1} (or plainly y_{t-1}); h_t = act(xp_t + m_t W_mh^T);
 // y_t = out_act(h_t W_ho^T + b_ho).  -> (ys (T, B, O), ms (T, B, O), hs (T, B, H))

@@ -27,6 +27,7 @@ FEEDBACK_CELLS = {
     "jordan": lambda i, h: JordanCell(i, h, output_size=h, output_activation="tanh"),
     "jordan_decay": lambda i, h: JordanCell(i, h, output_size=h, memory_decay=0.5),
     "narx": lambda i, h: NARXCell(i, h, h, input_delays=1, output_delays=2),
+    "narx_sigmoid": lambda i, h: NARXCell(i, h, h, output_delays=2, nonlinearity="sigmoid"),
 }
 
 

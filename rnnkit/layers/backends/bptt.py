@@ -29,6 +29,7 @@ from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
 from rnnkit.layers.backends import feedback as feedback_kernels
+from rnnkit.layers.state import last_states, map_state
 
 # ----------------------------------------------------------------------------------------------
 # Elman: h_t = act(xp_t + h_{t-1} W_hh^T)
@@ -76,7 +77,7 @@ def _elman(
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, bias)  # (T, B, H)
     relu = cell.nonlinearity == "relu"
     hs = _ElmanFn.apply(xp, state, cell.weight_hh, relu, mask)
-    return hs, hs
+    return hs, last_states(hs, mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ def _lstm(
     bias = sum_bias(cell.bias_ih, cell.bias_hh)
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, bias)  # (T, B, 4H)
     hs, cs = _LSTMFn.apply(xp, h0, c0, cell.weight_hh, mask)
-    return hs, (hs, cs)
+    return hs, last_states((hs, cs), mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -233,7 +234,7 @@ def _gru(
     b_hh = cell.bias_hh if cell.bias_hh is not None else x.new_zeros(cell.weight_hh.shape[0])
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, cell.bias_ih)  # (T, B, 3H)
     hs = _GRUFn.apply(xp, state, cell.weight_hh, b_hh, mask)
-    return hs, hs
+    return hs, last_states(hs, mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ def _gru_reset_before(
     bias = sum_bias(cell.bias_ih, cell.bias_hh)
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, bias)  # (T, B, 3H)
     hs = _GRUResetBeforeFn.apply(xp, state, cell.weight_hh, mask)
-    return hs, hs
+    return hs, last_states(hs, mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,9 +330,8 @@ def prev_states(s0: Tensor, ss: Tensor, mask: Tensor | None) -> Tensor:
 
 
 #: kernel name -> ``fn(cell, x (B, T, F), state, mask (T, B, 1) | None, feedback) ->
-#: (hs, all states)``
-#: where ``hs (T, B, O)`` are the outputs of every step and ``all states`` has each state
-#: tensor for every step, ``(T, B, .)``.
+#: (hs (T, B, O), final state)``: the outputs of every step, time-major, and each sequence's
+#: state at its last valid step (:func:`rnnkit.layers.state.last_states`).
 KERNELS: dict[str, Callable] = {
     "RNN_TANH": _elman,
     "RNN_RELU": _elman,
@@ -375,22 +375,13 @@ def unroll_with_kernel(
     feedback: Tensor | None,
 ) -> tuple[Tensor, State]:
     """Run a time-major ``kernel`` (as in :data:`KERNELS`) as a layer's unroll: builds the
-    length mask, zeroes outputs past each end and gathers each final state at its true end."""
+    length mask and zeroes outputs past each end."""
     T = x.shape[1]
     mask = None
     if lengths is not None:
         lengths = lengths.to(x.device)
         mask = (torch.arange(T, device=x.device)[:, None] < lengths)[..., None]  # (T, B, 1)
-    state = _map(Tensor.contiguous, state)  # a learned init arrives expanded (stride 0)
-    hs, all_states = kernel(cell, x, state, mask, feedback)
-    if mask is None:
-        final = _map(lambda s: s[-1], all_states)
-        return hs.transpose(0, 1), final  # (B, T, O)
-    last = lengths - 1  # (B,)
-    final = _map(lambda s: s[last, torch.arange(len(last), device=s.device)], all_states)
-    outputs = torch.where(mask, hs, 0).transpose(0, 1)  # (B, T, O)
-    return outputs, final
-
-
-def _map(fn: Callable[[Tensor], Tensor], state: State) -> State:
-    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+    state = map_state(Tensor.contiguous, state)  # a learned init arrives expanded (stride 0)
+    hs, final = kernel(cell, x, state, mask, feedback)
+    outputs = hs if mask is None else torch.where(mask, hs, 0)
+    return outputs.transpose(0, 1), final  # (B, T, O)

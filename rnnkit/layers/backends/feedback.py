@@ -22,6 +22,7 @@ from torch import Tensor
 
 from rnnkit.cells.base import ACTIVATIONS, Cell, State
 from rnnkit.layers.backends import native_build
+from rnnkit.layers.state import last_states, last_valid_step
 
 
 def _act_out(name: str, pre: Tensor, out: Tensor) -> Tensor:
@@ -161,7 +162,7 @@ def _jordan(
             xp, m0, y0, cell.weight_mh, cell.weight_ho, b_ho, mu, c,
             cell.nonlinearity, cell.output_activation, mask, native,
         )  # fmt: skip
-        return ys, (ms, ys)
+        return ys, last_states((ms, ys), mask)
     fed = feedback.transpose(0, 1)  # (T, B, O)
     y_prev = torch.cat([y0.unsqueeze(0), fed[:-1]])  # (T, B, O): what step t feeds back
     if cell.decay_logit is None and cell.memory_decay == 0.0:
@@ -178,23 +179,39 @@ def _jordan(
     ys = F.linear(hs, cell.weight_ho, cell.bias_ho)  # (T, B, O)
     if cell.output_activation is not None:
         ys = ACTIVATIONS[cell.output_activation](ys)
-    return ys, (ms, fed)
+    return ys, last_states((ms, fed), mask)
 
 
 # ----------------------------------------------------------------------------------------------
 # NARX
 
 
-def _windows(first: Tensor, seq: Tensor, width: int) -> Tensor:
-    """Delay-line contents: ``first (B, W, D)`` newest first, then ``seq (T, B, D)``.
+def _last_taps(history: Tensor, seq: Tensor, count: int, last: Tensor | int) -> Tensor:
+    """A delay line's contents after each sequence's last step, ``(B, count, D)`` newest first:
+    ``seq[last], seq[last - 1], ...``, reaching into ``history (B, W, D)`` (newest first) before
+    the start. ``seq`` is ``(B, T, D)``; ``last`` is ``(B,)`` or one index for all."""
+    B = seq.shape[0]
+    line = torch.cat([history.flip(1), seq], dim=1)  # (B, W + T, D), oldest first
+    batch = torch.arange(B, device=seq.device)
+    newest = history.shape[1] + torch.as_tensor(last, device=seq.device).expand(B)  # (B,)
+    steps = newest[:, None] - torch.arange(count, device=seq.device)  # (B, count)
+    return line[batch[:, None], steps]
 
-    Returns ``(T, B, width, D)`` where entry ``[t, :, k]`` is the value ``k`` steps before
-    ``seq[t]`` (``k = 0`` is ``seq[t]`` itself), reaching into ``first`` before the start.
+
+def _delay_line_linear(history: Tensor, seq: Tensor, weight: Tensor, bias: Tensor | None):
+    """A linear layer over a sliding delay line, as one 1-D convolution (no windows copied).
+
+    ``history (B, W, D)`` holds the values before ``seq (B, S, D)``, newest first;
+    ``weight (H, n * D)`` has one ``(H, D)`` block per tap, newest first. Output ``t`` (of
+    ``W + S - n + 1``, time-major ``(T, B, H)``) applies the weight to the ``n`` values ending at
+    ``seq[t + n - 1 - W]``. Unfolding the windows and multiplying them instead copies
+    ``n`` times the input: 3.6x slower for n = 11 taps at T=500 on this CPU.
     """
-    ext = torch.cat([first.flip(1).transpose(0, 1), seq])  # (W + T, B, D), oldest first
-    W = first.shape[1]
-    win = ext[W - width + 1 :].unfold(0, width, 1)  # (T, B, D, width), oldest first
-    return win.flip(-1).transpose(-1, -2)  # (T, B, width, D), newest first
+    D = history.shape[2]
+    n = weight.shape[1] // D
+    line = torch.cat([history.flip(1), seq], dim=1).transpose(1, 2)  # (B, D, W + S), oldest first
+    kernel = weight.view(weight.shape[0], n, D).flip(1).transpose(1, 2)  # (H, D, n), oldest first
+    return F.conv1d(line, kernel, bias).permute(2, 0, 1).contiguous()  # steps read (B, H) rows
 
 
 class _NARXClosedFn(torch.autograd.Function):
@@ -269,18 +286,16 @@ def _narx(
     """NARX's kernel; ``native`` runs the closed loop's forward in C++."""
     x_taps, y_taps = state  # (B, L, F), (B, K, O)
     L, K, O = cell.input_delays, cell.output_delays, cell.output_size
-    phi = ACTIVATIONS[cell.nonlinearity]
-    x_win = _windows(x_taps, x.transpose(0, 1), L + 1)  # (T, B, L+1, F): x_t .. x_{t-L}
-    xp = F.linear(x_win.flatten(2), cell.weight_xh, cell.bias_h)  # (T, B, H)
+    last = last_valid_step(mask, x.shape[1])
+    x_final = _last_taps(x_taps, x, L, last)  # x_last .. x_{last-L+1}
+    xp = _delay_line_linear(x_taps, x, cell.weight_xh, cell.bias_h)  # (T, B, H)
     if feedback is not None:
-        fed = feedback.transpose(0, 1)  # (T, B, O)
-        y_win = _windows(y_taps, fed, K + 1)  # (T, B, K+1, O): f_t, f_{t-1}, ...
-        a = xp + F.linear(y_win[:, :, 1:].flatten(2), cell.weight_yh)  # (T, B, H)
-        ys = F.linear(phi(a), cell.weight_hy, cell.bias_y)  # (T, B, O)
-        return ys, (x_win[:, :, :L], y_win[:, :, :K])
+        # step t reads f_{t-1} .. f_{t-K}
+        a = xp + _delay_line_linear(y_taps, feedback[:, :-1], cell.weight_yh, None)  # (T, B, H)
+        ys = F.linear(ACTIVATIONS[cell.nonlinearity](a), cell.weight_hy, cell.bias_y)
+        return ys, (x_final, _last_taps(y_taps, feedback, K, last))
     b_y = cell.bias_y if cell.bias_y is not None else xp.new_zeros(O)
     ys = _NARXClosedFn.apply(
         xp, y_taps, cell.weight_yh, cell.weight_hy, b_y, cell.nonlinearity, mask, native
     )  # (T, B, O)
-    y_win = _windows(y_taps, ys, K)  # (T, B, K, O): y_t .. y_{t-K+1}
-    return ys, (x_win[:, :, :L], y_win)
+    return ys, (x_final, _last_taps(y_taps, ys.transpose(0, 1), K, last))

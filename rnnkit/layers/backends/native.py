@@ -35,6 +35,7 @@ from rnnkit.layers.backends.bptt import (
     unroll_with_kernel,
 )
 from rnnkit.layers.backends.native_build import packed_weight
+from rnnkit.layers.state import last_states
 
 
 def _lengths(mask: Tensor | None) -> Tensor | None:
@@ -70,7 +71,7 @@ class _ElmanFn(torch.autograd.Function):
 def _elman(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, sum_bias(cell.bias_ih, cell.bias_hh))
     hs = _ElmanFn.apply(xp, state, cell.weight_hh, cell.nonlinearity == "relu", mask)
-    return hs, hs
+    return hs, last_states(hs, mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ def _gru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=Non
     else:  # no activations kept
         packed = packed_weight(cell.weight_hh)
         hs = native_build.load().gru_forward(xp, state, cell.weight_hh, b_hh, False, packed)[0]
-    return hs, hs
+    return hs, last_states(hs, mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def _gru_reset_before(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None,
     else:  # no activations kept
         weights = _gru_rb_weights(cell.weight_hh, False)
         hs = native_build.load().gru_rb_forward(xp, state, cell.weight_hh, False, *weights)[0]
-    return hs, hs
+    return hs, last_states(hs, mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def _lstm(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback=Non
     else:  # no activations kept
         packed = packed_weight(cell.weight_hh)
         hs, cs = native_build.load().lstm_forward(xp, h0, c0, cell.weight_hh, False, packed)[:2]
-    return hs, (hs, cs)
+    return hs, last_states((hs, cs), mask)
 
 
 # ----------------------------------------------------------------------------------------------
