@@ -9,7 +9,8 @@
              backward loop (:mod:`.bptt`), for cells whose ``kernel`` (or ``fused_mode``) names
              one in :data:`.bptt.KERNELS`.
 ``native``   the ``bptt`` algorithm with its time loops in C++ (:mod:`.native`), compiled once
-             per machine, CPU only, for Elman, GRU and LSTM.
+             per machine, CPU only: Elman, GRU (both variants), LSTM, and the closed-loop
+             forward of Jordan and NARX.
 ``compiled`` the loop with each step compiled by ``torch.compile`` (any cell).
 ``auto``     the fastest correct one for the cell and device, from ``scripts/bench.py``
              measurements (:data:`AUTO_PREFERENCE`); logged once per cell type and device.
