@@ -127,3 +127,14 @@ def test_without_the_library_auto_falls_back_and_native_says_why(tmp_path):
         "RNNKIT_NATIVE=0); use 'auto' or 'loop'"
     )
     assert not BACKENDS["native"][0](CELLS["gru"](3, 4), torch.zeros(1))  # GRU feeds nothing back
+
+
+@pytest.mark.parametrize("name", ["gru", "narx"])
+def test_torch_compile_of_a_model_runs_the_native_unroll_eagerly(name):
+    # the C++ ops have no fake-tensor kernels: without the graph break, dynamo fails to trace
+    torch.manual_seed(2)
+    cell = GRUCell(3, 4) if name == "gru" else NARXCell(3, 1, 4, output_delays=2)
+    layer = Recurrent(cell, backend="native")
+    x = torch.randn(2, 5, 3)
+    compiled, _ = torch.compile(layer)(x)
+    torch.testing.assert_close(compiled, layer(x)[0])

@@ -214,6 +214,9 @@ def supports(cell: Cell, feedback: Tensor | None) -> bool:
     )
 
 
+# torch.compile cannot trace into the C++ ops (they have no fake-tensor kernels): a compiled
+# model runs this unroll eagerly (a graph break) and compiles the rest
+@torch.compiler.disable
 def unroll_native(
     cell: Cell,
     x: Tensor,
