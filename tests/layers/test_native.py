@@ -138,3 +138,13 @@ def test_torch_compile_of_a_model_runs_the_native_unroll_eagerly(name):
     x = torch.randn(2, 5, 3)
     compiled, _ = torch.compile(layer)(x)
     torch.testing.assert_close(compiled, layer(x)[0])
+
+
+def test_mixed_precision_leaves_the_hand_written_loops_for_torchs_kernels():
+    layer = Recurrent(GRUCell(3, 4), backend="auto")
+    x = torch.randn(2, 5, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert choose_backend(layer.cell, torch.device("cpu"), None) == "fused"
+        out, _ = layer(x)
+    torch.testing.assert_close(out.float(), layer(x)[0], atol=0.05, rtol=0.05)
+    assert not BACKENDS["native"][0](GRUCell(3, 4).bfloat16(), None)

@@ -349,8 +349,18 @@ def kernel_of(cell: Cell) -> str | None:
     return name if name in KERNELS else None
 
 
+def autocast_active() -> bool:
+    """Mixed precision is on: the hand-written loops write into buffers of one dtype, so they
+    leave it to ``fused`` (torch's kernels handle autocast) or ``loop``."""
+    return torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled("cuda")
+
+
 def supports(cell: Cell, feedback: Tensor | None) -> bool:
-    return kernel_of(cell) is not None and (feedback is None or cell.output_feedback)
+    return (
+        kernel_of(cell) is not None
+        and (feedback is None or cell.output_feedback)
+        and not autocast_active()
+    )
 
 
 def unroll_bptt(

@@ -28,6 +28,7 @@ from rnnkit.cells.base import Cell, State
 from rnnkit.layers.backends import feedback as feedback_kernels
 from rnnkit.layers.backends import native_build
 from rnnkit.layers.backends.bptt import (
+    autocast_active,
     gru_reset_before_weight_grad,
     kernel_of,
     prev_states,
@@ -206,10 +207,13 @@ KERNELS = {
 
 
 def supports(cell: Cell, feedback: Tensor | None) -> bool:
+    weight = next(cell.parameters())
     return (
         (feedback is None or cell.output_feedback)
         and kernel_of(cell) in KERNELS
-        and next(cell.parameters()).device.type == "cpu"
+        and weight.device.type == "cpu"
+        and weight.dtype in (torch.float32, torch.float64)  # what the loops are compiled for
+        and not autocast_active()
         and native_build.load() is not None
     )
 
