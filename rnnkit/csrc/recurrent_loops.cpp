@@ -11,11 +11,11 @@
 // padding reaches a gradient. Weight gradients are one matmul on the Python side
 // (dW_hh = dG^T H_prev), so the loops return only per-step gradients.
 //
-// The gate passes are plain loops over contiguous rows that the compiler vectorises
-// (-O3 -ffast-math: glibc's vector exp and tanh). The per-step matmul is MKL's addmm, or, when
-// the caller passes the weight pre-packed by mkldnn::_reorder_linear_weight, oneDNN's linear
-// (measured 1.4x faster than addmm at H=512 on an AVX-512 CPU, slower at H=128: the Python side
-// chooses: native_build.packed_weight).
+// The gate passes are plain loops over contiguous rows that the compiler vectorises (-O3, fast
+// math with NaN kept: glibc's vector exp and tanh). The per-step matmul is MKL's addmm, or,
+// when the caller passes the weight pre-packed by mkldnn::_reorder_linear_weight, oneDNN's
+// linear (measured 1.4x faster than addmm at H=512 on an AVX-512 CPU, slower at H=128; the
+// Python side chooses: native_build.packed_weight).
 
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -90,7 +90,7 @@ class RecurrentMatmul {
 template <typename S, char kind>
 inline S activation(S v) {
   if constexpr (kind == 't') return std::tanh(v);
-  if constexpr (kind == 'r') return v > S(0) ? v : S(0);
+  if constexpr (kind == 'r') return v < S(0) ? S(0) : v;  // NaN stays NaN, as in torch.relu
   if constexpr (kind == 's') return sigmoid(v);
   return v;
 }

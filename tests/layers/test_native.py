@@ -148,3 +148,19 @@ def test_mixed_precision_leaves_the_hand_written_loops_for_torchs_kernels():
         out, _ = layer(x)
     torch.testing.assert_close(out.float(), layer(x)[0], atol=0.05, rtol=0.05)
     assert not BACKENDS["native"][0](GRUCell(3, 4).bfloat16(), None)
+
+
+@pytest.mark.parametrize("name", ["elman_relu", "gru", "lstm", "jordan_relu", "narx_relu"])
+def test_a_nan_propagates_as_in_the_loop(name):
+    # fast math must not let a relu or a gate turn NaN into a number (the NaN guard needs it)
+    cell = {
+        **CELLS,
+        "jordan_relu": lambda i, h: JordanCell(i, h, nonlinearity="relu"),
+        "narx_relu": lambda i, h: NARXCell(i, 2, h, nonlinearity="relu"),
+    }[name](3, 4)
+    x = torch.randn(2, 4, 3)
+    x[0, 1, 0] = float("nan")
+    want, _ = Recurrent(cell, backend="loop")(x)
+    got, _ = Recurrent(cell, backend="native")(x)
+    assert torch.equal(got.isnan(), want.isnan()) and bool(want.isnan().any())
+    torch.testing.assert_close(got.nan_to_num(), want.nan_to_num())

@@ -52,6 +52,12 @@ def _march() -> list[str]:
     return []
 
 
+#: fast math, but NaN and Inf keep their meaning (a NaN must reach the loss, where the NaN
+#: guard sees it, not vanish in a relu); glibc declares its vector exp/tanh only under
+#: ``__FAST_MATH__``, which ``-fno-finite-math-only`` clears, so it is defined back
+_FAST_MATH = ["-ffast-math", "-fno-finite-math-only", "-D__FAST_MATH__"]
+
+
 def compile_command(output: Path) -> list[str]:
     """The compiler command line that builds the library into ``output``."""
     from torch.utils import cpp_extension
@@ -60,7 +66,7 @@ def compile_command(output: Path) -> list[str]:
     lib_dirs = cpp_extension.library_paths()
     return [
         os.environ.get("CXX", "g++"),
-        "-shared", "-fPIC", "-std=c++20", "-O3", "-ffast-math", "-fopenmp-simd", *_march(),
+        "-shared", "-fPIC", "-std=c++20", "-O3", "-fopenmp-simd", *_march(), *_FAST_MATH,
         f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-w",
         *[f"-I{p}" for p in cpp_extension.include_paths()],
         str(SOURCE), "-o", str(output),
