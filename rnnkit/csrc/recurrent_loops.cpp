@@ -21,7 +21,9 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <optional>
 #include <type_traits>
 #include <vector>
@@ -35,10 +37,22 @@ inline S sigmoid(S x) {
   return S(1) / (S(1) + std::exp(-x));
 }
 
-// 1 for a valid step of sequence b, else 0 (the mask as a factor keeps the row loop branch-free)
+// Step t of sequence b is real (not padding). A padded step's gradients are set to zero, never
+// computed: a state overflowed on padding (inf) must not turn into 0 * inf = NaN.
+inline bool is_valid(const int64_t* lengths, int64_t t, int64_t b) {
+  return lengths == nullptr || t < lengths[b];
+}
+
 template <typename S>
-inline S valid(const int64_t* lengths, int64_t t, int64_t b) {
-  return (lengths == nullptr || t < lengths[b]) ? S(1) : S(0);
+inline void zero(S* p, int64_t n) {
+  std::fill(p, p + n, S(0));
+}
+
+// The loops index raw rows (row b of a (B, n) step starts at b * n): refuse anything else.
+void check_contiguous(std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors) {
+    TORCH_CHECK(t->is_contiguous(), "rnnkit_native: the loops need contiguous tensors");
+  }
 }
 
 const int64_t* lengths_ptr(const std::optional<Tensor>& lengths) {
@@ -152,6 +166,7 @@ void add_activate(Tensor& out, const Tensor& a, const Tensor& b, const std::stri
 
 Tensor elman_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, bool relu,
                      const std::optional<Tensor>& w_packed) {
+  check_contiguous({&xp, &h0});
   const int64_t T = xp.size(0);
   const RecurrentMatmul matmul(w_hh, w_packed);
   Tensor hs = at::empty_like(xp);
@@ -166,13 +181,13 @@ Tensor elman_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, boo
 }
 
 template <typename S>
-void elman_grad_row(const S* dh, const S* h, S* d_pre, int64_t n, S m, bool relu) {
+void elman_grad_row(const S* dh, const S* h, S* d_pre, int64_t n, bool relu) {
   if (relu) {
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) d_pre[j] = h[j] > S(0) ? dh[j] * m : S(0);
+    for (int64_t j = 0; j < n; ++j) d_pre[j] = h[j] > S(0) ? dh[j] : S(0);
   } else {
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) d_pre[j] = dh[j] * (S(1) - h[j] * h[j]) * m;
+    for (int64_t j = 0; j < n; ++j) d_pre[j] = dh[j] * (S(1) - h[j] * h[j]);
   }
 }
 
@@ -181,6 +196,7 @@ void elman_grad_row(const S* dh, const S* h, S* d_pre, int64_t n, S m, bool relu
 std::vector<Tensor> elman_backward(const Tensor& d_hs, const Tensor& hs, const Tensor& w_hh,
                                    bool relu, const std::optional<Tensor>& lengths,
                                    const std::optional<Tensor>& w_t_packed) {
+  check_contiguous({&d_hs, &hs});
   const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2);
   const int64_t* len = lengths_ptr(lengths);
   const RecurrentMatmul matmul(w_hh.t(), w_t_packed);
@@ -194,8 +210,11 @@ std::vector<Tensor> elman_backward(const Tensor& d_hs, const Tensor& hs, const T
       const scalar_t* h = hs.select(0, t).data_ptr<scalar_t>();
       scalar_t* d = d_pre.select(0, t).data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b) {
-        elman_grad_row<scalar_t>(di + b * H, h + b * H, d + b * H, H, valid<scalar_t>(len, t, b),
-                                 relu);
+        if (is_valid(len, t, b)) {
+          elman_grad_row<scalar_t>(di + b * H, h + b * H, d + b * H, H, relu);
+        } else {
+          zero(d + b * H, H);
+        }
       }
     });
   }
@@ -228,6 +247,7 @@ void gru_gates_row(const S* xp, const S* gh, S* a, S* n_out, S* h_out, const S* 
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                 const Tensor& b_hh, bool save,
                                 const std::optional<Tensor>& w_packed) {
+  check_contiguous({&xp, &h0});
   const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 3;
   const int64_t S = save ? T : 1;
   const RecurrentMatmul matmul(w_hh, w_packed);
@@ -258,12 +278,12 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
 
 template <typename S>
 void gru_grad_row(const S* dh_in, S* carry, const S* a, const S* n, const S* hp, S* d_xp,
-                  S* d_gh, int64_t H, S m) {
+                  S* d_gh, int64_t H) {
   // carry: on entry dL/dh_t through step t+1's update gate; on exit the same for h_{t-1}
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     const S r = a[j], z = a[H + j], ghn = a[2 * H + j], nj = n[j];
-    const S d = (dh_in[j] + carry[j]) * m;
+    const S d = dh_in[j] + carry[j];
     const S dn = d * (S(1) - z) * (S(1) - nj * nj);
     const S dz = d * (hp[j] - nj) * z * (S(1) - z);
     const S dr = dn * ghn * r * (S(1) - r);
@@ -282,6 +302,7 @@ std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& h0, const Ten
                                  const Tensor& acts, const Tensor& ns, const Tensor& hs,
                                  const std::optional<Tensor>& lengths,
                                  const std::optional<Tensor>& w_t_packed) {
+  check_contiguous({&d_hs, &h0, &acts, &ns, &hs});
   const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2);
   const int64_t* len = lengths_ptr(lengths);
   const RecurrentMatmul matmul(w_hh.t(), w_t_packed);
@@ -301,8 +322,14 @@ std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& h0, const Ten
       scalar_t* dx = d_xp.select(0, t).data_ptr<scalar_t>();
       scalar_t* dg = d_gh.select(0, t).data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b) {
-        gru_grad_row<scalar_t>(di + b * H, cr + b * H, a + b * 3 * H, n + b * H, hp + b * H,
-                               dx + b * 3 * H, dg + b * 3 * H, H, valid<scalar_t>(len, t, b));
+        if (is_valid(len, t, b)) {
+          gru_grad_row<scalar_t>(di + b * H, cr + b * H, a + b * 3 * H, n + b * H, hp + b * H,
+                                 dx + b * 3 * H, dg + b * 3 * H, H);
+        } else {
+          zero(dx + b * 3 * H, 3 * H);
+          zero(dg + b * 3 * H, 3 * H);
+          zero(cr + b * H, H);
+        }
       }
     });
   }
@@ -337,6 +364,7 @@ void gru_rb_state_row(const S* pre_n, const S* rz, const S* h, S* n_out, S* h_ou
 std::vector<Tensor> gru_rb_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
                                    bool save, const std::optional<Tensor>& w_rz_packed,
                                    const std::optional<Tensor>& w_n_packed) {
+  check_contiguous({&xp, &h0});
   const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 3;
   const int64_t S = save ? T : 1;
   const RecurrentMatmul gates(w_hh.narrow(0, 0, 2 * H), w_rz_packed);
@@ -380,11 +408,12 @@ std::vector<Tensor> gru_rb_forward(const Tensor& xp, const Tensor& h0, const Ten
 
 template <typename S>
 void gru_rb_grad_n_row(const S* dh, const S* rz, const S* n, const S* hp, S* d_xp, int64_t H,
-                       S m) {
+                       bool valid) {
   // d_xp = [., dz_pre, dn_pre]; the r chunk waits for d(r h), which needs a matmul
+  if (!valid) return zero(d_xp, 3 * H);
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
-    const S z = rz[H + j], nj = n[j], d = dh[j] * m;
+    const S z = rz[H + j], nj = n[j], d = dh[j];
     d_xp[2 * H + j] = d * (S(1) - z) * (S(1) - nj * nj);
     d_xp[H + j] = d * (hp[j] - nj) * z * (S(1) - z);
   }
@@ -392,13 +421,17 @@ void gru_rb_grad_n_row(const S* dh, const S* rz, const S* n, const S* hp, S* d_x
 
 template <typename S>
 void gru_rb_grad_r_row(const S* dh, const S* d_rh, const S* rz, const S* hp, S* d_xp, S* direct,
-                       int64_t H, S m) {
+                       int64_t H, bool valid) {
   // direct: the part of dL/dh_{t-1} that needs no matmul (through z and through r h)
+  if (!valid) {
+    zero(d_xp, H);
+    return zero(direct, H);
+  }
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     const S r = rz[j], z = rz[H + j];
-    d_xp[j] = d_rh[j] * hp[j] * r * (S(1) - r) * m;
-    direct[j] = (dh[j] * z + d_rh[j] * r) * m;
+    d_xp[j] = d_rh[j] * hp[j] * r * (S(1) - r);
+    direct[j] = dh[j] * z + d_rh[j] * r;
   }
 }
 
@@ -408,6 +441,7 @@ std::vector<Tensor> gru_rb_backward(const Tensor& d_hs, const Tensor& h0, const 
                                     const std::optional<Tensor>& lengths,
                                     const std::optional<Tensor>& w_rz_t_packed,
                                     const std::optional<Tensor>& w_n_t_packed) {
+  check_contiguous({&d_hs, &h0, &rz, &ns, &hs});
   const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2);
   const int64_t* len = lengths_ptr(lengths);
   const RecurrentMatmul gates_back(w_hh.narrow(0, 0, 2 * H).t(), w_rz_t_packed);
@@ -429,7 +463,7 @@ std::vector<Tensor> gru_rb_backward(const Tensor& d_hs, const Tensor& h0, const 
       scalar_t* dx = dx_t.data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b) {
         gru_rb_grad_n_row<scalar_t>(di + b * H, a + b * 2 * H, n + b * H, hp + b * H,
-                                    dx + b * 3 * H, H, valid<scalar_t>(len, t, b));
+                                    dx + b * 3 * H, H, is_valid(len, t, b));
       }
     });
     const Tensor d_rh = candidate_back(dx_t.narrow(1, 2 * H, H), Tensor(), scratch_rh);
@@ -442,7 +476,7 @@ std::vector<Tensor> gru_rb_backward(const Tensor& d_hs, const Tensor& h0, const 
       scalar_t* dd = direct.data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b) {
         gru_rb_grad_r_row<scalar_t>(di + b * H, drh + b * H, a + b * 2 * H, hp + b * H,
-                                    dx + b * 3 * H, dd + b * H, H, valid<scalar_t>(len, t, b));
+                                    dx + b * 3 * H, dd + b * H, H, is_valid(len, t, b));
       }
     });
     assign(carry, gates_back(dx_t.narrow(1, 0, 2 * H), direct, carry));
@@ -478,6 +512,7 @@ void lstm_gates_row(const S* pre, S* a, const S* c, S* c_out, S* tc_out, S* h_ou
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0,
                                  const Tensor& w_hh, bool save,
                                  const std::optional<Tensor>& w_packed) {
+  check_contiguous({&xp, &h0, &c0});
   const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 4;
   const int64_t S = save ? T : 1;
   const RecurrentMatmul matmul(w_hh, w_packed);
@@ -511,13 +546,13 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tenso
 
 template <typename S>
 void lstm_grad_row(const S* dh, const S* dc_in, S* dc, const S* a, const S* tc, const S* cp,
-                   S* dg, int64_t H, S m) {
+                   S* dg, int64_t H) {
   // dc: on entry dL/dc_t through step t+1's forget gate; on exit the same for c_{t-1}
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     const S i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j], tcj = tc[j];
-    const S dhj = dh[j] * m;
-    const S dct = (dc[j] + (dc_in ? dc_in[j] : S(0))) * m + dhj * o * (S(1) - tcj * tcj);
+    const S dhj = dh[j];
+    const S dct = dc[j] + (dc_in ? dc_in[j] : S(0)) + dhj * o * (S(1) - tcj * tcj);
     dg[j] = dct * g * i * (S(1) - i);
     dg[H + j] = dct * cp[j] * f * (S(1) - f);
     dg[2 * H + j] = dct * i * (S(1) - g * g);
@@ -532,6 +567,8 @@ std::vector<Tensor> lstm_backward(const Tensor& d_hs, const std::optional<Tensor
                                   const Tensor& acts, const Tensor& cs, const Tensor& tcs,
                                   const std::optional<Tensor>& lengths,
                                   const std::optional<Tensor>& w_t_packed) {
+  check_contiguous({&d_hs, &c0, &acts, &cs, &tcs});
+  if (d_cs.has_value()) check_contiguous({&*d_cs});
   const int64_t T = cs.size(0), B = cs.size(1), H = cs.size(2);
   const int64_t* len = lengths_ptr(lengths);
   const RecurrentMatmul matmul(w_hh.t(), w_t_packed);
@@ -550,9 +587,13 @@ std::vector<Tensor> lstm_backward(const Tensor& d_hs, const std::optional<Tensor
       const scalar_t* cp = (t > 0 ? cs.select(0, t - 1) : c0).data_ptr<scalar_t>();
       scalar_t* dg = d_gates.select(0, t).data_ptr<scalar_t>();
       for (int64_t b = 0; b < B; ++b) {
+        if (!is_valid(len, t, b)) {
+          zero(dg + b * 4 * H, 4 * H);
+          zero(dcp + b * H, H);
+          continue;
+        }
         lstm_grad_row<scalar_t>(dhp + b * H, dci ? dci + b * H : nullptr, dcp + b * H,
-                                a + b * 4 * H, tc + b * H, cp + b * H, dg + b * 4 * H, H,
-                                valid<scalar_t>(len, t, b));
+                                a + b * 4 * H, tc + b * H, cp + b * H, dg + b * 4 * H, H);
       }
     });
   }
@@ -571,25 +612,27 @@ std::vector<Tensor> jordan_closed_forward(const Tensor& xp, const Tensor& m0, co
                                           const std::string& out_act,
                                           const std::optional<Tensor>& w_mh_packed,
                                           const std::optional<Tensor>& w_ho_packed) {
+  check_contiguous({&xp});
   const int64_t T = xp.size(0), B = xp.size(1), O = w_ho.size(0);
-  // y_0 .. y_T in one buffer: the plain memory m_t = y_{t-1} is then a view, not a copy a step
-  Tensor y_all = at::empty({T + 1, B, O}, xp.options());
-  y_all.select(0, 0).copy_(y0);
-  Tensor ys = y_all.narrow(0, 1, T);
-  Tensor ms = plain ? y_all.narrow(0, 0, T) : at::empty({T, B, O}, xp.options());
+  Tensor ys = at::empty({T, B, O}, xp.options());
+  // the plain memory m_t = y_{t-1} is read where it lies; its (T, B, O) copy for the backward
+  // is made once at the end
+  Tensor ms = plain ? Tensor() : at::empty({T, B, O}, xp.options());
   Tensor hs = at::empty_like(xp);
   const RecurrentMatmul memory_in(w_mh, w_mh_packed), output(w_ho, w_ho_packed);
   Tensor scratch_h = at::empty({B, xp.size(2)}, xp.options());
   Tensor scratch_y = at::empty({B, O}, xp.options());
   Tensor m = m0, y = y0;
   for (int64_t t = 0; t < T; ++t) {
-    Tensor m_t = ms.select(0, t), h_t = hs.select(0, t), y_t = ys.select(0, t);
+    Tensor h_t = hs.select(0, t), y_t = ys.select(0, t);
+    Tensor m_t = plain ? y : ms.select(0, t);
     if (!plain) at::addcmul_out(m_t, at::mul(c, y), mu, m);
     add_activate(h_t, memory_in(m_t, Tensor(), scratch_h), xp.select(0, t), act);
     add_activate(y_t, output(h_t, Tensor(), scratch_y), b_ho, out_act);
     m = m_t;
     y = y_t;
   }
+  if (plain) ms = at::cat({y0.unsqueeze(0), ys.narrow(0, 0, T - 1)});
   return {ys, ms, hs};
 }
 
@@ -602,6 +645,7 @@ std::vector<Tensor> narx_closed_forward(const Tensor& xp, const Tensor& y_taps0,
                                         const Tensor& b_y, const std::string& act,
                                         const std::optional<Tensor>& w_yh_packed,
                                         const std::optional<Tensor>& w_hy_packed) {
+  check_contiguous({&xp});
   const int64_t T = xp.size(0), B = xp.size(1);
   const int64_t K = y_taps0.size(1), O = y_taps0.size(2);
   Tensor r = at::empty({B, T + K, O}, xp.options());

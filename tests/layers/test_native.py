@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
+import threading
 
 import pytest
 import torch
@@ -164,3 +165,53 @@ def test_a_nan_propagates_as_in_the_loop(name):
     got, _ = Recurrent(cell, backend="native")(x)
     assert torch.equal(got.isnan(), want.isnan()) and bool(want.isnan().any())
     torch.testing.assert_close(got.nan_to_num(), want.nan_to_num())
+
+
+@pytest.mark.parametrize("backend", ["bptt", "native"])
+@pytest.mark.parametrize("T", [1, 3])
+def test_a_gradient_of_a_gradient_is_a_clear_error(backend, T):
+    # a gradient penalty needs the backward to be differentiable; the hand-written one is not
+    layer = Recurrent(GRUCell(3, 4), backend=backend).double()
+    x = torch.randn(2, T, 3, dtype=torch.float64, requires_grad=True)
+    out, _ = layer(x)
+    with pytest.raises(RuntimeError, match="first order only.*backend='loop'"):
+        torch.autograd.grad(out.square().sum(), x, create_graph=True)
+    (first,) = torch.autograd.grad(layer(x)[0].square().sum(), x)  # first order still works
+    assert first.shape == x.shape
+
+
+def test_loading_the_library_leaves_subnormals_alone():
+    # linking with -ffast-math (gcc < 13) would switch on flush-to-zero for the whole process
+    code = (
+        "import torch\n"
+        "from rnnkit.layers.backends import native_build\n"
+        "assert native_build.load() is not None\n"
+        "tiny32 = torch.tensor([1e-39]) * 1.0\n"
+        "tiny64 = torch.tensor([1e-310], dtype=torch.float64) * 1.0\n"
+        "print(tiny32.item(), tiny64.item())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert [float(v) for v in out.stdout.split()] == pytest.approx([1e-39, 1e-310], rel=1e-3)
+
+
+def test_concurrent_builds_of_one_library_do_not_collide(tmp_path, monkeypatch):
+    # two threads of one process build the same file: each writes its own partial file
+    tiny = tmp_path / "tiny.cpp"
+    tiny.write_text('extern "C" int rnnkit_tiny() { return 1; }\n')
+    monkeypatch.setattr(native_build, "SOURCE", tiny)
+    target = tmp_path / "out" / "tiny.so"
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            native_build.build(target)
+        except BaseException as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and target.exists()
+    assert [p.name for p in target.parent.iterdir()] == ["tiny.so"]  # no partial files left

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
 from rnnkit.layers.backends import feedback as feedback_kernels
+from rnnkit.layers.backends.first_order import first_order_only
 from rnnkit.layers.state import last_states, map_state
 
 # ----------------------------------------------------------------------------------------------
@@ -52,6 +53,7 @@ class _ElmanFn(torch.autograd.Function):
         return hs
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_hs: Tensor):
         h0, w_hh, hs, mask = ctx.saved_tensors
         T = hs.shape[0]
@@ -109,6 +111,7 @@ class _LSTMFn(torch.autograd.Function):
         return hs, cs
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_hs: Tensor | None, d_cs: Tensor | None):
         h0, c0, w_hh, acts, cs, tcs, hs, mask = ctx.saved_tensors
         T, B, G = acts.shape
@@ -192,6 +195,7 @@ class _GRUFn(torch.autograd.Function):
         return hs
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_hs: Tensor):
         h0, w_hh, acts, ns, hs, mask = ctx.saved_tensors
         T, B, H = hs.shape
@@ -262,6 +266,7 @@ class _GRUResetBeforeFn(torch.autograd.Function):
         return hs
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_hs: Tensor):
         h0, w_hh, rz, rh, ns, hs, mask = ctx.saved_tensors
         T, B, H = hs.shape

@@ -4,14 +4,15 @@ their own outputs, so teacher forcing changes everything.
 - **Open loop** (``feedback=`` true outputs, "series-parallel" training): the fed-back values
   are known in advance, so nothing recurrent is left but Jordan's linear memory
   :math:`m_t = \mu m_{t-1} + c\,y_{t-1}` (a loop of two elementwise ops, or nothing when
-  :math:`\mu = 0`). Every hidden layer and output of all ``T`` steps is then one matmul each:
-  the unroll is as parallel as a feed-forward network.
+  :math:`\mu = 0`). Every hidden layer and output of all ``T`` steps is then one matmul each
+  (NARX's delay lines one ``conv1d`` each): the unroll is as parallel as a feed-forward network.
 - **Closed loop** (own predictions): a real nonlinear recurrence. The input projection of all
-  steps is precomputed (NARX: the whole input delay line, as one matmul over unfolded windows)
-  and the loop does only the feedback part; Jordan's closed loop has a hand-written BPTT.
+  steps is precomputed (NARX: the whole input delay line, as one ``conv1d``) and the loop does
+  only the feedback part, in Python (``bptt``) or C++ (``native``); the backward is
+  hand-written BPTT.
 
-Each kernel returns ``(outputs (T, B, O), states)`` with every state tensor for every step,
-``(T, B, ...)``, as :func:`rnnkit.layers.backends.bptt.unroll_bptt` expects.
+Each kernel returns ``(outputs (T, B, O), final state)``, as
+:func:`rnnkit.layers.backends.bptt.unroll_with_kernel` expects.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import Tensor
 
 from rnnkit.cells.base import ACTIVATIONS, Cell, State
 from rnnkit.layers.backends import native_build
+from rnnkit.layers.backends.first_order import first_order_only
 from rnnkit.layers.state import last_states, last_valid_step
 
 
@@ -61,6 +63,7 @@ class _JordanClosedFn(torch.autograd.Function):
         return ys, ms
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_ys, d_ms):
         m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask = ctx.saved_tensors
         T, B, H = hs.shape
@@ -234,6 +237,7 @@ class _NARXClosedFn(torch.autograd.Function):
         return r[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_ys):
         w_yh, w_hy, r, hs, mask = ctx.saved_tensors
         T, B, H = hs.shape

@@ -9,7 +9,7 @@ Measured in ``scripts/bench.py``: faster than ``torch.nn.GRU``/``RNN`` for train
 inference, and ~0.9-1.3x an LSTM forced off oneDNN's fused kernel (docs/benchmarks.md). Jordan
 and NARX run the forward of their closed loop here (their backward is :mod:`.feedback`'s).
 
-The per-step matmul is MKL's ``addmm``, or oneDNN's linear with the weight packed once per call
+The per-step matmul is MKL's ``addmm``, or oneDNN's linear with the weight packed once per pass
 when both sides of the weight are at least :data:`.native_build.PACK_MIN_HIDDEN` in float32
 (1.4x faster than ``addmm`` at H=512 on this AVX-512 CPU, slower at H=128). CPU only; the
 library is compiled on first use (:mod:`.native_build`), and without a compiler this backend
@@ -35,6 +35,7 @@ from rnnkit.layers.backends.bptt import (
     sum_bias,
     unroll_with_kernel,
 )
+from rnnkit.layers.backends.first_order import first_order_only
 from rnnkit.layers.backends.native_build import packed_weight
 from rnnkit.layers.state import last_states
 
@@ -60,6 +61,7 @@ class _ElmanFn(torch.autograd.Function):
         return hs
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_hs):
         h0, w_hh, hs, mask = ctx.saved_tensors
         d_pre, dh0 = native_build.load().elman_backward(
@@ -88,6 +90,7 @@ class _GRUFn(torch.autograd.Function):
         return hs
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_hs):
         h0, w_hh, acts, ns, hs, mask = ctx.saved_tensors
         d_xp, d_gh, dh0 = native_build.load().gru_backward(
@@ -131,6 +134,7 @@ class _GRUResetBeforeFn(torch.autograd.Function):
         return hs
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_hs):
         h0, w_hh, rz, rh, ns, hs, mask = ctx.saved_tensors
         d_xp, dh0 = native_build.load().gru_rb_backward(
@@ -167,6 +171,7 @@ class _LSTMFn(torch.autograd.Function):
         return hs, cs
 
     @staticmethod
+    @first_order_only
     def backward(ctx, d_hs, d_cs):
         h0, c0, w_hh, acts, cs, tcs, hs, mask = ctx.saved_tensors
         d_hs = torch.zeros_like(hs) if d_hs is None else d_hs.contiguous()
@@ -194,7 +199,8 @@ def _lstm(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback=Non
 # dispatch
 
 #: kernel name (``cell.kernel`` or ``cell.fused_mode``) -> time-major kernel, as in bptt.KERNELS;
-#: Jordan and NARX run their closed-loop forward in C++ (their open loop has no time loop left)
+#: Jordan and NARX run their closed-loop forward in C++ (their open loop has no nonlinear
+#: recurrence left: at most Jordan's elementwise decaying memory)
 KERNELS = {
     "RNN_TANH": _elman,
     "RNN_RELU": _elman,

@@ -2,23 +2,27 @@
 
 The source is compiled with the system C++ compiler against the installed torch's headers into
 ``$RNNKIT_CACHE_DIR/native`` (default ``~/.cache/rnnkit/native``), under a name that hashes the
-source, the torch build and the flags, so a changed source, a new torch or another CPU gets its
-own file and nothing stale is ever loaded. The library is written to a temporary name and
-renamed into place, so a crash or a concurrent build never leaves a half-written file under the
-final name. ``make install`` builds it ahead (:func:`main`, about 10 s on 2 cores); otherwise
-the first use does.
+source, the compiler, the torch build and the flags, so a changed source, compiler or torch, or
+another CPU, gets its own file. The library is written under a name unique to the building
+process and thread and renamed into place, so a crash or a concurrent build never leaves a
+half-written file under the final name; a cached file that fails to load is rebuilt once.
+``make install`` builds it ahead (:func:`main`, about 10 s on 2 cores); otherwise the first use
+does.
 
-Without a compiler (or with ``RNNKIT_NATIVE=0``) :func:`load` returns ``None`` and says why in
-:func:`unavailable_reason`; ``auto`` then uses the pure-PyTorch backends.
+Without a compiler, or when anything in building or loading fails, or with ``RNNKIT_NATIVE=0``,
+:func:`load` returns ``None`` and says why in :func:`unavailable_reason`; ``auto`` then uses
+the pure-PyTorch backends.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +34,9 @@ log = get_logger(__name__)
 
 SOURCE = Path(__file__).resolve().parents[2] / "csrc" / "recurrent_loops.cpp"
 _NAMESPACE = "rnnkit_native"
+_TORCH_DIR = Path(torch.__file__).resolve().parent
 _state: dict = {}  # "ops" once loaded, or "error" once failed
+_lock = threading.Lock()  # one build per process, however many threads ask
 
 
 def _cpu_flags() -> set[str]:
@@ -54,73 +60,114 @@ def _march() -> list[str]:
 
 #: fast math, but NaN and Inf keep their meaning (a NaN must reach the loss, where the NaN
 #: guard sees it, not vanish in a relu); glibc declares its vector exp/tanh only under
-#: ``__FAST_MATH__``, which ``-fno-finite-math-only`` clears, so it is defined back
+#: ``__FAST_MATH__``, which ``-fno-finite-math-only`` clears, so it is defined back. Only the
+#: compile step sees these: linking a shared library with ``-ffast-math`` (gcc < 13) adds
+#: ``crtfastmath.o``, which turns on flush-to-zero for the whole process at load.
 _FAST_MATH = ["-ffast-math", "-fno-finite-math-only", "-D__FAST_MATH__"]
 
 
-def compile_command(output: Path) -> list[str]:
-    """The compiler command line that builds the library into ``output``."""
-    from torch.utils import cpp_extension
+def _compiler() -> list[str]:
+    return shlex.split(os.environ.get("CXX", "g++"))  # "ccache g++" is two words
 
-    abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
-    lib_dirs = cpp_extension.library_paths()
+
+def compile_command(obj: Path) -> list[str]:
+    """Compile the source into the object file ``obj``."""
+    includes = [
+        _TORCH_DIR / "include",
+        _TORCH_DIR / "include" / "torch" / "csrc" / "api" / "include",
+    ]
     return [
-        os.environ.get("CXX", "g++"),
-        "-shared", "-fPIC", "-std=c++20", "-O3", "-fopenmp-simd", *_march(), *_FAST_MATH,
-        f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-w",
-        *[f"-I{p}" for p in cpp_extension.include_paths()],
-        str(SOURCE), "-o", str(output),
-        *[f"-L{p}" for p in lib_dirs], "-lc10", "-ltorch_cpu",
-        *[f"-Wl,-rpath,{p}" for p in lib_dirs],
+        *_compiler(), "-c", "-fPIC", "-std=c++17", "-O3", "-fopenmp-simd", *_march(), *_FAST_MATH,
+        f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}", "-w",
+        *[f"-I{p}" for p in includes], str(SOURCE), "-o", str(obj),
     ]  # fmt: skip
 
 
+def link_command(obj: Path, output: Path) -> list[str]:
+    """Link ``obj`` against torch into the shared library ``output`` (no fast-math flags)."""
+    lib = _TORCH_DIR / "lib"
+    return [
+        *_compiler(), "-shared", str(obj), "-o", str(output),
+        f"-L{lib}", "-lc10", "-ltorch_cpu", f"-Wl,-rpath,{lib}",
+    ]  # fmt: skip
+
+
+def _compiler_version() -> str:
+    try:
+        result = subprocess.run([*_compiler(), "--version"], capture_output=True, text=True)
+        return result.stdout.split("\n", 1)[0]
+    except OSError:
+        return "no compiler"
+
+
 def library_path() -> Path:
-    """Where the library for this source, torch and CPU lives (built or not)."""
+    """Where the library for this source, compiler, torch and CPU lives (built or not)."""
     cache = Path(os.environ.get("RNNKIT_CACHE_DIR", Path.home() / ".cache" / "rnnkit"))
     digest = hashlib.sha256(SOURCE.read_bytes())
-    digest.update(" ".join(compile_command(Path("out"))).encode())
-    digest.update(f"{torch.__version__} {torch.__file__} {sys.version}".encode())
+    commands = compile_command(Path("o")) + link_command(Path("o"), Path("so"))
+    digest.update(" ".join([*commands, _compiler_version()]).encode())
+    digest.update(f"{torch.__version__} {_TORCH_DIR} {sys.version}".encode())
     return cache / "native" / f"recurrent_loops-{digest.hexdigest()[:16]}.so"
 
 
 def build(path: Path) -> float:
-    """Compile into ``path`` (atomically); returns the seconds it took."""
-    compiler = os.environ.get("CXX", "g++")
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C++ compiler {compiler!r} on PATH (set CXX to one)")
+    """Compile and link into ``path`` (atomically); returns the seconds it took."""
+    if shutil.which(_compiler()[0]) is None:
+        raise RuntimeError(f"no C++ compiler {_compiler()[0]!r} on PATH (set CXX to one)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.so")
+    unique = f"{os.getpid()}.{threading.get_ident()}"
+    obj = path.with_name(f"{path.stem}.{unique}.partial.o")
+    partial = path.with_name(f"{path.stem}.{unique}.partial.so")
     start = time.perf_counter()
-    result = subprocess.run(compile_command(partial), capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
+    try:
+        for command in (compile_command(obj), link_command(obj, partial)):
+            result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+            if result.returncode != 0:
+                first_error = next(
+                    (ln for ln in result.stderr.splitlines() if "error" in ln),
+                    result.stderr[-300:],
+                )
+                raise RuntimeError(f"compiling {SOURCE.name} failed: {first_error.strip()}")
+        os.replace(partial, path)
+    finally:
+        obj.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
-        first_error = next(
-            (ln for ln in result.stderr.splitlines() if "error" in ln), result.stderr[-300:]
-        )
-        raise RuntimeError(f"compiling {SOURCE.name} failed: {first_error.strip()}")
-    os.replace(partial, path)
     return time.perf_counter() - start
+
+
+def _load_library(path: Path, rebuild: bool) -> None:
+    if rebuild or not path.exists():
+        log.info("native backend: compiling %s (once per machine)...", SOURCE.name)
+        log.info("native backend: built %s in %.1f s", path, build(path))
+    torch.ops.load_library(str(path))
 
 
 def load():
     """``torch.ops.rnnkit_native`` with the loops loaded (built first if needed), or ``None``."""
-    if "ops" in _state or "error" in _state:
+    with _lock:
+        if "ops" in _state or "error" in _state:
+            return _state.get("ops")
+        if os.environ.get("RNNKIT_NATIVE", "1") == "0":
+            _state["error"] = "disabled by RNNKIT_NATIVE=0"
+            return None
+        try:
+            path = library_path()
+            try:
+                _load_library(path, rebuild=False)
+            except OSError:  # a cached file that does not load (say, half-copied): build anew
+                _load_library(path, rebuild=True)
+            _state["ops"] = getattr(torch.ops, _NAMESPACE)
+        except Exception as err:  # whatever breaks, the PyTorch backends still work
+            _state["error"] = (
+                f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            )
+            log.warning("native backend unavailable (%s); auto uses the PyTorch backends", err)
         return _state.get("ops")
-    if os.environ.get("RNNKIT_NATIVE", "1") == "0":
-        _state["error"] = "disabled by RNNKIT_NATIVE=0"
-        return None
-    try:
-        path = library_path()
-        if not path.exists():
-            log.info("native backend: compiling %s (once per machine)...", SOURCE.name)
-            log.info("native backend: built %s in %.1f s", path, build(path))
-        torch.ops.load_library(str(path))
-        _state["ops"] = getattr(torch.ops, _NAMESPACE)
-    except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
-        _state["error"] = str(err).splitlines()[0]
-        log.warning("native backend unavailable (%s); auto uses the PyTorch backends", err)
-    return _state.get("ops")
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`load` gave ``None``, or ``None`` if it loaded (call :func:`load` first)."""
+    return _state.get("error")
 
 
 #: both sides of a recurrent weight at least this: its matmul runs on oneDNN, weight pre-packed
@@ -133,26 +180,22 @@ def packed_weight(weight: torch.Tensor) -> torch.Tensor | None:
         min(weight.shape) < PACK_MIN_HIDDEN
         or weight.dtype != torch.float32
         or not torch.backends.mkldnn.is_available()
+        or not torch.backends.mkldnn.enabled  # the user's switch
     ):
         return None
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
 
 
-def unavailable_reason() -> str | None:
-    """Why :func:`load` gave ``None``, or ``None`` if it loaded (call :func:`load` first)."""
-    return _state.get("error")
-
-
 def main() -> None:
     """Build ahead of first use (``make install`` runs this); never fails the install."""
-    target = library_path()
-    if target.exists():
-        print(f"native backend: up to date: {target}")
-    else:
-        try:
+    try:
+        target = library_path()
+        if target.exists():
+            print(f"native backend: up to date: {target}")
+        else:
             print(f"native backend: built {target} in {build(target):.1f} s")
-        except (RuntimeError, subprocess.TimeoutExpired) as error:
-            print(f"native backend: not built ({error}); auto uses the PyTorch backends")
+    except Exception as error:  # noqa: BLE001 - the PyTorch backends still work without it
+        print(f"native backend: not built ({error}); auto uses the PyTorch backends")
 
 
 if __name__ == "__main__":
