@@ -613,7 +613,8 @@ std::vector<Tensor> lstm_backward(const Tensor& d_hs, const std::optional<Tensor
 // Output feedback, closed loop (forward only: the backward is rnnkit/layers/backends/feedback.py)
 
 // Jordan: m_t = mu m_{t-1} + c y_{t-1} (or plainly y_{t-1}); h_t = act(xp_t + m_t W_mh^T);
-// y_t = out_act(h_t W_ho^T + b_ho).  -> (ys (T, B, O), ms (T, B, O), hs (T, B, H))
+// y_t = out_act(h_t W_ho^T + b_ho).  -> (ys (T, B, O), ms (T, B, O), empty when plain,
+// hs (T, B, H))
 std::vector<Tensor> jordan_closed_forward(const Tensor& xp, const Tensor& m0, const Tensor& y0,
                                           const Tensor& w_mh, const Tensor& w_ho,
                                           const Tensor& b_ho, const Tensor& mu, const Tensor& c,
@@ -624,9 +625,8 @@ std::vector<Tensor> jordan_closed_forward(const Tensor& xp, const Tensor& m0, co
   check_contiguous({&xp});
   const int64_t T = xp.size(0), B = xp.size(1), O = w_ho.size(0);
   Tensor ys = at::empty({T, B, O}, xp.options());
-  // the plain memory m_t = y_{t-1} is read where it lies; its (T, B, O) copy for the backward
-  // is made once at the end
-  Tensor ms = plain ? Tensor() : at::empty({T, B, O}, xp.options());
+  // the plain memory m_t = y_{t-1} is read where it lies and not stored (ms comes back empty)
+  Tensor ms = at::empty({plain ? 0 : T, B, O}, xp.options());
   Tensor hs = at::empty_like(xp);
   const RecurrentMatmul memory_in(w_mh, w_mh_packed), output(w_ho, w_ho_packed);
   Tensor scratch_h = at::empty({B, xp.size(2)}, xp.options());
@@ -641,7 +641,6 @@ std::vector<Tensor> jordan_closed_forward(const Tensor& xp, const Tensor& m0, co
     m = m_t;
     y = y_t;
   }
-  if (plain) ms = at::cat({y0.unsqueeze(0), ys.narrow(0, 0, T - 1)});
   return {ys, ms, hs};
 }
 

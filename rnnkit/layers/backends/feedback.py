@@ -60,13 +60,15 @@ class _JordanClosedFn(torch.autograd.Function):
         ys, ms, hs = loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act)
         ctx.act, ctx.out_act = act, out_act
         ctx.save_for_backward(m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask)
-        return ys, ms
+        return ys, ms  # ms is None for the plain memory m_t = y_{t-1}: nothing to store
 
     @staticmethod
     @first_order_only
     def backward(ctx, d_ys, d_ms):
         m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask = ctx.saved_tensors
         T, B, H = hs.shape
+        if ms is None:  # plain memory: m_t = y_{t-1}
+            ms = torch.cat([y0.unsqueeze(0), ys[:-1]])
         k_h = _act_grad(ctx.act, hs)  # (T, B, H)
         k_y = _act_grad(ctx.out_act, ys)  # (T, B, O) or None
         if mask is not None:
@@ -106,32 +108,32 @@ class _JordanClosedFn(torch.autograd.Function):
 
 
 def _jordan_closed_loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act):
-    """The closed-loop forward in Python: ``(ys, ms (T, B, O), hs (T, B, H))``."""
+    """The closed-loop forward in Python: ``(ys, ms, hs)``; ``ms`` is None when plain."""
     T, B, H = xp.shape
     O = w_ho.shape[0]
-    ms, ys = xp.new_empty(T, B, O), xp.new_empty(T, B, O)
+    ys = xp.new_empty(T, B, O)
+    ms = None if plain else xp.new_empty(T, B, O)
     hs = torch.empty_like(xp)
     w_mh_t, w_ho_t = w_mh.t(), w_ho.t()
     m, y = m0, y0
     for t in range(T):
-        if plain:
-            ms[t] = y
-        else:
-            torch.addcmul(c * y, mu, m, out=ms[t])
-        _act_out(act, torch.addmm(xp[t], ms[t], w_mh_t), out=hs[t])
+        if not plain:
+            m = torch.addcmul(c * y, mu, m, out=ms[t])
+        _act_out(act, torch.addmm(xp[t], y if plain else m, w_mh_t), out=hs[t])
         torch.addmm(b_ho, hs[t], w_ho_t, out=ys[t])
         if out_act is not None:
             _act_out(out_act, ys[t], out=ys[t])
-        m, y = ms[t], ys[t]
+        y = ys[t]
     return ys, ms, hs
 
 
 def _jordan_closed_native(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act):
     """The same loop in C++ (``native`` backend)."""
-    return native_build.load().jordan_closed_forward(
+    ys, ms, hs = native_build.load().jordan_closed_forward(
         xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act or "none",
         native_build.packed_weight(w_mh), native_build.packed_weight(w_ho),
     )  # fmt: skip
+    return ys, None if plain else ms, hs
 
 
 def _narx_closed_native(xp, y_taps0, w_yh, w_hy, b_y, act):
@@ -165,7 +167,12 @@ def _jordan(
             xp, m0, y0, cell.weight_mh, cell.weight_ho, b_ho, mu, c,
             cell.nonlinearity, cell.output_activation, mask, native,
         )  # fmt: skip
-        return ys, last_states((ms, ys), mask)
+        if ms is not None:
+            return ys, last_states((ms, ys), mask)
+        # plain memory: the last m is the output one step before the last (y0 at step 0)
+        before_last = last_valid_step(mask, x.shape[1]) - 1
+        m_last = _last_taps(y0.unsqueeze(1), ys.transpose(0, 1), 1, before_last)[:, 0]
+        return ys, (m_last, last_states(ys, mask))
     fed = feedback.transpose(0, 1)  # (T, B, O)
     y_prev = torch.cat([y0.unsqueeze(0), fed[:-1]])  # (T, B, O): what step t feeds back
     if cell.decay_logit is None and cell.memory_decay == 0.0:
