@@ -178,21 +178,7 @@ def bench_lightning(args) -> dict:
     )
     optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
 
-    # plain loop
-    torch.manual_seed(0)
-    model = _Classifier(I, H, C, "auto")
-    opt = optimizer(model.parameters())
-    loss_fn = nn.CrossEntropyLoss()
-    stamps = []
-    for x, lengths, y in DataLoader(data, batch_size=B):
-        loss = loss_fn(model(x, lengths), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        stamps.append(_clock())
-    plain = (len(stamps) - 1 - skip) / (stamps[-1] - stamps[skip])
-
-    # Lightning
+    # the Lightning task (or a minimal module if rnnkit.tasks is missing)
     try:
         from rnnkit.tasks import ClassificationTask
 
@@ -217,23 +203,42 @@ def bench_lightning(args) -> dict:
         make_task = _Minimal
         which = "a minimal LightningModule (rnnkit.tasks.ClassificationTask not found)"
 
-    class _Clock(L.Callback):
+    # A plain PyTorch step (own model, optimizer and data iterator) runs right after every
+    # Lightning step, so both see the same machine at the same moment: on a shared VM a
+    # sequential A-then-B timing moved the ratio by +-15%. Each step's time is taken between
+    # stamps; the figures are medians over steps after a warm-up.
+    torch.manual_seed(0)
+    plain_model = _Classifier(I, H, C, "auto")
+    plain_opt = optimizer(plain_model.parameters())
+    loss_fn = nn.CrossEntropyLoss()
+    plain_batches = iter(DataLoader(data, batch_size=B))
+
+    class _Interleave(L.Callback):
         def __init__(self):
-            self.stamps = []
+            self.lightning, self.plain, self.last = [], [], None
 
         def on_train_batch_end(self, *a, **k):
-            self.stamps.append(_clock())
+            now = _clock()
+            if self.last is not None:
+                self.lightning.append(now - self.last)
+            x, lengths, y = next(plain_batches)
+            loss = loss_fn(plain_model(x, lengths), y)
+            plain_opt.zero_grad()
+            loss.backward()
+            plain_opt.step()
+            self.last = _clock()
+            self.plain.append(self.last - now)
 
     torch.manual_seed(0)
-    clock = _Clock()
+    timer = _Interleave()
     trainer = L.Trainer(
         accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[clock],
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
         num_sanity_val_steps=0,
     )  # fmt: skip
     trainer.fit(make_task(_Classifier(I, H, C, "auto")), DataLoader(data, batch_size=B))
-    st = clock.stamps
-    lightning = (len(st) - 1 - skip) / (st[-1] - st[skip])
+    plain = 1 / statistics.median(timer.plain[skip:])
+    lightning = 1 / statistics.median(timer.lightning[skip:])
     result = dict(task=which, B=B, I=I, H=H, T=T, plain_steps_s=round(plain, 2),
                   lightning_steps_s=round(lightning, 2),
                   ratio=round(lightning / plain, 3))  # fmt: skip

@@ -84,8 +84,10 @@ class ClassificationTask(L.LightningModule):
 
     def _shared_step(self, batch, stage: str, mean_loss: MeanMetric, metrics) -> Tensor:
         loss, pred, y = self.model_step(batch)
-        mean_loss(loss)
-        metrics(pred, y)
+        # update, not forward: only epoch values are logged, and forward would also compute a
+        # per-batch value (about 1 ms a step, 2% of a training step)
+        mean_loss.update(loss)
+        metrics.update(pred, y)
         batch_size = y.shape[0]
         self.log(
             f"{stage}/loss",
