@@ -149,6 +149,9 @@ def test_mixed_precision_leaves_the_hand_written_loops_for_torchs_kernels():
         out, _ = layer(x)
     torch.testing.assert_close(out.float(), layer(x)[0], atol=0.05, rtol=0.05)
     assert not BACKENDS["native"][0](GRUCell(3, 4).bfloat16(), None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(ValueError, match="backend 'bptt' cannot run GRUCell.*autocast"):
+            Recurrent(GRUCell(3, 4), backend="bptt")(x)
 
 
 @pytest.mark.parametrize("name", ["elman_relu", "gru", "lstm", "jordan_relu", "narx_relu"])

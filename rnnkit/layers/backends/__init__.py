@@ -103,11 +103,16 @@ def run_unroll(
         backend = choose_backend(cell, x.device, feedback)
     supports, unroll = BACKENDS[backend]
     if not supports(cell, feedback):
-        unbuilt = native_build.unavailable_reason() if backend == "native" else None
+        why = [f"fused_mode={getattr(cell, 'fused_mode', None)!r}",
+               f"kernel={getattr(cell, 'kernel', None)!r}"]  # fmt: skip
+        if feedback is not None:
+            why.append("with feedback")
+        if backend in ("bptt", "native") and bptt.autocast_active():
+            why.append("not under autocast (mixed precision)")
+        if backend == "native" and native_build.unavailable_reason():
+            why.append(native_build.unavailable_reason())
         raise ValueError(
-            f"backend {backend!r} cannot run {type(cell).__name__} (fused_mode="
-            f"{getattr(cell, 'fused_mode', None)!r}, kernel={getattr(cell, 'kernel', None)!r}"
-            f"{', with feedback' if feedback is not None else ''}"
-            f"{f', {unbuilt}' if unbuilt else ''}); use 'auto' or 'loop'"
+            f"backend {backend!r} cannot run {type(cell).__name__} ({', '.join(why)}); "
+            "use 'auto' or 'loop'"
         )
     return unroll(cell, x, lengths, state, feedback)
