@@ -135,6 +135,21 @@ int64_t row_stride(const Tensor& t) {
   return t.stride(0);
 }
 
+// Calls run(std::integral_constant<char, kind>) for act = tanh, relu, sigmoid (or none).
+template <typename F>
+void with_activation(const std::string& act, const F& run) {
+  if (act == "tanh") {
+    run(std::integral_constant<char, 't'>());
+  } else if (act == "relu") {
+    run(std::integral_constant<char, 'r'>());
+  } else if (act == "sigmoid") {
+    run(std::integral_constant<char, 's'>());
+  } else {
+    TORCH_CHECK(act == "none" || act.empty(), "unknown activation ", act);
+    run(std::integral_constant<char, 'n'>());
+  }
+}
+
 // out = act(a + b) in one vectorised pass, for (R, n) tensors with contiguous rows (out may be
 // a strided slice, b a bias or undefined); an aten op a step costs ~8 us of a 30 us step at
 // H=128. act: tanh, relu, sigmoid or none.
@@ -148,77 +163,125 @@ void add_activate(Tensor& out, const Tensor& a, const Tensor& b, const std::stri
       add_activate_rows<S, decltype(kind)::value>(a.data_ptr<S>(), row_stride(a), bp, ldb,
                                                   out.data_ptr<S>(), row_stride(out), rows, n);
     };
-    if (act == "tanh") {
-      run(std::integral_constant<char, 't'>());
-    } else if (act == "relu") {
-      run(std::integral_constant<char, 'r'>());
-    } else if (act == "sigmoid") {
-      run(std::integral_constant<char, 's'>());
-    } else {
-      TORCH_CHECK(act == "none" || act.empty(), "unknown activation ", act);
-      run(std::integral_constant<char, 'n'>());
-    }
+    with_activation(act, run);
   });
 }
 
 // ------------------------------------------------------------------------------------------
-// Elman: h_t = act(xp_t + h_{t-1} W_hh^T), act = tanh or relu
+// Tapped recurrence: h_t = act(z_t + sum_{k=1..K} h_{t-k} W_k^T), W = [W_1 .. W_K] (H, K*H),
+// history h_{-K} .. h_{-1}. Elman is K = 1; NARX's closed loop in state form has K = its output
+// delays (rnnkit/layers/backends/tapped.py). A step multiplies its new state by all K blocks at
+// once, p_t = h_t [W_1; ..; W_K]^T (B, K*H), whose block k-1 is what step t+k adds: one matmul
+// of contiguous rows (what oneDNN's packed path needs), and the K additions ride along in the
+// activation pass. The p of the last K steps live in a ring of K slots, p_t in slot t mod K.
+// The backward runs the same scheme with q_t = da_t [W_1 .. W_K], block k-1 going to dh_{t-k}.
 
-Tensor elman_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh, bool relu,
-                     const std::optional<Tensor>& w_packed) {
-  check_contiguous({&xp, &h0});
-  const int64_t T = xp.size(0);
-  const RecurrentMatmul matmul(w_hh, w_packed);
-  Tensor hs = at::empty_like(xp);
-  Tensor h = h0;
-  for (int64_t t = 0; t < T; ++t) {
-    Tensor h_t = hs.select(0, t);
-    const Tensor pre = matmul(h, xp.select(0, t), h_t);
-    add_activate(h_t, pre, Tensor(), relu ? "relu" : "tanh");
-    h = h_t;
+inline int64_t slot(int64_t t, int64_t K) { return ((t % K) + K) % K; }
+
+// out[b] = act(z[b] + sum_k ring[slot(t-k)][b, block k-1]) for the B rows of one step
+template <typename S, char kind>
+void tapped_rows(const S* z, int64_t ldz, const S* ring, int64_t t, int64_t K, int64_t B,
+                 int64_t H, S* out) {
+  for (int64_t b = 0; b < B; ++b) {
+    S* o = out + b * H;
+    std::copy(z + b * ldz, z + b * ldz + H, o);
+    for (int64_t k = 1; k <= K; ++k) {
+      const S* p = ring + (slot(t - k, K) * B + b) * K * H + (k - 1) * H;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) o[j] += p[j];
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) o[j] = activation<S, kind>(o[j]);
   }
+}
+
+// -> hs (T, B, H). z (T, B, H) rows contiguous, any row stride; history (K, B, H) oldest first,
+// or none for zeros; w_stacked = [W_1; ..; W_K] (K*H, H) and its packed form, or none.
+Tensor tapped_forward(const Tensor& z, const std::optional<Tensor>& history, int64_t K,
+                      const Tensor& w_stacked, const std::string& act,
+                      const std::optional<Tensor>& w_packed) {
+  const int64_t T = z.size(0), B = z.size(1), H = z.size(2);
+  TORCH_CHECK(z.stride(2) == 1, "rnnkit_native: z needs contiguous rows");
+  const RecurrentMatmul matmul(w_stacked, w_packed);
+  // ring[i] = p_{i-K} = h_{i-K} [W_1; ..; W_K]^T for the history, and slot(i - K) == i
+  Tensor ring = history.has_value()
+                    ? at::mm(history->reshape({K * B, H}), w_stacked.t()).view({K, B, K * H})
+                    : at::zeros({K, B, K * H}, z.options());
+  Tensor hs = at::empty({T, B, H}, z.options());
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "tapped_forward", [&] {
+    using S = scalar_t;
+    with_activation(act, [&](auto kind) {
+      for (int64_t t = 0; t < T; ++t) {
+        tapped_rows<S, decltype(kind)::value>(z.data_ptr<S>() + t * z.stride(0), z.stride(1),
+                                              ring.data_ptr<S>(), t, K, B, H,
+                                              hs.data_ptr<S>() + t * B * H);
+        if (t == T - 1) break;  // nothing reads the last step's p
+        Tensor p_t = ring.select(0, slot(t, K));
+        assign(p_t, matmul(hs.select(0, t), Tensor(), p_t));
+      }
+    });
+  });
   return hs;
 }
 
-template <typename S>
-void elman_grad_row(const S* dh, const S* h, S* d_pre, int64_t n, bool relu) {
-  if (relu) {
+// d[b] = (dh[b] + sum_k ring[slot(t+k)][b, block k-1]) * act'(h[b]), zero past each end
+template <typename S, char kind>
+void tapped_grad_rows(const S* dh, const S* ring, const S* h, const int64_t* len, int64_t t,
+                      int64_t K, int64_t B, int64_t H, S* d) {
+  for (int64_t b = 0; b < B; ++b) {
+    S* o = d + b * H;
+    if (!is_valid(len, t, b)) {
+      zero(o, H);
+      continue;
+    }
+    std::copy(dh + b * H, dh + (b + 1) * H, o);
+    for (int64_t k = 1; k <= K; ++k) {
+      const S* q = ring + (slot(t + k, K) * B + b) * K * H + (k - 1) * H;
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) d_pre[j] = h[j] > S(0) ? dh[j] : S(0);
-  } else {
+      for (int64_t j = 0; j < H; ++j) o[j] += q[j];
+    }
+    const S* hb = h + b * H;
 #pragma omp simd
-    for (int64_t j = 0; j < n; ++j) d_pre[j] = dh[j] * (S(1) - h[j] * h[j]);
+    for (int64_t j = 0; j < H; ++j) {
+      if constexpr (kind == 't') o[j] *= S(1) - hb[j] * hb[j];
+      if constexpr (kind == 'r') o[j] = hb[j] > S(0) ? o[j] : S(0);
+      if constexpr (kind == 's') o[j] *= hb[j] * (S(1) - hb[j]);
+    }
   }
 }
 
-// -> (d_pre (T, B, H): gradient of every step's pre-activation, dh0 (B, H));
-// w_t_packed: W_hh^T in oneDNN's layout, or none
-std::vector<Tensor> elman_backward(const Tensor& d_hs, const Tensor& hs, const Tensor& w_hh,
-                                   bool relu, const std::optional<Tensor>& lengths,
-                                   const std::optional<Tensor>& w_t_packed) {
+// -> (d_a (T, B, H): gradient of every step's pre-activation, d_history (K, B, H));
+// w = [W_1 .. W_K] (H, K*H); w_t_packed: w^T in oneDNN's layout, or none
+std::vector<Tensor> tapped_backward(const Tensor& d_hs, const Tensor& hs, const Tensor& w,
+                                    const std::string& act, const std::optional<Tensor>& lengths,
+                                    const std::optional<Tensor>& w_t_packed) {
   check_contiguous({&d_hs, &hs});
-  const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2);
+  const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2), K = w.size(1) / H;
   const int64_t* len = lengths_ptr(lengths);
-  const RecurrentMatmul matmul(w_hh.t(), w_t_packed);
-  Tensor d_pre = at::empty_like(hs);
-  Tensor scratch = at::empty_like(hs.select(0, 0));
-  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "elman_backward", [&] {
-    for (int64_t t = T - 1; t >= 0; --t) {
-      const Tensor dh = t == T - 1 ? d_hs.select(0, t)
-                                   : matmul(d_pre.select(0, t + 1), d_hs.select(0, t), scratch);
-      const scalar_t* di = dh.data_ptr<scalar_t>();
-      const scalar_t* h = hs.data_ptr<scalar_t>() + t * B * H;
-      scalar_t* d = d_pre.data_ptr<scalar_t>() + t * B * H;
-      for (int64_t b = 0; b < B; ++b) {
-        if (is_valid(len, t, b)) {
-          elman_grad_row<scalar_t>(di + b * H, h + b * H, d + b * H, H, relu);
-        } else {
-          zero(d + b * H, H);
-        }
+  const RecurrentMatmul matmul(w.t(), w_t_packed);
+  Tensor ring = at::zeros({K, B, K * H}, hs.options());  // q_t in slot t mod K
+  Tensor d_a = at::empty_like(hs);
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "tapped_backward", [&] {
+    using S = scalar_t;
+    with_activation(act, [&](auto kind) {
+      TORCH_CHECK(decltype(kind)::value != 'n', "tapped_backward needs an activation");
+      for (int64_t t = T - 1; t >= 0; --t) {
+        tapped_grad_rows<S, decltype(kind)::value>(
+            d_hs.data_ptr<S>() + t * B * H, ring.data_ptr<S>(), hs.data_ptr<S>() + t * B * H,
+            len, t, K, B, H, d_a.data_ptr<S>() + t * B * H);
+        Tensor q_t = ring.select(0, slot(t, K));
+        assign(q_t, matmul(d_a.select(0, t), Tensor(), q_t));
       }
-    }
+    });
   });
-  return {d_pre, at::mm(d_pre.select(0, 0), w_hh)};
+  // dL/dh_{-j} = sum_{k >= j} q_{k-j}[block k-1]; q_i (i < K) is still in slot i (0 if i >= T)
+  Tensor d_history = at::zeros({K, B, H}, hs.options());
+  for (int64_t j = 1; j <= K; ++j) {
+    for (int64_t k = j; k <= K && k - j < T; ++k) {
+      d_history.select(0, K - j).add_(ring.select(0, k - j).narrow(1, (k - 1) * H, H));
+    }
+  }
+  return {d_a, d_history};
 }
 
 // ------------------------------------------------------------------------------------------
@@ -676,12 +739,13 @@ std::vector<Tensor> narx_closed_forward(const Tensor& xp, const Tensor& y_taps0,
 
 TORCH_LIBRARY(rnnkit_native, m) {
   m.def(
-      "elman_forward(Tensor xp, Tensor h0, Tensor w_hh, bool relu, Tensor? w_packed) -> Tensor",
-      &elman_forward);
+      "tapped_forward(Tensor z, Tensor? history, int K, Tensor w_stacked, str act,"
+      " Tensor? w_packed) -> Tensor",
+      &tapped_forward);
   m.def(
-      "elman_backward(Tensor d_hs, Tensor hs, Tensor w_hh, bool relu, Tensor? lengths,"
+      "tapped_backward(Tensor d_hs, Tensor hs, Tensor w, str act, Tensor? lengths,"
       " Tensor? w_t_packed) -> Tensor[]",
-      &elman_backward);
+      &tapped_backward);
   m.def(
       "gru_forward(Tensor xp, Tensor h0, Tensor w_hh, Tensor b_hh, bool save, Tensor? w_packed)"
       " -> Tensor[]",

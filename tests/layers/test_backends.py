@@ -35,8 +35,21 @@ CELLS = {
         output_activation="tanh",
     ),  # fmt: skip
     "narx": functools.partial(NARXCell, output_size=2, input_delays=2, output_delays=3),
+    # output size = hidden size: the closed loop runs in state form (feedback._narx_state_form)
+    "narx_state_form": functools.partial(
+        NARXCell, output_size=H, output_delays=2, nonlinearity="relu"
+    ),
+    "narx_state_form_nobias": functools.partial(
+        NARXCell, output_size=H + 1, output_delays=3, bias=False, nonlinearity="sigmoid"
+    ),
 }
-FEEDBACK_CELLS = ["jordan", "jordan_learned_decay", "narx"]
+FEEDBACK_CELLS = [
+    "jordan",
+    "jordan_learned_decay",
+    "narx",
+    "narx_state_form",
+    "narx_state_form_nobias",
+]
 LENGTHS = torch.tensor([6, 2, 1, 5])
 FAST_BACKENDS = ["fused", "bptt", "native", "auto"]
 
@@ -132,22 +145,24 @@ def test_backend_matches_loop(name, backend, with_lengths, bidir):
 def test_teacher_forced_backend_matches_loop(name, backend, with_lengths):
     torch.manual_seed(2)
     x = torch.randn(len(LENGTHS), int(LENGTHS.max()), F, dtype=torch.float64)
-    feedback = torch.randn(len(LENGTHS), int(LENGTHS.max()), 2, dtype=torch.float64)
+    O = CELLS[name](input_size=F, hidden_size=H).output_size
+    feedback = torch.randn(len(LENGTHS), int(LENGTHS.max()), O, dtype=torch.float64)
     lengths = LENGTHS if with_lengths else None
     want = run(build(name, "loop", False), x, lengths, feedback)
     got = run(build(name, backend, False), x, lengths, feedback)
     assert_same(got, want)
 
 
+@pytest.mark.parametrize("name", ["elman_relu", "narx_state_form"])
 @pytest.mark.parametrize("backend", ["bptt", "native"])
-def test_padding_garbage_never_reaches_a_gradient(backend):
-    # huge padding drives a ReLU Elman state to inf after the end; nothing may leak back
+def test_padding_garbage_never_reaches_a_gradient(backend, name):
+    # huge padding drives a ReLU state to inf after the end; nothing may leak back
     torch.manual_seed(3)
     x = torch.randn(len(LENGTHS), int(LENGTHS.max()), F, dtype=torch.float64)
     pad = torch.arange(x.shape[1]) >= LENGTHS[:, None]
     x = x.masked_fill(pad.unsqueeze(-1), 1e300)
-    got = run(build("elman_relu", backend, False), x, LENGTHS)
-    want = run(build("elman_relu", "loop", False), x, LENGTHS)
+    got = run(build(name, backend, False), x, LENGTHS)
+    want = run(build(name, "loop", False), x, LENGTHS)
     assert all(torch.isfinite(g).all() for g in got[2][:-1])  # the input's padding aside
     assert_same((got[0], got[1], got[2][:-1]), (want[0], want[1], want[2][:-1]))
 

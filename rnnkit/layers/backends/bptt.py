@@ -29,58 +29,9 @@ from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
 from rnnkit.layers.backends import feedback as feedback_kernels
+from rnnkit.layers.backends import tapped
 from rnnkit.layers.backends.first_order import first_order_only
 from rnnkit.layers.state import last_states, map_state
-
-# ----------------------------------------------------------------------------------------------
-# Elman: h_t = act(xp_t + h_{t-1} W_hh^T)
-
-
-class _ElmanFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xp: Tensor, h0: Tensor, w_hh: Tensor, relu: bool, mask: Tensor | None):
-        T = xp.shape[0]
-        hs = torch.empty_like(xp)  # (T, B, H)
-        act = torch.clamp_min if relu else torch.tanh  # clamp_min(., 0) is relu with out=
-        args = (0.0,) if relu else ()
-        w_t = w_hh.t()
-        h = h0
-        for t in range(T):
-            act(torch.addmm(xp[t], h, w_t), *args, out=hs[t])
-            h = hs[t]
-        ctx.relu = relu
-        ctx.save_for_backward(h0, w_hh, hs, mask)
-        return hs
-
-    @staticmethod
-    @first_order_only
-    def backward(ctx, d_hs: Tensor):
-        h0, w_hh, hs, mask = ctx.saved_tensors
-        T = hs.shape[0]
-        # d pre / d h for all steps at once
-        coef = (hs > 0).to(hs.dtype) if ctx.relu else 1 - hs * hs  # (T, B, H)
-        if mask is not None:
-            coef = torch.where(mask, coef, 0)
-        d_pre = torch.empty_like(hs)
-        torch.mul(d_hs[T - 1], coef[T - 1], out=d_pre[T - 1])
-        for t in range(T - 2, -1, -1):
-            dh = torch.addmm(d_hs[t], d_pre[t + 1], w_hh)  # (B, H)
-            torch.mul(dh, coef[t], out=d_pre[t])
-        dh0 = d_pre[0] @ w_hh
-        h_prev = prev_states(h0, hs, mask)  # (T, B, H)
-        dw_hh = d_pre.flatten(0, 1).t() @ h_prev.flatten(0, 1)
-        return d_pre, dh0, dw_hh, None, None
-
-
-def _elman(
-    cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
-    bias = sum_bias(cell.bias_ih, cell.bias_hh)
-    xp = F.linear(x.transpose(0, 1), cell.weight_ih, bias)  # (T, B, H)
-    relu = cell.nonlinearity == "relu"
-    hs = _ElmanFn.apply(xp, state, cell.weight_hh, relu, mask)
-    return hs, last_states(hs, mask)
-
 
 # ----------------------------------------------------------------------------------------------
 # LSTM: gates = xp_t + h W_hh^T; chunks (i, f, g, o)
@@ -338,8 +289,8 @@ def prev_states(s0: Tensor, ss: Tensor, mask: Tensor | None) -> Tensor:
 #: (hs (T, B, O), final state)``: the outputs of every step, time-major, and each sequence's
 #: state at its last valid step (:func:`rnnkit.layers.state.last_states`).
 KERNELS: dict[str, Callable] = {
-    "RNN_TANH": _elman,
-    "RNN_RELU": _elman,
+    "RNN_TANH": tapped.elman,
+    "RNN_RELU": tapped.elman,
     "LSTM": _lstm,
     "GRU": _gru,
     "GRU_RESET_BEFORE": _gru_reset_before,

@@ -24,26 +24,8 @@ from torch import Tensor
 from rnnkit.cells.base import ACTIVATIONS, Cell, State
 from rnnkit.layers.backends import native_build
 from rnnkit.layers.backends.first_order import first_order_only
+from rnnkit.layers.backends.tapped import TappedFn, act_grad, act_out
 from rnnkit.layers.state import last_states, last_valid_step
-
-
-def _act_out(name: str, pre: Tensor, out: Tensor) -> Tensor:
-    """``out = act(pre)`` without a temporary (relu as ``clamp_min``, which has ``out=``)."""
-    if name == "relu":
-        return torch.clamp_min(pre, 0.0, out=out)
-    return ACTIVATIONS[name](pre, out=out)
-
-
-def _act_grad(name: str | None, out: Tensor) -> Tensor | None:
-    """d act / d pre, written with the activation's output."""
-    if name is None:
-        return None
-    if name == "tanh":
-        return 1 - out * out
-    if name == "sigmoid":
-        return out * (1 - out)
-    return (out > 0).to(out.dtype)  # relu
-
 
 # ----------------------------------------------------------------------------------------------
 # Jordan
@@ -69,8 +51,8 @@ class _JordanClosedFn(torch.autograd.Function):
         T, B, H = hs.shape
         if ms is None:  # plain memory: m_t = y_{t-1}
             ms = torch.cat([y0.unsqueeze(0), ys[:-1]])
-        k_h = _act_grad(ctx.act, hs)  # (T, B, H)
-        k_y = _act_grad(ctx.out_act, ys)  # (T, B, O) or None
+        k_h = act_grad(ctx.act, hs)  # (T, B, H)
+        k_y = act_grad(ctx.out_act, ys)  # (T, B, O) or None
         if mask is not None:
             k_h = torch.where(mask, k_h, 0)
             if k_y is None:
@@ -119,10 +101,10 @@ def _jordan_closed_loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act
     for t in range(T):
         if not plain:
             m = torch.addcmul(c * y, mu, m, out=ms[t])
-        _act_out(act, torch.addmm(xp[t], y if plain else m, w_mh_t), out=hs[t])
+        act_out(act, torch.addmm(xp[t], y if plain else m, w_mh_t), out=hs[t])
         torch.addmm(b_ho, hs[t], w_ho_t, out=ys[t])
         if out_act is not None:
-            _act_out(out_act, ys[t], out=ys[t])
+            act_out(out_act, ys[t], out=ys[t])
         y = ys[t]
     return ys, ms, hs
 
@@ -201,6 +183,9 @@ def _last_taps(history: Tensor, seq: Tensor, count: int, last: Tensor | int) -> 
     ``seq[last], seq[last - 1], ...``, reaching into ``history (B, W, D)`` (newest first) before
     the start. ``seq`` is ``(B, T, D)``; ``last`` is ``(B,)`` or one index for all."""
     B = seq.shape[0]
+    if isinstance(last, int):  # one end for all: only the last `count` steps matter
+        start = max(0, last + 1 - count)
+        seq, last = seq[:, start : last + 1], last - start
     line = torch.cat([history.flip(1), seq], dim=1)  # (B, W + T, D), oldest first
     batch = torch.arange(B, device=seq.device)
     newest = history.shape[1] + torch.as_tensor(last, device=seq.device).expand(B)  # (B,)
@@ -249,7 +234,7 @@ class _NARXClosedFn(torch.autograd.Function):
         w_yh, w_hy, r, hs, mask = ctx.saved_tensors
         T, B, H = hs.shape
         K, O = r.shape[1] - T, r.shape[2]
-        k_h = _act_grad(ctx.act, hs)  # (T, B, H)
+        k_h = act_grad(ctx.act, hs)  # (T, B, H)
         if mask is not None:
             k_h = torch.where(mask, k_h, 0)
         dr = r.new_zeros(B, T + K, O)
@@ -281,7 +266,7 @@ def _narx_closed_loop(xp, y_taps0, w_yh, w_hy, b_y, act):
     w_yh_t, w_hy_t = w_yh.t(), w_hy.t()
     for t in range(T):
         taps = r[:, T - t : T - t + K].flatten(1)  # (B, K*O), y_{t-1} first
-        h = _act_out(act, torch.addmm(xp[t], taps, w_yh_t), out=hs[t])
+        h = act_out(act, torch.addmm(xp[t], taps, w_yh_t), out=hs[t])
         torch.addmm(b_y, h, w_hy_t, out=r[:, T - 1 - t])
     return r, hs
 
@@ -299,14 +284,47 @@ def _narx(
     L, K, O = cell.input_delays, cell.output_delays, cell.output_size
     last = last_valid_step(mask, x.shape[1])
     x_final = _last_taps(x_taps, x, L, last)  # x_last .. x_{last-L+1}
+    b_y = cell.bias_y if cell.bias_y is not None else x.new_zeros(O)
+    if feedback is None and K * cell.hidden_size <= (K + 1) * O:
+        # closed loop with fewer flops a step in the state form
+        ys = _narx_state_form(cell, x, x_taps, y_taps, b_y, mask, native)
+        return ys, (x_final, _last_taps(y_taps, ys.transpose(0, 1), K, last))
     xp = _delay_line_linear(x_taps, x, cell.weight_xh, cell.bias_h)  # (T, B, H)
     if feedback is not None:
         # step t reads f_{t-1} .. f_{t-K}
         a = xp + _delay_line_linear(y_taps, feedback[:, :-1], cell.weight_yh, None)  # (T, B, H)
         ys = F.linear(ACTIVATIONS[cell.nonlinearity](a), cell.weight_hy, cell.bias_y)
         return ys, (x_final, _last_taps(y_taps, feedback, K, last))
-    b_y = cell.bias_y if cell.bias_y is not None else xp.new_zeros(O)
     ys = _NARXClosedFn.apply(
         xp, y_taps, cell.weight_yh, cell.weight_hy, b_y, cell.nonlinearity, mask, native
     )  # (T, B, O)
     return ys, (x_final, _last_taps(y_taps, ys.transpose(0, 1), K, last))
+
+
+def _narx_state_form(
+    cell: Cell, x: Tensor, x_taps: Tensor, y_taps: Tensor, b_y: Tensor, mask, native: bool
+) -> Tensor:
+    r"""Closed-loop NARX as a recurrence of order K on the hidden state (:mod:`.tapped`).
+
+    With ``y_j = W_hy h_j + b_y`` for ``j >= 0``,
+    ``a_t = xp_t + e_t + \sum_{k <= t} (W_yh,k W_hy) h_{t-k}``, where
+    ``e_t = \sum_{k <= t} W_yh,k b_y + \sum_{k > t} W_yh,k y_{t-k}`` holds the output bias and
+    the initial delay line: ``e_t = \sum_k W_yh,k b_y`` from step K on, which rides in the
+    input delay line's bias. -> ys (T, B, O)
+    """
+    B, T = x.shape[:2]
+    H, K, O = cell.hidden_size, y_taps.shape[1], y_taps.shape[2]
+    w_yh = cell.weight_yh.view(H, K, O)  # blocks W_yh,1 .. W_yh,K
+    w = (w_yh @ cell.weight_hy).reshape(H, K * H)  # [W_1 .. W_K], W_k = W_yh,k W_hy
+    e_tail = w_yh.sum(1) @ b_y  # (H,)
+    bias = e_tail if cell.bias_h is None else cell.bias_h + e_tail
+    z = _delay_line_linear(x_taps, x, cell.weight_xh, bias)  # (T, B, H), a new tensor
+    # the first steps read the initial delay line: [y_{t-1} .. y_{t-K}], b_y standing for y_j
+    head = min(T, K)
+    line = torch.cat([y_taps.flip(1), b_y.expand(B, head - 1, O)], dim=1)  # oldest first
+    windows = line.unfold(1, K, 1).flip(-1).transpose(-1, -2).reshape(B, head, K * O)
+    z[:head] += F.linear(windows.transpose(0, 1), cell.weight_yh) - e_tail
+    hs = TappedFn.apply(z, None, w, cell.nonlinearity, mask, native)  # (T, B, H)
+    if mask is not None:  # a state past the end may have overflowed: keep it out of dW_hy
+        hs = torch.where(mask, hs, 0)
+    return F.linear(hs, cell.weight_hy, b_y)

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
 from rnnkit.layers.backends import feedback as feedback_kernels
-from rnnkit.layers.backends import native_build
+from rnnkit.layers.backends import native_build, tapped
 from rnnkit.layers.backends.bptt import (
     autocast_active,
     gru_reset_before_weight_grad,
@@ -46,35 +46,6 @@ def _lengths(mask: Tensor | None) -> Tensor | None:
 
 def _training(*tensors: Tensor) -> bool:
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
-# ----------------------------------------------------------------------------------------------
-# Elman
-
-
-class _ElmanFn(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xp, h0, w_hh, relu: bool, mask):
-        hs = native_build.load().elman_forward(xp, h0, w_hh, relu, packed_weight(w_hh))
-        ctx.relu = relu
-        ctx.save_for_backward(h0, w_hh, hs, mask)
-        return hs
-
-    @staticmethod
-    @first_order_only
-    def backward(ctx, d_hs):
-        h0, w_hh, hs, mask = ctx.saved_tensors
-        d_pre, dh0 = native_build.load().elman_backward(
-            d_hs.contiguous(), hs, w_hh, ctx.relu, _lengths(mask), packed_weight(w_hh.t())
-        )
-        dw_hh = d_pre.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
-        return d_pre, dh0, dw_hh, None, None
-
-
-def _elman(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
-    xp = F.linear(x.transpose(0, 1), cell.weight_ih, sum_bias(cell.bias_ih, cell.bias_hh))
-    hs = _ElmanFn.apply(xp, state, cell.weight_hh, cell.nonlinearity == "relu", mask)
-    return hs, last_states(hs, mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,8 +173,8 @@ def _lstm(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback=Non
 #: Jordan and NARX run their closed-loop forward in C++ (their open loop has no nonlinear
 #: recurrence left: at most Jordan's elementwise decaying memory)
 KERNELS = {
-    "RNN_TANH": _elman,
-    "RNN_RELU": _elman,
+    "RNN_TANH": functools.partial(tapped.elman, native=True),
+    "RNN_RELU": functools.partial(tapped.elman, native=True),
     "GRU": _gru,
     "GRU_RESET_BEFORE": _gru_reset_before,
     "LSTM": _lstm,
