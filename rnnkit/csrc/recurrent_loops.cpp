@@ -12,12 +12,13 @@
 // (dW_hh = dG^T H_prev), so the loops return only per-step gradients.
 //
 // The gate passes are plain loops over contiguous rows that the compiler vectorises (-O3, fast
-// math with NaN kept: glibc's vector exp and tanh). The per-step matmul is MKL's addmm, or,
-// when the caller passes the weight pre-packed by mkldnn::_reorder_linear_weight, oneDNN's
-// linear (measured 1.4x faster than addmm at H=512 on an AVX-512 CPU, slower at H=128; the
-// Python side chooses: native_build.packed_weight).
+// math with NaN kept: glibc's vector exp and tanh). The per-step matmul is RecurrentMatmul:
+// oneDNN's brgemm micro-kernel in float32 with the columns split over the intra-op threads,
+// MKL's addmm otherwise.
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/native/CPUBlas.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
@@ -64,41 +65,69 @@ void assign(Tensor& out, const Tensor& value) {
   if (!value.is_same(out)) out.copy_(value);
 }
 
-// y = add + x weight^T for weight (N, K) and add (B, N), a bias (N,) or undefined (nothing):
-// MKL's addmm, or oneDNN's linear with a packed weight.
-class RecurrentMatmul {
- public:
-  // packed: `weight` in oneDNN's layout (mkldnn::_reorder_linear_weight), or none
-  RecurrentMatmul(const Tensor& weight, const std::optional<Tensor>& packed)
-      : weight_t_(weight.t()), packed_(packed) {}
+// Row stride of a 2-D tensor with contiguous rows (0 for a 1-D bias broadcast over rows).
+int64_t row_stride(const Tensor& t) {
+  if (t.dim() == 1) return 0;
+  TORCH_CHECK(t.dim() == 2 && t.stride(1) == 1, "rows must be contiguous");
+  return t.stride(0);
+}
 
-  // Writes into `out` (addmm) or returns a new tensor (oneDNN); use the result, not `out`.
+// out = add + x weight^T for weight (N, K), x (M, K) and out (M, N) with contiguous rows (any
+// row stride), add (M, N), a bias (N,) or undefined (nothing). In float32: oneDNN's brgemm
+// micro-kernel (the one its own RNN primitive is built from) on weight^T, the N columns split
+// in blocks over the intra-op threads. At M = batch = 32 one MKL sgemm call keeps to one core:
+// (32, 128) x (128, 256) took 24 us with MKL's addmm, 10 us as two brgemm halves, and at
+// H = 512 the split beat oneDNN's packed linear too (scripts/bench.py; docs/benchmarks.md).
+// Other dtypes: MKL's addmm.
+class RecurrentMatmul {
+  // multiply-adds below which the columns are not split: (32, 128) x (128, 128) halves from
+  // 9 us to 6 us on two threads, forking costs ~1.5 us
+  static constexpr int64_t kMinSplitWork = int64_t(1) << 17;
+
+ public:
+  explicit RecurrentMatmul(const Tensor& weight)
+      : weight_t_(weight.t()),
+        b_(weight.scalar_type() == at::kFloat ? weight.t().contiguous() : Tensor()) {}
+
+  // Writes into `out` and returns it.
   Tensor operator()(const Tensor& x, const Tensor& add, Tensor& out) const {
-    if (packed_.has_value()) return onednn(x, add);
-    return add.defined() ? at::addmm_out(out, add, x, weight_t_) : at::mm_out(out, x, weight_t_);
+    if (!b_.defined()) {
+      return add.defined() ? at::addmm_out(out, add, x, weight_t_)
+                           : at::mm_out(out, x, weight_t_);
+    }
+    const Tensor a = x.stride(1) == 1 ? x : x.contiguous();
+    const int64_t M = a.size(0), K = a.size(1), N = b_.size(1);
+    const int64_t lda = row_stride(a), ldc = row_stride(out);
+    const float* ap = a.data_ptr<float>();
+    const float* bp = b_.data_ptr<float>();
+    float* cp = out.data_ptr<float>();
+    const float* addp = add.defined() ? add.data_ptr<float>() : nullptr;
+    const int64_t ld_add = add.defined() ? row_stride(add) : 0;
+    // blocks of at least 16 columns (one AVX-512 register), their starts 16-aligned; a small
+    // product (NARX's one-output delay line: (32, 10) x (10, 128)) stays on one thread, where
+    // forking would cost more than it saves
+    const bool split = M * N * K >= kMinSplitWork;
+    const int64_t threads = split ? at::get_num_threads() : 1;
+    const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(threads, N / 16));
+    const auto start = [&](int64_t i) { return i == blocks ? N : (i * N / blocks) & ~int64_t(15); };
+    at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
+      for (int64_t i = first; i < last; ++i) {
+        const int64_t n0 = start(i), n = start(i + 1) - n0;
+        if (addp != nullptr && addp != cp) {
+          for (int64_t m = 0; m < M; ++m) {
+            std::copy(addp + m * ld_add + n0, addp + m * ld_add + n0 + n, cp + m * ldc + n0);
+          }
+        }
+        at::native::cpublas::brgemm(M, n, K, lda, N, ldc, addp != nullptr, ap, bp + n0,
+                                    cp + n0, false);
+      }
+    });
+    return out;
   }
 
  private:
-  Tensor onednn(const Tensor& x, const Tensor& add) const {
-    static const auto linear = find("");
-    static const auto linear_add = find("binary");
-    std::vector<c10::IValue> stack;
-    if (!add.defined() || add.dim() == 1) {
-      stack = {x.contiguous(), *packed_, add.defined() ? c10::IValue(add) : c10::IValue(),
-               std::string("none"), c10::List<std::optional<c10::Scalar>>(), c10::IValue()};
-      linear.callBoxed(&stack);
-    } else {
-      stack = {x.contiguous(), add.contiguous(), *packed_, c10::IValue(), std::string("add")};
-      linear_add.callBoxed(&stack);
-    }
-    return stack[0].toTensor();
-  }
-
-  static c10::OperatorHandle find(const char* overload) {
-    return c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", overload);
-  }
-  Tensor weight_t_;
-  std::optional<Tensor> packed_;
+  Tensor weight_t_;  // (K, N) view, for addmm
+  Tensor b_;         // the same, contiguous (float32 only), for brgemm
 };
 
 template <typename S, char kind>
@@ -126,13 +155,6 @@ void add_activate_rows(const S* a, int64_t lda, const S* b, int64_t ldb, S* out,
       for (int64_t j = 0; j < n; ++j) o[j] = activation<S, kind>(ar[j] + br[j]);
     }
   }
-}
-
-// Row stride of a 2-D tensor with contiguous rows (0 for a 1-D bias broadcast over rows).
-int64_t row_stride(const Tensor& t) {
-  if (t.dim() == 1) return 0;
-  TORCH_CHECK(t.dim() == 2 && t.stride(1) == 1, "rows must be contiguous");
-  return t.stride(0);
 }
 
 // Calls run(std::integral_constant<char, kind>) for act = tanh, relu, sigmoid (or none).
@@ -172,7 +194,7 @@ void add_activate(Tensor& out, const Tensor& a, const Tensor& b, const std::stri
 // history h_{-K} .. h_{-1}. Elman is K = 1; NARX's closed loop in state form has K = its output
 // delays (rnnkit/layers/backends/tapped.py). A step multiplies its new state by all K blocks at
 // once, p_t = h_t [W_1; ..; W_K]^T (B, K*H), whose block k-1 is what step t+k adds: one matmul
-// of contiguous rows (what oneDNN's packed path needs), and the K additions ride along in the
+// of contiguous rows, and the K additions ride along in the
 // activation pass. The p of the last K steps live in a ring of K slots, p_t in slot t mod K.
 // The backward runs the same scheme with q_t = da_t [W_1 .. W_K], block k-1 going to dh_{t-k}.
 
@@ -196,13 +218,12 @@ void tapped_rows(const S* z, int64_t ldz, const S* ring, int64_t t, int64_t K, i
 }
 
 // -> hs (T, B, H). z (T, B, H) rows contiguous, any row stride; history (K, B, H) oldest first,
-// or none for zeros; w_stacked = [W_1; ..; W_K] (K*H, H) and its packed form, or none.
+// or none for zeros; w_stacked = [W_1; ..; W_K] (K*H, H).
 Tensor tapped_forward(const Tensor& z, const std::optional<Tensor>& history, int64_t K,
-                      const Tensor& w_stacked, const std::string& act,
-                      const std::optional<Tensor>& w_packed) {
+                      const Tensor& w_stacked, const std::string& act) {
   const int64_t T = z.size(0), B = z.size(1), H = z.size(2);
   TORCH_CHECK(z.stride(2) == 1, "rnnkit_native: z needs contiguous rows");
-  const RecurrentMatmul matmul(w_stacked, w_packed);
+  const RecurrentMatmul matmul(w_stacked);
   // ring[i] = p_{i-K} = h_{i-K} [W_1; ..; W_K]^T for the history, and slot(i - K) == i
   Tensor ring = history.has_value()
                     ? at::mm(history->reshape({K * B, H}), w_stacked.t()).view({K, B, K * H})
@@ -251,14 +272,13 @@ void tapped_grad_rows(const S* dh, const S* ring, const S* h, const int64_t* len
 }
 
 // -> (d_a (T, B, H): gradient of every step's pre-activation, d_history (K, B, H));
-// w = [W_1 .. W_K] (H, K*H); w_t_packed: w^T in oneDNN's layout, or none
+// w = [W_1 .. W_K] (H, K*H)
 std::vector<Tensor> tapped_backward(const Tensor& d_hs, const Tensor& hs, const Tensor& w,
-                                    const std::string& act, const std::optional<Tensor>& lengths,
-                                    const std::optional<Tensor>& w_t_packed) {
+                                    const std::string& act, const std::optional<Tensor>& lengths) {
   check_contiguous({&d_hs, &hs});
   const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2), K = w.size(1) / H;
   const int64_t* len = lengths_ptr(lengths);
-  const RecurrentMatmul matmul(w.t(), w_t_packed);
+  const RecurrentMatmul matmul(w.t());
   Tensor ring = at::zeros({K, B, K * H}, hs.options());  // q_t in slot t mod K
   Tensor d_a = at::empty_like(hs);
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "tapped_backward", [&] {
@@ -308,12 +328,11 @@ void gru_gates_row(const S* xp, const S* gh, S* a, S* n_out, S* h_out, const S* 
 // -> (hs (T, B, H), acts (T, B, 3H) = [r, z, gh_n], ns (T, B, H)); without `save`, acts and ns
 // hold only the last step (inference needs no activations).
 std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
-                                const Tensor& b_hh, bool save,
-                                const std::optional<Tensor>& w_packed) {
+                                const Tensor& b_hh, bool save) {
   check_contiguous({&xp, &h0});
   const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 3;
   const int64_t S = save ? T : 1;
-  const RecurrentMatmul matmul(w_hh, w_packed);
+  const RecurrentMatmul matmul(w_hh);
   Tensor acts = at::empty({S, B, 3 * H}, xp.options());
   Tensor ns = at::empty({S, B, H}, xp.options());
   Tensor hs = at::empty({T, B, H}, xp.options());
@@ -370,12 +389,11 @@ void gru_grad_row(const S* dh_in, S* carry, const S* a, const S* n, const S* hp,
 // -> (d_xp (T, B, 3H), d_gh (T, B, 3H): gradients of xp and of h W_hh^T + b_hh, dh0 (B, H))
 std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& h0, const Tensor& w_hh,
                                  const Tensor& acts, const Tensor& ns, const Tensor& hs,
-                                 const std::optional<Tensor>& lengths,
-                                 const std::optional<Tensor>& w_t_packed) {
+                                 const std::optional<Tensor>& lengths) {
   check_contiguous({&d_hs, &h0, &acts, &ns, &hs});
   const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2);
   const int64_t* len = lengths_ptr(lengths);
-  const RecurrentMatmul matmul(w_hh.t(), w_t_packed);
+  const RecurrentMatmul matmul(w_hh.t());
   Tensor d_xp = at::empty_like(acts);
   Tensor d_gh = at::empty_like(acts);
   Tensor scratch = at::empty_like(h0);
@@ -433,13 +451,12 @@ void gru_rb_state_row(const S* pre_n, const S* rz, const S* h, S* n_out, S* h_ou
 // -> (hs (T, B, H), rz (T, B, 2H), rh (T, B, H) = r * h_{t-1}, ns (T, B, H)); without `save`
 // only hs is kept for every step.
 std::vector<Tensor> gru_rb_forward(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
-                                   bool save, const std::optional<Tensor>& w_rz_packed,
-                                   const std::optional<Tensor>& w_n_packed) {
+                                   bool save) {
   check_contiguous({&xp, &h0});
   const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 3;
   const int64_t S = save ? T : 1;
-  const RecurrentMatmul gates(w_hh.narrow(0, 0, 2 * H), w_rz_packed);
-  const RecurrentMatmul candidate(w_hh.narrow(0, 2 * H, H), w_n_packed);
+  const RecurrentMatmul gates(w_hh.narrow(0, 0, 2 * H));
+  const RecurrentMatmul candidate(w_hh.narrow(0, 2 * H, H));
   Tensor rz = at::empty({S, B, 2 * H}, xp.options());
   Tensor rh = at::empty({S, B, H}, xp.options());
   Tensor ns = at::empty({S, B, H}, xp.options());
@@ -506,17 +523,15 @@ void gru_rb_grad_r_row(const S* dh, const S* d_rh, const S* rz, const S* hp, S* 
   }
 }
 
-// -> (d_xp (T, B, 3H), dh0 (B, H)); packed weights are W_rz^T and W_n^T in oneDNN's layout
+// -> (d_xp (T, B, 3H), dh0 (B, H))
 std::vector<Tensor> gru_rb_backward(const Tensor& d_hs, const Tensor& h0, const Tensor& w_hh,
                                     const Tensor& rz, const Tensor& ns, const Tensor& hs,
-                                    const std::optional<Tensor>& lengths,
-                                    const std::optional<Tensor>& w_rz_t_packed,
-                                    const std::optional<Tensor>& w_n_t_packed) {
+                                    const std::optional<Tensor>& lengths) {
   check_contiguous({&d_hs, &h0, &rz, &ns, &hs});
   const int64_t T = hs.size(0), B = hs.size(1), H = hs.size(2);
   const int64_t* len = lengths_ptr(lengths);
-  const RecurrentMatmul gates_back(w_hh.narrow(0, 0, 2 * H).t(), w_rz_t_packed);
-  const RecurrentMatmul candidate_back(w_hh.narrow(0, 2 * H, H).t(), w_n_t_packed);
+  const RecurrentMatmul gates_back(w_hh.narrow(0, 0, 2 * H).t());
+  const RecurrentMatmul candidate_back(w_hh.narrow(0, 2 * H, H).t());
   Tensor d_xp = at::empty({T, B, 3 * H}, hs.options());
   Tensor dh = at::empty_like(h0);
   Tensor direct = at::empty_like(h0);
@@ -581,12 +596,11 @@ void lstm_gates_row(const S* pre, S* a, const S* c, S* c_out, S* tc_out, S* h_ou
 
 // -> (hs, cs, acts (T, B, 4H), tcs = tanh(cs)); without `save`, acts and tcs hold one step.
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0,
-                                 const Tensor& w_hh, bool save,
-                                 const std::optional<Tensor>& w_packed) {
+                                 const Tensor& w_hh, bool save) {
   check_contiguous({&xp, &h0, &c0});
   const int64_t T = xp.size(0), B = xp.size(1), H = xp.size(2) / 4;
   const int64_t S = save ? T : 1;
-  const RecurrentMatmul matmul(w_hh, w_packed);
+  const RecurrentMatmul matmul(w_hh);
   Tensor acts = at::empty({S, B, 4 * H}, xp.options());
   Tensor tcs = at::empty({S, B, H}, xp.options());
   Tensor hs = at::empty({T, B, H}, xp.options());
@@ -636,13 +650,12 @@ void lstm_grad_row(const S* dh, const S* dc_in, S* dc, const S* a, const S* tc, 
 std::vector<Tensor> lstm_backward(const Tensor& d_hs, const std::optional<Tensor>& d_cs,
                                   const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                   const Tensor& acts, const Tensor& cs, const Tensor& tcs,
-                                  const std::optional<Tensor>& lengths,
-                                  const std::optional<Tensor>& w_t_packed) {
+                                  const std::optional<Tensor>& lengths) {
   check_contiguous({&d_hs, &c0, &acts, &cs, &tcs});
   if (d_cs.has_value()) check_contiguous({&*d_cs});
   const int64_t T = cs.size(0), B = cs.size(1), H = cs.size(2);
   const int64_t* len = lengths_ptr(lengths);
-  const RecurrentMatmul matmul(w_hh.t(), w_t_packed);
+  const RecurrentMatmul matmul(w_hh.t());
   Tensor d_gates = at::empty_like(acts);
   Tensor scratch = at::empty_like(h0);
   Tensor dc = at::zeros_like(c0);
@@ -682,16 +695,14 @@ std::vector<Tensor> jordan_closed_forward(const Tensor& xp, const Tensor& m0, co
                                           const Tensor& w_mh, const Tensor& w_ho,
                                           const Tensor& b_ho, const Tensor& mu, const Tensor& c,
                                           bool plain, const std::string& act,
-                                          const std::string& out_act,
-                                          const std::optional<Tensor>& w_mh_packed,
-                                          const std::optional<Tensor>& w_ho_packed) {
+                                          const std::string& out_act) {
   check_contiguous({&xp});
   const int64_t T = xp.size(0), B = xp.size(1), O = w_ho.size(0);
   Tensor ys = at::empty({T, B, O}, xp.options());
   // the plain memory m_t = y_{t-1} is read where it lies and not stored (ms comes back empty)
   Tensor ms = at::empty({plain ? 0 : T, B, O}, xp.options());
   Tensor hs = at::empty_like(xp);
-  const RecurrentMatmul memory_in(w_mh, w_mh_packed), output(w_ho, w_ho_packed);
+  const RecurrentMatmul memory_in(w_mh), output(w_ho);
   Tensor scratch_h = at::empty({B, xp.size(2)}, xp.options());
   Tensor scratch_y = at::empty({B, O}, xp.options());
   Tensor m = m0, y = y0;
@@ -713,9 +724,7 @@ std::vector<Tensor> jordan_closed_forward(const Tensor& xp, const Tensor& m0, co
 // -> (r, hs (T, B, H))
 std::vector<Tensor> narx_closed_forward(const Tensor& xp, const Tensor& y_taps0,
                                         const Tensor& w_yh, const Tensor& w_hy,
-                                        const Tensor& b_y, const std::string& act,
-                                        const std::optional<Tensor>& w_yh_packed,
-                                        const std::optional<Tensor>& w_hy_packed) {
+                                        const Tensor& b_y, const std::string& act) {
   check_contiguous({&xp});
   const int64_t T = xp.size(0), B = xp.size(1);
   const int64_t K = y_taps0.size(1), O = y_taps0.size(2);
@@ -724,7 +733,7 @@ std::vector<Tensor> narx_closed_forward(const Tensor& xp, const Tensor& y_taps0,
   Tensor hs = at::empty_like(xp);
   Tensor scratch_h = at::empty({B, xp.size(2)}, xp.options());
   Tensor scratch_y = at::empty({B, O}, xp.options());
-  const RecurrentMatmul feedback_in(w_yh, w_yh_packed), output(w_hy, w_hy_packed);
+  const RecurrentMatmul feedback_in(w_yh), output(w_hy);
   for (int64_t t = 0; t < T; ++t) {
     const Tensor taps = r.narrow(1, T - t, K).reshape({B, K * O});
     Tensor h_t = hs.select(0, t);
@@ -739,44 +748,40 @@ std::vector<Tensor> narx_closed_forward(const Tensor& xp, const Tensor& y_taps0,
 
 TORCH_LIBRARY(rnnkit_native, m) {
   m.def(
-      "tapped_forward(Tensor z, Tensor? history, int K, Tensor w_stacked, str act,"
-      " Tensor? w_packed) -> Tensor",
+      "tapped_forward(Tensor z, Tensor? history, int K, Tensor w_stacked, str act) -> Tensor",
       &tapped_forward);
   m.def(
-      "tapped_backward(Tensor d_hs, Tensor hs, Tensor w, str act, Tensor? lengths,"
-      " Tensor? w_t_packed) -> Tensor[]",
+      "tapped_backward(Tensor d_hs, Tensor hs, Tensor w, str act, Tensor? lengths) -> Tensor[]",
       &tapped_backward);
   m.def(
-      "gru_forward(Tensor xp, Tensor h0, Tensor w_hh, Tensor b_hh, bool save, Tensor? w_packed)"
+      "gru_forward(Tensor xp, Tensor h0, Tensor w_hh, Tensor b_hh, bool save)"
       " -> Tensor[]",
       &gru_forward);
   m.def(
       "gru_backward(Tensor d_hs, Tensor h0, Tensor w_hh, Tensor acts, Tensor ns, Tensor hs,"
-      " Tensor? lengths, Tensor? w_t_packed) -> Tensor[]",
+      " Tensor? lengths) -> Tensor[]",
       &gru_backward);
   m.def(
-      "gru_rb_forward(Tensor xp, Tensor h0, Tensor w_hh, bool save, Tensor? w_rz_packed,"
-      " Tensor? w_n_packed) -> Tensor[]",
+      "gru_rb_forward(Tensor xp, Tensor h0, Tensor w_hh, bool save) -> Tensor[]",
       &gru_rb_forward);
   m.def(
       "gru_rb_backward(Tensor d_hs, Tensor h0, Tensor w_hh, Tensor rz, Tensor ns, Tensor hs,"
-      " Tensor? lengths, Tensor? w_rz_t_packed, Tensor? w_n_t_packed) -> Tensor[]",
+      " Tensor? lengths) -> Tensor[]",
       &gru_rb_backward);
   m.def(
-      "lstm_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, bool save, Tensor? w_packed)"
+      "lstm_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, bool save)"
       " -> Tensor[]",
       &lstm_forward);
   m.def(
       "lstm_backward(Tensor d_hs, Tensor? d_cs, Tensor h0, Tensor c0, Tensor w_hh, Tensor acts,"
-      " Tensor cs, Tensor tcs, Tensor? lengths, Tensor? w_t_packed) -> Tensor[]",
+      " Tensor cs, Tensor tcs, Tensor? lengths) -> Tensor[]",
       &lstm_backward);
   m.def(
       "jordan_closed_forward(Tensor xp, Tensor m0, Tensor y0, Tensor w_mh, Tensor w_ho,"
-      " Tensor b_ho, Tensor mu, Tensor c, bool plain, str act, str out_act, Tensor? w_mh_packed,"
-      " Tensor? w_ho_packed) -> Tensor[]",
+      " Tensor b_ho, Tensor mu, Tensor c, bool plain, str act, str out_act) -> Tensor[]",
       &jordan_closed_forward);
   m.def(
       "narx_closed_forward(Tensor xp, Tensor y_taps0, Tensor w_yh, Tensor w_hy, Tensor b_y,"
-      " str act, Tensor? w_yh_packed, Tensor? w_hy_packed) -> Tensor[]",
+      " str act) -> Tensor[]",
       &narx_closed_forward);
 }

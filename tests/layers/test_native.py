@@ -1,6 +1,6 @@
 """The ``native`` backend's C++ loops: built once, loaded, never stale, and right where the
-parity suite (tests/layers/test_backends.py) does not reach: float32 with oneDNN's packed
-weights (H >= 256), gradcheck in float64, and a clear answer when it cannot be built."""
+parity suite (tests/layers/test_backends.py) does not reach: float32 on oneDNN's brgemm with
+its columns split over threads, gradcheck in float64, a clear answer when it cannot be built."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ CELLS = {
     "gru_reset_before": functools.partial(GRUCell, reset_after=False),
     "lstm": LSTMCell,
 }
-# output size = hidden size, so every feedback weight is big enough to be packed
 FEEDBACK_CELLS = {
     "jordan": lambda i, h: JordanCell(i, h, output_size=h, output_activation="tanh"),
     "jordan_decay": lambda i, h: JordanCell(i, h, output_size=h, memory_decay=0.5),
     "narx": lambda i, h: NARXCell(i, h, h, input_delays=1, output_delays=2),
     "narx_sigmoid": lambda i, h: NARXCell(i, h, h, output_delays=2, nonlinearity="sigmoid"),
+    "narx_output_form": lambda i, h: NARXCell(i, 3, h, output_delays=2),  # 2 H > 3 * 3 outputs
 }
 
 
@@ -54,11 +54,12 @@ def test_gradcheck_float64(name):
     assert torch.autograd.gradcheck(f, (x, *layer.parameters()))
 
 
+@pytest.mark.parametrize("H", [5, 37, 256])
 @pytest.mark.parametrize("name", sorted(CELLS) + sorted(FEEDBACK_CELLS))
-def test_packed_onednn_path_matches_loop_in_float32(name):
-    # H at the packing threshold: the recurrent matmuls run on oneDNN with packed weights
+def test_float32_brgemm_path_matches_loop(name, H):
+    # float32 matmuls run on oneDNN's brgemm, the columns split in blocks over the threads:
+    # one block (H=5), blocks not a multiple of 16 wide (H=37), and a large hidden size
     torch.manual_seed(1)
-    H = native_build.PACK_MIN_HIDDEN
     cell = {**CELLS, **FEEDBACK_CELLS}[name](8, H)
     x = torch.randn(4, 7, 8)
     lengths = torch.tensor([7, 2, 5, 1])

@@ -112,18 +112,14 @@ def _jordan_closed_loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act
 def _jordan_closed_native(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act):
     """The same loop in C++ (``native`` backend)."""
     ys, ms, hs = native_build.load().jordan_closed_forward(
-        xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act or "none",
-        native_build.packed_weight(w_mh), native_build.packed_weight(w_ho),
-    )  # fmt: skip
+        xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act or "none"
+    )
     return ys, None if plain else ms, hs
 
 
 def _narx_closed_native(xp, y_taps0, w_yh, w_hy, b_y, act):
     """The same loop in C++ (``native`` backend)."""
-    return native_build.load().narx_closed_forward(
-        xp, y_taps0, w_yh, w_hy, b_y, act,
-        native_build.packed_weight(w_yh), native_build.packed_weight(w_hy),
-    )  # fmt: skip
+    return native_build.load().narx_closed_forward(xp, y_taps0, w_yh, w_hy, b_y, act)
 
 
 def _jordan(
@@ -198,15 +194,21 @@ def _delay_line_linear(history: Tensor, seq: Tensor, weight: Tensor, bias: Tenso
 
     ``history (B, W, D)`` holds the values before ``seq (B, S, D)``, newest first;
     ``weight (H, n * D)`` has one ``(H, D)`` block per tap, newest first. Output ``t`` (of
-    ``W + S - n + 1``, time-major ``(T, B, H)``) applies the weight to the ``n`` values ending at
-    ``seq[t + n - 1 - W]``. Unfolding the windows and multiplying them instead copies
-    ``n`` times the input: 3.6x slower for n = 11 taps at T=500 on this CPU.
+    ``T = W + S - n + 1``, channels first: ``(B, H, T)``, as the convolution writes it) applies
+    the weight to the ``n`` values ending at ``seq[t + n - 1 - W]``. Unfolding the windows and
+    multiplying them instead copies ``n`` times the input: 3.6x slower for n = 11 taps at T=500
+    on this CPU.
     """
     D = history.shape[2]
     n = weight.shape[1] // D
     line = torch.cat([history.flip(1), seq], dim=1).transpose(1, 2)  # (B, D, W + S), oldest first
     kernel = weight.view(weight.shape[0], n, D).flip(1).transpose(1, 2)  # (H, D, n), oldest first
-    return F.conv1d(line, kernel, bias).permute(2, 0, 1).contiguous()  # steps read (B, H) rows
+    return F.conv1d(line, kernel, bias)
+
+
+def _time_major(channels_first: Tensor) -> Tensor:
+    """``(B, H, T)`` -> ``(T, B, H)`` contiguous: the loops read each step's ``(B, H)`` rows."""
+    return channels_first.permute(2, 0, 1).contiguous()
 
 
 class _NARXClosedFn(torch.autograd.Function):
@@ -289,12 +291,13 @@ def _narx(
         # closed loop with fewer flops a step in the state form
         ys = _narx_state_form(cell, x, x_taps, y_taps, b_y, mask, native)
         return ys, (x_final, _last_taps(y_taps, ys.transpose(0, 1), K, last))
-    xp = _delay_line_linear(x_taps, x, cell.weight_xh, cell.bias_h)  # (T, B, H)
+    xp = _delay_line_linear(x_taps, x, cell.weight_xh, cell.bias_h)  # (B, H, T)
     if feedback is not None:
-        # step t reads f_{t-1} .. f_{t-K}
-        a = xp + _delay_line_linear(y_taps, feedback[:, :-1], cell.weight_yh, None)  # (T, B, H)
-        ys = F.linear(ACTIVATIONS[cell.nonlinearity](a), cell.weight_hy, cell.bias_y)
-        return ys, (x_final, _last_taps(y_taps, feedback, K, last))
+        # step t reads f_{t-1} .. f_{t-K}; all of it channels first, as the convolutions write
+        a = xp + _delay_line_linear(y_taps, feedback[:, :-1], cell.weight_yh, None)  # (B, H, T)
+        ys = F.conv1d(ACTIVATIONS[cell.nonlinearity](a), cell.weight_hy[..., None], cell.bias_y)
+        return ys.permute(2, 0, 1), (x_final, _last_taps(y_taps, feedback, K, last))  # (T, B, O)
+    xp = _time_major(xp)
     ys = _NARXClosedFn.apply(
         xp, y_taps, cell.weight_yh, cell.weight_hy, b_y, cell.nonlinearity, mask, native
     )  # (T, B, O)
@@ -318,7 +321,7 @@ def _narx_state_form(
     w = (w_yh @ cell.weight_hy).reshape(H, K * H)  # [W_1 .. W_K], W_k = W_yh,k W_hy
     e_tail = w_yh.sum(1) @ b_y  # (H,)
     bias = e_tail if cell.bias_h is None else cell.bias_h + e_tail
-    z = _delay_line_linear(x_taps, x, cell.weight_xh, bias)  # (T, B, H), a new tensor
+    z = _time_major(_delay_line_linear(x_taps, x, cell.weight_xh, bias))  # (T, B, H), new
     # the first steps read the initial delay line: [y_{t-1} .. y_{t-K}], b_y standing for y_j
     head = min(T, K)
     line = torch.cat([y_taps.flip(1), b_y.expand(B, head - 1, O)], dim=1)  # oldest first

@@ -9,9 +9,10 @@ Measured in ``scripts/bench.py``: faster than ``torch.nn.GRU``/``RNN`` for train
 inference, and ~0.9-1.3x an LSTM forced off oneDNN's fused kernel (docs/benchmarks.md). Jordan
 and NARX run the forward of their closed loop here (their backward is :mod:`.feedback`'s).
 
-The per-step matmul is MKL's ``addmm``, or oneDNN's linear with the weight packed once per pass
-when both sides of the weight are at least :data:`.native_build.PACK_MIN_HIDDEN` in float32
-(1.4x faster than ``addmm`` at H=512 on this AVX-512 CPU, slower at H=128). CPU only; the
+The per-step matmul in float32 is oneDNN's brgemm micro-kernel (through
+``at::native::cpublas::brgemm``) with the output columns split over the intra-op threads: at a
+batch of 32 one MKL call keeps to one core, so this is about 2x faster than ``addmm`` at H=128
+and at par with oneDNN's packed linear at H=512; float64 uses MKL's ``addmm``. CPU only; the
 library is compiled on first use (:mod:`.native_build`), and without a compiler this backend
 reports itself unsupported.
 """
@@ -36,7 +37,6 @@ from rnnkit.layers.backends.bptt import (
     unroll_with_kernel,
 )
 from rnnkit.layers.backends.first_order import first_order_only
-from rnnkit.layers.backends.native_build import packed_weight
 from rnnkit.layers.state import last_states
 
 
@@ -55,8 +55,7 @@ def _training(*tensors: Tensor) -> bool:
 class _GRUFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, w_hh, b_hh, mask):
-        packed = packed_weight(w_hh)
-        hs, acts, ns = native_build.load().gru_forward(xp, h0, w_hh, b_hh, True, packed)
+        hs, acts, ns = native_build.load().gru_forward(xp, h0, w_hh, b_hh, True)
         ctx.save_for_backward(h0, w_hh, acts, ns, hs, mask)
         return hs
 
@@ -65,9 +64,8 @@ class _GRUFn(torch.autograd.Function):
     def backward(ctx, d_hs):
         h0, w_hh, acts, ns, hs, mask = ctx.saved_tensors
         d_xp, d_gh, dh0 = native_build.load().gru_backward(
-            d_hs.contiguous(), h0, w_hh, acts, ns, hs, _lengths(mask),
-            packed_weight(w_hh.t()),
-        )  # fmt: skip
+            d_hs.contiguous(), h0, w_hh, acts, ns, hs, _lengths(mask)
+        )
         dw_hh = d_gh.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
         return d_xp, dh0, dw_hh, d_gh.sum((0, 1)), None
 
@@ -78,8 +76,7 @@ def _gru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=Non
     if _training(xp, state, cell.weight_hh, b_hh):
         hs = _GRUFn.apply(xp, state, cell.weight_hh, b_hh, mask)
     else:  # no activations kept
-        packed = packed_weight(cell.weight_hh)
-        hs = native_build.load().gru_forward(xp, state, cell.weight_hh, b_hh, False, packed)[0]
+        hs = native_build.load().gru_forward(xp, state, cell.weight_hh, b_hh, False)[0]
     return hs, last_states(hs, mask)
 
 
@@ -87,20 +84,10 @@ def _gru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=Non
 # GRU, the paper's variant (reset_after=False): n = tanh(xp_n + (r * h) W_n^T)
 
 
-def _gru_rb_weights(w_hh: Tensor, transposed: bool) -> tuple[Tensor | None, Tensor | None]:
-    """``W_rz``, ``W_n`` (or their transposes) in oneDNN's layout, where that is faster."""
-    H = w_hh.shape[1]
-    w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]
-    if transposed:
-        w_rz, w_n = w_rz.t(), w_n.t()
-    return packed_weight(w_rz), packed_weight(w_n)
-
-
 class _GRUResetBeforeFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, w_hh, mask):
-        ops = native_build.load()
-        hs, rz, rh, ns = ops.gru_rb_forward(xp, h0, w_hh, True, *_gru_rb_weights(w_hh, False))
+        hs, rz, rh, ns = native_build.load().gru_rb_forward(xp, h0, w_hh, True)
         ctx.save_for_backward(h0, w_hh, rz, rh, ns, hs, mask)
         return hs
 
@@ -109,9 +96,8 @@ class _GRUResetBeforeFn(torch.autograd.Function):
     def backward(ctx, d_hs):
         h0, w_hh, rz, rh, ns, hs, mask = ctx.saved_tensors
         d_xp, dh0 = native_build.load().gru_rb_backward(
-            d_hs.contiguous(), h0, w_hh, rz, ns, hs, _lengths(mask),
-            *_gru_rb_weights(w_hh, True),
-        )  # fmt: skip
+            d_hs.contiguous(), h0, w_hh, rz, ns, hs, _lengths(mask)
+        )
         if mask is not None:
             rh = torch.where(mask, rh, 0)
         dw_hh = gru_reset_before_weight_grad(d_xp, prev_states(h0, hs, mask), rh)
@@ -123,8 +109,7 @@ def _gru_reset_before(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None,
     if _training(xp, state, cell.weight_hh):
         hs = _GRUResetBeforeFn.apply(xp, state, cell.weight_hh, mask)
     else:  # no activations kept
-        weights = _gru_rb_weights(cell.weight_hh, False)
-        hs = native_build.load().gru_rb_forward(xp, state, cell.weight_hh, False, *weights)[0]
+        hs = native_build.load().gru_rb_forward(xp, state, cell.weight_hh, False)[0]
     return hs, last_states(hs, mask)
 
 
@@ -136,8 +121,7 @@ class _LSTMFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp, h0, c0, w_hh, mask):
         ctx.set_materialize_grads(False)  # d_cs is None unless a cell state reaches the loss
-        packed = packed_weight(w_hh)
-        hs, cs, acts, tcs = native_build.load().lstm_forward(xp, h0, c0, w_hh, True, packed)
+        hs, cs, acts, tcs = native_build.load().lstm_forward(xp, h0, c0, w_hh, True)
         ctx.save_for_backward(h0, c0, w_hh, acts, cs, tcs, hs, mask)
         return hs, cs
 
@@ -148,9 +132,8 @@ class _LSTMFn(torch.autograd.Function):
         d_hs = torch.zeros_like(hs) if d_hs is None else d_hs.contiguous()
         d_cs = None if d_cs is None else d_cs.contiguous()
         d_gates, dh0, dc0 = native_build.load().lstm_backward(
-            d_hs, d_cs, h0, c0, w_hh, acts, cs, tcs, _lengths(mask),
-            packed_weight(w_hh.t()),
-        )  # fmt: skip
+            d_hs, d_cs, h0, c0, w_hh, acts, cs, tcs, _lengths(mask)
+        )
         dw_hh = d_gates.flatten(0, 1).t() @ prev_states(h0, hs, mask).flatten(0, 1)
         return d_gates, dh0, dc0, dw_hh, None
 
@@ -161,8 +144,7 @@ def _lstm(cell: Cell, x: Tensor, state: State, mask: Tensor | None, feedback=Non
     if _training(xp, h0, c0, cell.weight_hh):
         hs, cs = _LSTMFn.apply(xp, h0, c0, cell.weight_hh, mask)
     else:  # no activations kept
-        packed = packed_weight(cell.weight_hh)
-        hs, cs = native_build.load().lstm_forward(xp, h0, c0, cell.weight_hh, False, packed)[:2]
+        hs, cs = native_build.load().lstm_forward(xp, h0, c0, cell.weight_hh, False)[:2]
     return hs, last_states((hs, cs), mask)
 
 

@@ -77,7 +77,7 @@ def compile_command(obj: Path) -> list[str]:
         _TORCH_DIR / "include" / "torch" / "csrc" / "api" / "include",
     ]
     return [
-        *_compiler(), "-c", "-fPIC", "-std=c++17", "-O3", "-fopenmp-simd", *_march(), *_FAST_MATH,
+        *_compiler(), "-c", "-fPIC", "-std=c++17", "-O3", "-fopenmp", *_march(), *_FAST_MATH,
         f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}", "-w",
         *[f"-I{p}" for p in includes], str(SOURCE), "-o", str(obj),
     ]  # fmt: skip
@@ -86,9 +86,13 @@ def compile_command(obj: Path) -> list[str]:
 def link_command(obj: Path, output: Path) -> list[str]:
     """Link ``obj`` against torch into the shared library ``output`` (no fast-math flags)."""
     lib = _TORCH_DIR / "lib"
+    # at::parallel_for is OpenMP inlined from torch's headers: link the OpenMP runtime torch
+    # ships and runs (one thread pool in the process), or the compiler's if torch has none
+    openmp = lib / "libgomp.so.1"
     return [
         *_compiler(), "-shared", str(obj), "-o", str(output),
-        f"-L{lib}", "-lc10", "-ltorch_cpu", f"-Wl,-rpath,{lib}",
+        f"-L{lib}", "-lc10", "-ltorch_cpu", str(openmp) if openmp.exists() else "-fopenmp",
+        f"-Wl,-rpath,{lib}",
     ]  # fmt: skip
 
 
@@ -168,22 +172,6 @@ def load():
 def unavailable_reason() -> str | None:
     """Why :func:`load` gave ``None``, or ``None`` if it loaded (call :func:`load` first)."""
     return _state.get("error")
-
-
-#: both sides of a recurrent weight at least this: its matmul runs on oneDNN, weight pre-packed
-PACK_MIN_HIDDEN = 256
-
-
-def packed_weight(weight: torch.Tensor) -> torch.Tensor | None:
-    """``weight (N, K)`` in oneDNN's layout when that path is the faster one, else ``None``."""
-    if (
-        min(weight.shape) < PACK_MIN_HIDDEN
-        or weight.dtype != torch.float32
-        or not torch.backends.mkldnn.is_available()
-        or not torch.backends.mkldnn.enabled  # the user's switch
-    ):
-        return None
-    return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), None)
 
 
 def main() -> None:

@@ -112,9 +112,7 @@ class TappedFn(torch.autograd.Function):
     def forward(ctx, z, history, w, act: str, mask, native: bool):
         K = w.shape[1] // w.shape[0]
         if native:
-            w_s = stacked(w)
-            packed = native_build.packed_weight(w_s)
-            hs = native_build.load().tapped_forward(z, history, K, w_s, act, packed)
+            hs = native_build.load().tapped_forward(z, history, K, stacked(w), act)
         else:
             hs = _forward_loop(z, history, K, w, act)
         ctx.act, ctx.native = act, native
@@ -130,7 +128,7 @@ class TappedFn(torch.autograd.Function):
         if ctx.native:
             lengths = None if mask is None else mask[..., 0].sum(0)
             d_a, d_history = native_build.load().tapped_backward(
-                d_hs.contiguous(), hs, w, ctx.act, lengths, native_build.packed_weight(w.t())
+                d_hs.contiguous(), hs, w, ctx.act, lengths
             )
         else:
             d_a, d_history = _backward_loop(d_hs, hs, w, ctx.act, mask)
