@@ -9,7 +9,9 @@ their own outputs, so teacher forcing changes everything.
 - **Closed loop** (own predictions): a real nonlinear recurrence. The input projection of all
   steps is precomputed (NARX: the whole input delay line, as one ``conv1d``) and the loop does
   only the feedback part, in Python (``bptt``) or C++ (``native``); the backward is
-  hand-written BPTT.
+  hand-written BPTT. NARX with many outputs (``(K + 1) O >= K H``) runs in *state form*: its
+  linear output layer lets the delay line of outputs be rewritten as one of hidden states
+  (:func:`_narx_state_form`, :mod:`.tapped`), one matmul a step instead of two.
 
 Each kernel returns ``(outputs (T, B, O), final state)``, as
 :func:`rnnkit.layers.backends.bptt.unroll_with_kernel` expects.

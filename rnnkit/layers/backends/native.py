@@ -6,8 +6,9 @@ projection of all steps is one matmul, the loops do only the recurrent part, and
 ``rnnkit/csrc/recurrent_loops.cpp`` a step is one matmul plus one vectorised pass over the gates,
 where torch's own GRU/RNN on CPU (and the Python loops of ``bptt``) dispatch a dozen small ops.
 Measured in ``scripts/bench.py``: faster than ``torch.nn.GRU``/``RNN`` for training and
-inference, and ~0.9-1.3x an LSTM forced off oneDNN's fused kernel (docs/benchmarks.md). Jordan
-and NARX run the forward of their closed loop here (their backward is :mod:`.feedback`'s).
+inference (docs/benchmarks.md). Elman and NARX's closed loop in state form share the tapped
+recurrence of :mod:`.tapped` (forward and backward in C++); Jordan and NARX's other closed loop
+run their forward here and their backward in :mod:`.feedback`.
 
 The per-step matmul in float32 is oneDNN's brgemm micro-kernel (through
 ``at::native::cpublas::brgemm``) with the output columns split over the intra-op threads: at a
