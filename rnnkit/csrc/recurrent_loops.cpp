@@ -19,7 +19,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/native/CPUBlas.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -58,11 +57,6 @@ void check_contiguous(std::initializer_list<const Tensor*> tensors) {
 
 const int64_t* lengths_ptr(const std::optional<Tensor>& lengths) {
   return lengths.has_value() ? lengths->data_ptr<int64_t>() : nullptr;
-}
-
-// `out` holding `value` (a matmul result that may or may not already be `out`)
-void assign(Tensor& out, const Tensor& value) {
-  if (!value.is_same(out)) out.copy_(value);
 }
 
 // Row stride of a 2-D tensor with contiguous rows (0 for a 1-D bias broadcast over rows).
@@ -238,7 +232,7 @@ Tensor tapped_forward(const Tensor& z, const std::optional<Tensor>& history, int
                                               hs.data_ptr<S>() + t * B * H);
         if (t == T - 1) break;  // nothing reads the last step's p
         Tensor p_t = ring.select(0, slot(t, K));
-        assign(p_t, matmul(hs.select(0, t), Tensor(), p_t));
+        matmul(hs.select(0, t), Tensor(), p_t);
       }
     });
   });
@@ -271,7 +265,7 @@ void tapped_grad_rows(const S* dh, const S* ring, const S* h, const int64_t* len
   }
 }
 
-// -> (d_a (T, B, H): gradient of every step's pre-activation, d_history (K, B, H));
+// -> (d_a (T, B, H): gradient of every step's pre-activation, the ring (K, B, K*H) of q_t);
 // w = [W_1 .. W_K] (H, K*H)
 std::vector<Tensor> tapped_backward(const Tensor& d_hs, const Tensor& hs, const Tensor& w,
                                     const std::string& act, const std::optional<Tensor>& lengths) {
@@ -290,18 +284,11 @@ std::vector<Tensor> tapped_backward(const Tensor& d_hs, const Tensor& hs, const 
             d_hs.data_ptr<S>() + t * B * H, ring.data_ptr<S>(), hs.data_ptr<S>() + t * B * H,
             len, t, K, B, H, d_a.data_ptr<S>() + t * B * H);
         Tensor q_t = ring.select(0, slot(t, K));
-        assign(q_t, matmul(d_a.select(0, t), Tensor(), q_t));
+        matmul(d_a.select(0, t), Tensor(), q_t);
       }
     });
   });
-  // dL/dh_{-j} = sum_{k >= j} q_{k-j}[block k-1]; q_i (i < K) is still in slot i (0 if i >= T)
-  Tensor d_history = at::zeros({K, B, H}, hs.options());
-  for (int64_t j = 1; j <= K; ++j) {
-    for (int64_t k = j; k <= K && k - j < T; ++k) {
-      d_history.select(0, K - j).add_(ring.select(0, k - j).narrow(1, (k - 1) * H, H));
-    }
-  }
-  return {d_a, d_history};
+  return {d_a, ring};  // the history's gradient is read from the ring (tapped._history_grad)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -565,7 +552,7 @@ std::vector<Tensor> gru_rb_backward(const Tensor& d_hs, const Tensor& h0, const 
                                     dx + b * 3 * H, dd + b * H, H, is_valid(len, t, b));
       }
     });
-    assign(carry, gates_back(dx_t.narrow(1, 0, 2 * H), direct, carry));
+    gates_back(dx_t.narrow(1, 0, 2 * H), direct, carry);
   }
   return {d_xp, carry};
 }

@@ -89,7 +89,7 @@ def _backward_loop(d_hs: Tensor, hs: Tensor, w: Tensor, act: str, mask: Tensor |
             dh = dh + ring[(t + k) % K, :, (k - 1) * H : k * H]
         torch.mul(dh, coef[t], out=d_a[t])
         torch.mm(d_a[t], w, out=ring[t % K])
-    return d_a, _history_grad(ring, T, H)
+    return d_a, ring
 
 
 def _history_grad(ring: Tensor, T: int, H: int) -> Tensor:
@@ -127,11 +127,11 @@ class TappedFn(torch.autograd.Function):
         K = w.shape[1] // H
         if ctx.native:
             lengths = None if mask is None else mask[..., 0].sum(0)
-            d_a, d_history = native_build.load().tapped_backward(
+            d_a, ring = native_build.load().tapped_backward(
                 d_hs.contiguous(), hs, w, ctx.act, lengths
             )
         else:
-            d_a, d_history = _backward_loop(d_hs, hs, w, ctx.act, mask)
+            d_a, ring = _backward_loop(d_hs, hs, w, ctx.act, mask)
         # [h_{t-1} .. h_{t-K}] of every step, (T, B, K H); d_a is zero past each end, but a
         # state there may have overflowed (0 * inf = NaN), so those windows are zeroed too
         line = torch.cat([hs.new_zeros(K, B, H) if history is None else history, hs[:-1]])
@@ -141,7 +141,8 @@ class TappedFn(torch.autograd.Function):
         if mask is not None:
             windows = torch.where(mask, windows, 0)
         d_w = d_a.flatten(0, 1).t() @ windows.flatten(0, 1)
-        return d_a, None if history is None else d_history, d_w, None, None, None
+        d_history = None if history is None else _history_grad(ring, T, H)
+        return d_a, d_history, d_w, None, None, None
 
 
 def elman(
