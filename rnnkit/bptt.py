@@ -1,4 +1,4 @@
-r"""Backpropagation through time written out by hand, for the Elman network of seed 001.
+r"""Backpropagation through time written out by hand, for the Elman network (Werbos 1990).
 
 .. math::
     \begin{aligned}
@@ -7,7 +7,7 @@ r"""Backpropagation through time written out by hand, for the Elman network of s
     E &= -\sum_t y_t^\top \log z_t
     \end{aligned}
 
-:func:`elman_bptt` runs the forward pass, then seed 001's 11-line loop backwards in time:
+:func:`elman_bptt` runs the forward pass, then the 11-line BPTT loop backwards in time:
 
 .. code-block:: text
 
@@ -16,14 +16,14 @@ r"""Backpropagation through time written out by hand, for the Elman network of s
     3:   db_o    <- db_o + do_t
     4:   dW_oh   <- dW_oh + do_t h_t^T
     5:   dh_t    <- dh_t + W_oh^T do_t                 (dh_t holds what step t+1 sent back)
-    6:   dz_t    <- e'(z_t) . dh_t                     (tanh' = 1 - h_t^2; seed's z_t = pre-act.)
+    6:   dz_t    <- e'(z_t) . dh_t                     (tanh' = 1 - h_t^2; z_t here = pre-act.)
     7:   dW_hv   <- dW_hv + dz_t v_t^T
     8:   db_h    <- db_h + dz_t
     9:   dW_hh   <- dW_hh + dz_t h_{t-1}^T
     10:  dh_{t-1} <- W_hh^T dz_t
     11: end for
 
-The seed's names map to ours as ``W_hv -> weight_xh``, ``W_oh -> weight_hz``,
+The loop's names map to ours as ``W_hv -> weight_xh``, ``W_oh -> weight_hz``,
 ``b_o -> bias_z``, ``v_t -> x_t``; the return ``[dW_hv, dW_hh, dW_oh, db_h, db_o, dh_0]`` is
 :class:`BPTTResult`. It is a teaching reference, tested against autograd; train real models
 with autograd.
@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 
 class ElmanParams(NamedTuple):
-    """Parameters of the seed-001 Elman network (or their gradients, same shapes)."""
+    """Parameters of the Elman network of :func:`elman_bptt` (or their gradients, same shapes)."""
 
     weight_xh: Tensor  # (H, F)
     weight_hh: Tensor  # (H, H)
@@ -89,7 +89,7 @@ def elman_bptt(params: ElmanParams, x: Tensor, targets: Tensor, h0: Tensor) -> B
         )
 
     # forward pass, keeping every h_t and z_t for the way back
-    hs = [h0]  # hs[t] = h_{t-1} in the seed's 1-based time
+    hs = [h0]  # hs[t] = h_{t-1} in the loop's 1-based time
     zs = []
     loss = x.new_zeros(())
     for t in range(T):
@@ -99,7 +99,7 @@ def elman_bptt(params: ElmanParams, x: Tensor, targets: Tensor, h0: Tensor) -> B
         hs.append(h_t)
         zs.append(log_z.exp())
 
-    # backward pass: seed 001's loop, batched (outer products summed over the batch)
+    # backward pass: the loop above, batched (outer products summed over the batch)
     dW_xh, dW_hh, db_h = torch.zeros_like(W_xh), torch.zeros_like(W_hh), torch.zeros_like(b_h)
     dW_hz, db_z = torch.zeros_like(W_hz), torch.zeros_like(b_z)
     dh = torch.zeros_like(hs[0])  # gradient flowing back into h_t from step t+1

@@ -1,4 +1,4 @@
-"""Hand-written BPTT (seed 001's loop) against autograd, to 1e-10 in float64."""
+"""Hand-written BPTT (rnnkit.bptt's loop, Werbos 1990) against autograd, to 1e-10 in float64."""
 
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ class ElmanCell(Cell):
     .. math::
         h_t = \phi(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})
 
-    Symbols: :math:`x_t` input at step t, :math:`h_t` hidden state (the memory unit of seed
-    000, whose weights to the hidden layer are learned), :math:`\phi` tanh or ReLU.
+    Symbols: :math:`x_t` input at step t, :math:`h_t` hidden state (Elman's context
+    units hold its previous value; their weights to the hidden layer are learned),
+    :math:`\phi` tanh or ReLU.
 
     Args:
         input_size: F, features of ``x_t``.

@@ -18,9 +18,11 @@ class GRUCell(Cell):
         h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
         \end{aligned}
 
-    Symbols: :math:`r` reset gate, :math:`z` update gate, :math:`n` candidate state (the
-    :math:`h'` of seed 002). Note torch's (and here) :math:`z` keeps the *old* state, where
-    seed 002 writes :math:`h_t = (1-z) h_{t-1} + z h'`: the same model with :math:`z \to 1-z`.
+    Symbols: :math:`r` reset gate, :math:`z` update gate, :math:`n` candidate state (often
+    :math:`\tilde h_t`). Torch's (and here) :math:`z` keeps the *old* state, as in Cho et al.
+    2014; Chung, Gulcehre, Cho & Bengio 2014 ("Empirical evaluation of gated recurrent neural
+    networks on sequence modeling") write :math:`h_t = (1-z) h_{t-1} + z \tilde h_t`: the same
+    model with :math:`z \to 1-z`.
 
     Args:
         input_size: F. hidden_size: H. bias: add ``b_ih`` and ``b_hh``.

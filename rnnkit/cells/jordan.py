@@ -40,7 +40,7 @@ class JordanCell(Cell):
             :math:`\mu = \sigma(\text{decay_logit})` so it stays in ``(0, 1)``;
             ``memory_decay`` is then its starting value and must be in ``(0, 1)``.
         running_average: scale the new output by :math:`1 - \mu`, so the memory is an
-            exponential running average of past outputs (the memory of seed 000).
+            exponential running average of past outputs (Jordan 1986's state units).
 
     Shape:
         x_t (B, F), state ``(m, y)`` each (B, O) -> out y_t (B, O), state ``(m_t, y_t)``.

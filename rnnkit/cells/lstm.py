@@ -22,7 +22,7 @@ class LSTMCell(Cell):
         \end{aligned}
 
     Symbols: :math:`i, f, o` input, forget and output gates; :math:`g` the candidate
-    :math:`\tilde C_t` of seed 001; :math:`c_t` the cell state; :math:`h_t` the output.
+    (often written :math:`\tilde C_t`); :math:`c_t` the cell state; :math:`h_t` the output.
 
     Args:
         input_size: F. hidden_size: H. bias: add ``b_ih`` and ``b_hh``.

@@ -51,8 +51,9 @@ class NARXCell(Cell):
     ``output_feedback = True``: :meth:`teacher_force` writes the true :math:`y_t` into the
     newest output tap (open loop, "series-parallel"); otherwise the prediction stays there
     (closed loop, "parallel"). The output layer is linear, as in the paper's regression use.
-    Reference: seed 000 ("NARX network"); Lin et al., "Learning long-term dependencies in NARX
-    recurrent neural networks", IEEE TNN 1996.
+    References: Lin, Horne, Tino & Giles, "Learning long-term dependencies in NARX
+    recurrent neural networks", IEEE TNN 1996; Narendra & Parthasarathy 1990 (series-parallel and
+    parallel identification).
     """
 
     output_feedback = True

@@ -1,5 +1,5 @@
 // The time loops of rnnkit's `native` backend: the same algorithm as the `bptt` backend
-// (rnnkit/layers/backends/bptt.py, seed 001's BPTT), written in C++ so that a step costs one
+// (rnnkit/layers/backends/bptt.py, BPTT, Werbos 1990), written in C++ so that a step costs one
 // matmul plus one pass over the gates instead of a dozen Python-dispatched tensor ops.
 //
 // Every function works on the time-major buffers the Python side prepares:

@@ -1,5 +1,5 @@
-"""Spelled-out numbers: a seeded vector-to-sequence task (seed 003, one vector in, a sequence
-out).
+"""Spelled-out numbers: a seeded vector-to-sequence task (one vector in, a sequence out, the
+shape of Vinyals et al. 2015's image captioner).
 
 Each example is one integer ``n`` in ``[0, max_number]``. The model sees only a vector: the
 one-hot code of each of its decimal digits (``042`` -> three one-hots of width 10, concatenated).

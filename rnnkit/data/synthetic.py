@@ -90,7 +90,7 @@ MIXED = ["{P} bought {B} shoes", "{P} likes {B} jackets", "{B} shoes fit {P} wel
 
 
 class ContextTaggingDataModule(TaggingDataModule):
-    """Tag people and brands whose names are the same tokens (seed 004: "李宁").
+    """Tag people and brands whose names are the same tokens (a brand named after a person).
 
     "jordan" is ``B-PER`` in "jordan said hello to me" and ``B-BRAND`` in "jordan shoes are
     cheap": the tag depends on words before *or after* the name, so a bidirectional tagger

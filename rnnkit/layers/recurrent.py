@@ -24,8 +24,8 @@ class Recurrent(nn.Module):
 
     Args:
         cell: any :class:`rnnkit.cells.Cell`.
-        learn_init: make the initial state a parameter (seed 000: :math:`h(-1)` is part of the
-            network's parameters), initialised to zeros.
+        learn_init: make the initial state a parameter (:math:`h_{-1}` becomes one of the
+            network's parameters, learned like the weights), initialised to zeros.
         backend: how to unroll: ``"loop"`` (readable reference), ``"fused"`` (torch's own
             kernels, for cells whose ``fused_mode`` is set), ``"bptt"`` (precomputed input
             projection and a hand-written backward, for cells whose ``kernel`` is set),

@@ -20,8 +20,10 @@ class SlidingWindow(nn.Module):
 
     Symbols: :math:`N` the window (the system's width: what happens today affects only the
     next :math:`N` outputs), :math:`[\,;\,]` concatenation, newest first; inputs before the
-    start are zeros, or the given ``state``. Seed 000's "sliding predictor": a 1-D
-    convolution over time, so it runs as one matmul over all windows (``unfold``), no loop.
+    start are zeros, or the given ``state``. The "sliding predictor", a time-delay neural network
+    (Waibel, Hanazawa, Hinton, Shikano & Lang 1989, "Phoneme recognition using time-delay
+    neural networks"): a 1-D convolution over time, so it runs as one matmul over all windows
+    (``unfold``), no loop.
 
     Args:
         input_size: F, features of ``x_t``.

@@ -14,7 +14,8 @@ class Stacked(nn.Module):
         \;[+\, \text{drop}(\text{out}^{(l-1)}) \text{ if residual}]
 
     Dropout acts on what flows *up* between layers, never on a layer's own state from step to
-    step (seed 001: noise on the recurrent path compounds with every step), and not after the
+    step (Zaremba, Sutskever & Vinyals 2014, "Recurrent neural network regularization": noise
+    on the recurrent path compounds with every step), and not after the
     last layer (torch's rule).
 
     Args:

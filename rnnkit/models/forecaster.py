@@ -11,8 +11,10 @@ past (the real initial conditions) and the rest are forecast. Each has three cal
   (open loop, one step ahead).
 - ``forward(x, y, context)``: what training fits (see each class).
 
-References: seed 000 (sliding predictor, NARX); Lin, Horne, Tino & Giles, "Learning long-term
-dependencies in NARX recurrent neural networks", IEEE TNN 1996 (series-parallel vs parallel).
+References: Waibel et al. 1989 (the time-delay sliding predictor); Lin, Horne, Tino & Giles,
+"Learning long-term dependencies in NARX recurrent neural networks", IEEE TNN 1996 (NARX);
+Narendra & Parthasarathy, "Identification and control of dynamical systems using neural
+networks", IEEE TNN 1990 (series-parallel vs parallel).
 """
 
 from __future__ import annotations

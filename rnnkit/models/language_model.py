@@ -5,7 +5,7 @@ References:
     Graves 2013, "Generating Sequences With Recurrent Neural Networks" (sampling step by step).
     Press & Wolf 2017; Inan et al. 2017 (tying the output head to the input embedding).
     Vinyals et al. 2015, "Show and Tell" (a feature vector sets the decoder's initial state:
-    the vector-to-sequence shape of seed 003).
+    the vector-to-sequence shape).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class LanguageModel(nn.Module):
     With ``cond_size > 0`` a vector :math:`v` (a class one-hot or embedding, image features,
     any feature vector) is mapped by one learned linear layer :math:`A` to the initial state of
     every layer, every part of it: for an LSTM both :math:`h_0` and :math:`c_0`. This is the
-    one-to-many shape of seed 003: one vector in, a sequence out.
+    one-to-many shape (Vinyals et al. 2015): one vector in, a sequence out.
 
     Args:
         cell: cell factory, e.g. ``rnnkit.cells.LSTMCell`` or a Hydra ``_partial_`` config.

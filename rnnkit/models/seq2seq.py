@@ -16,11 +16,11 @@ r"""Encoder-decoder with attention (Sutskever 2014; Bahdanau 2015; Luong 2015).
 Symbols: :math:`x` source tokens, :math:`y` target tokens (:math:`y_0 = \langle bos \rangle`),
 :math:`E_x, E_y` embeddings, :math:`m_s` encoder outputs, :math:`z` the encoder's final state,
 :math:`s_t` the decoder's state (its top output is the query), :math:`C` the plain context
-vector of seed 003 (the encoder's last forward output joined with its first backward one),
+vector (the encoder's last forward output joined with its first backward one),
 :math:`\tilde h_t` the attentional hidden state, :math:`\tilde h_0 = 0`.
 
-With ``attention="none"`` the same network is the plain context-vector model of seed 003
-(Cho et al. 2014): :math:`C` is the only thing the decoder learns about the source, through the
+With ``attention="none"`` the same network is the plain context-vector model of
+Cho et al. 2014: :math:`C` is the only thing the decoder learns about the source, through the
 bridge and at every step, so a long source must fit in one vector.
 
 Training feeds the gold :math:`y_{t-1}` with probability ``teacher_forcing_ratio`` (per example

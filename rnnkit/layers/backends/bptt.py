@@ -1,6 +1,7 @@
 r"""The ``bptt`` backend: hand-written backpropagation through time for known cell math.
 
-Seed 001's BPTT, written out once per kernel as a :class:`torch.autograd.Function`:
+Backpropagation through time (Werbos 1990, "Backpropagation through time: what it does and how
+to do it"), written out once per kernel as a :class:`torch.autograd.Function`:
 
 1. the input projection of every step is one matmul, ``xp = x W_ih^T + b`` (autograd handles
    its gradient, so ``dW_ih``, ``db`` and ``dx`` are single matmuls too);
@@ -8,7 +9,8 @@ Seed 001's BPTT, written out once per kernel as a :class:`torch.autograd.Functio
    nonlinearities, writing activations into preallocated ``(T, B, .)`` buffers;
 3. the backward turns every activation derivative into one coefficient tensor for all steps at
    once (vectorised over ``T``), so the backward loop is a handful of ops per step, and
-   ``dW_hh = dG^T H_{prev}`` is one matmul at the end (seed 001, lines 7-9, summed over ``t``).
+   ``dW_hh = dG^T H_{prev}`` is one matmul at the end (lines 7-9 of the loop in
+   :mod:`rnnkit.bptt`, summed over ``t``).
 
 Variable lengths: padding comes after each sequence's end, so nothing computed there can reach a
 valid step. The loop runs over all ``T`` steps unmasked; outputs past the end are zeroed, the

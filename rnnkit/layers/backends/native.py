@@ -1,6 +1,6 @@
 r"""The ``native`` backend: the ``bptt`` algorithm with its time loops in C++.
 
-Same math, same buffers and same gradients as :mod:`.bptt` (seed 001's BPTT): the input
+Same math, same buffers and same gradients as :mod:`.bptt` (BPTT, Werbos 1990): the input
 projection of all steps is one matmul, the loops do only the recurrent part, and
 ``dW_hh = dG^T H_{prev}`` is one matmul at the end. What changes is the loop body: in
 ``rnnkit/csrc/recurrent_loops.cpp`` a step is one matmul plus one vectorised pass over the gates,

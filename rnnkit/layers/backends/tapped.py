@@ -14,8 +14,9 @@ r"""The tapped recurrence, with hand-written BPTT: the one loop Elman and closed
 
 Forward: step ``t`` multiplies its new state by all ``K`` blocks at once,
 ``p_t = h_t [W_1; \dots; W_K]^\top`` ``(B, K H)``, whose block ``k`` is what step ``t + k`` adds;
-only the last ``K`` of them are kept (a ring, ``p_t`` in slot ``t mod K``). Backward (seed 001's
-BPTT, lines 7-9) mirrors it: ``da_t = (dL/dh_t + \sum_k q_{t+k}[k]) \odot \phi'``,
+only the last ``K`` of them are kept (a ring, ``p_t`` in slot ``t mod K``). Backward (lines
+7-9 of the BPTT loop in :mod:`rnnkit.bptt`) mirrors it:
+``da_t = (dL/dh_t + \sum_k q_{t+k}[k]) \odot \phi'``,
 ``q_t = da_t [W_1 \dots W_K]``, and ``dW = \sum_t da_t^\top [h_{t-1}; \dots; h_{t-K}]`` is one
 matmul at the end. Every buffer is time-major and contiguous, so the matmuls read whole rows.
 
