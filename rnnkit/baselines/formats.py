@@ -3,8 +3,8 @@
 Plain parsing only (``csv``, text lines, ``numpy.load(allow_pickle=False)``): nothing read can
 run code. A malformed line raises :class:`rnnkit.errors.DataFormatError` naming file and line.
 
-- ``word/TAG word/TAG ...``, one sentence a line (Pattern's ``tagged-*.txt``):
-  :func:`read_slash_tagged`;
+- ``word/TAG word/TAG ...``, one sentence a line (Pattern's ``tagged-*.txt``, where a slash
+  inside a word is written ``&slash;``, kept as written): :func:`read_slash_tagged`;
 - CoNLL-like columns, token first and tag last, a blank line between sentences (the Hironsan
   corpus' ``iob_sents.txt``): :func:`read_columns_tagged`;
 - quoted CSV rows (Pattern's polarity, spam and word-form files; a BOM is dropped):
