@@ -41,9 +41,7 @@ EXTERNAL = ROOT / "data" / "external"
 
 def every_fifth(items: list) -> tuple[list, list]:
     """``(train, test)``: items 5, 10, 15, ... (1-based) are test."""
-    return [x for i, x in enumerate(items) if i % 5 != 4], [
-        x for i, x in enumerate(items) if i % 5 == 4
-    ]
+    return [x for i, x in enumerate(items) if i % 5 != 4], items[4::5]
 
 
 def _columns(path: Path, names: list[str]) -> np.ndarray:
@@ -78,20 +76,7 @@ def forecasting_sets() -> dict[
         return [y], None, 52, f"weekly; {missing} missing values filled by linear interpolation"
 
     def elnino():
-        months = [
-            "JAN",
-            "FEB",
-            "MAR",
-            "APR",
-            "MAY",
-            "JUN",
-            "JUL",
-            "AUG",
-            "SEP",
-            "OCT",
-            "NOV",
-            "DEC",
-        ]
+        months = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
         return (
             [_columns(sm / "elnino.csv", months).reshape(-1)],
             None,
@@ -114,7 +99,12 @@ def forecasting_sets() -> dict[
 
     def longley():
         table = _columns(aeon / "Longley.csv", ["TOTEMP", "GNP"])
-        return [table[:, 0]], table[:, 1:], 1, "TOTEMP; input GNP (u_t, u_t-1)"
+        return (
+            [table[:, 0]],
+            table[:, 1:],
+            1,
+            "TOTEMP; input GNP only (u_t, u_t-1): the five inputs would need 12+ coefficients",
+        )
 
     return {
         "nile": lambda: ([_columns(sm / "nile.csv", ["volume"])[:, 0]], None, 1, "annual"),
