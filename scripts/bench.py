@@ -308,7 +308,7 @@ def _use_cuda(args) -> dict:
             f"CUDA build {torch.version.cuda})"
         )
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.tf32
-    meta = dict(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
+    meta = dict(device="cuda", gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
                 cudnn=torch.backends.cudnn.version(), tf32=args.tf32)  # fmt: skip
     print(", ".join(f"{k} {v}" for k, v in meta.items()) + "; clocks read after synchronize()")
     return meta
@@ -373,7 +373,7 @@ def main() -> None:
             f.write(markdown(rows, e2e) + "\n")
     if args.json:
         meta = dict(torch=torch.__version__, threads=torch.get_num_threads(), quick=args.quick,
-                    clock=args.clock, device=args.device, **device_meta)  # fmt: skip
+                    clock=args.clock, **device_meta)  # fmt: skip
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows, "end_to_end": e2e}, f, indent=1)
 
