@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test test-slow bench lint clean
+.PHONY: install train test test-slow test-gpu bench lint clean
 
 $(STAMP): pyproject.toml Makefile rnnkit/csrc/recurrent_loops.cpp
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# tests/gpu/ on this machine's GPU (each skips, saying why, without CUDA); on a fresh GPU
+# machine scripts/gpu_check.sh runs them with the CUDA benchmark and writes the results
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -q -m gpu tests/gpu
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --quick

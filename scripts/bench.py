@@ -9,6 +9,11 @@ the same hidden size for the custom ones (GRU reset_before, Jordan, NARX).
 
     python scripts/bench.py --quick                  # < 3 min on 2 cores
     python scripts/bench.py --json bench.json        # the full table (docs/benchmarks.md)
+    python scripts/bench.py --device cuda --quick    # on a GPU, against cuDNN (gpu_check.sh)
+
+``--device cuda`` times the same table on the GPU, every clock read after
+``torch.cuda.synchronize()`` (kernels run asynchronously), TF32 off on both sides unless
+``--tf32``, plus the size GPUs are for (B=256, H=1024, T=1000); the Lightning figure is CPU only.
 
 Rows written by ``--json``: ``{cell, backend, mode, B, I, H, T, ms, torch_ms, ratio}``.
 """
@@ -19,6 +24,7 @@ import argparse
 import functools
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -69,6 +75,12 @@ def _runner(module: nn.Module, x: Tensor, feedback: Tensor | None, train: bool) 
 _clock = time.perf_counter
 
 
+def _cuda_clock() -> float:
+    """Wall time once every queued kernel has finished (CUDA runs them asynchronously)."""
+    torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 def _time(contenders: dict[str, Callable], rounds: int, warmup: int) -> dict[str, float]:
     """Median ms of each contender over ``rounds`` interleaved, rotated rounds."""
     for run in contenders.values():
@@ -89,16 +101,19 @@ def bench_backends(args) -> list[dict]:
     sizes = [(32, 64, 128, 100)] if args.quick else [
         (32, 64, 128, 100), (32, 64, 512, 100), (32, 64, 128, 500)
     ]  # fmt: skip
+    if args.device == "cuda":  # where GPUs live: large batches, wide layers, long sequences
+        sizes.append((256, 64, 1024, 1000))
+    device = torch.device(args.device)
     rows = []
     for B, I, H, T in sizes:
         for name, (make, ref_cls, tf) in _cells(I, H).items():
             if args.cells and name not in args.cells:
                 continue
             torch.manual_seed(0)
-            cell = make()
-            x = torch.randn(B, T, I)
-            feedback = torch.randn(B, T, cell.output_size) if tf else None
-            ref = ref_cls(I, H, batch_first=True)
+            cell = make().to(device)
+            x = torch.randn(B, T, I, device=device)
+            feedback = torch.randn(B, T, cell.output_size, device=device) if tf else None
+            ref = ref_cls(I, H, batch_first=True).to(device)
             backends = [
                 b for b in ("loop", "fused", "bptt", "native", "compiled")
                 if BACKENDS[b][0](cell, feedback) and b in args.backends
@@ -281,6 +296,24 @@ def markdown(rows: list[dict], e2e: dict | None) -> str:
     return "\n".join(lines)
 
 
+def _use_cuda(args) -> dict:
+    """Check for a GPU (else one ``error:`` line and exit 1), set TF32 on or off on both sides
+    (cuDNN allows it by default, plain matmuls do not: off, both compute float32), and
+    return what the JSON's meta records about the GPU."""
+    if args.clock == "cpu":
+        sys.exit("error: --device cuda times the GPU's work: use --clock wall")
+    if not torch.cuda.is_available():
+        sys.exit(
+            f"error: --device cuda: no CUDA GPU is available (torch {torch.__version__}, "
+            f"CUDA build {torch.version.cuda})"
+        )
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    meta = dict(device="cuda", gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
+                cudnn=torch.backends.cudnn.version(), tf32=args.tf32)  # fmt: skip
+    print(", ".join(f"{k} {v}" for k, v in meta.items()) + "; clocks read after synchronize()")
+    return meta
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one size, fewer rounds (< 3 min)")
@@ -298,6 +331,12 @@ def main() -> None:
         "--backends", nargs="*", default=["loop", "fused", "bptt", "native"],
         help="backends besides auto (add 'compiled' to time torch.compile; slow to compile)",
     )  # fmt: skip
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu",
+        help="cuda: the table on the GPU against cuDNN, synchronised timing, plus B=256, "
+        "H=1024, T=1000",
+    )  # fmt: skip
+    parser.add_argument("--tf32", action="store_true", help="cuda: allow TF32 on both sides")
     parser.add_argument("--no-lightning", action="store_true")
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
     parser.add_argument("--render", help="only render an earlier --json file (with --markdown)")
@@ -318,19 +357,23 @@ def main() -> None:
         # one intra-op thread: all work (backward included, on CPU) runs in this thread
         args.threads, _clock = 1, time.thread_time
     torch.set_num_threads(args.threads)
+    device_meta = {}
+    if args.device == "cuda":
+        device_meta = _use_cuda(args)
+        _clock = _cuda_clock
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock, "
           f"ms = median of {args.rounds} interleaved rounds; ratio = ms / torch.nn ms "
           "(lower is faster)")  # fmt: skip
     start = time.perf_counter()
     rows = bench_backends(args)
-    e2e = None if args.no_lightning else bench_lightning(args)
+    e2e = None if args.no_lightning or args.device == "cuda" else bench_lightning(args)
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(markdown(rows, e2e) + "\n")
     if args.json:
         meta = dict(torch=torch.__version__, threads=torch.get_num_threads(), quick=args.quick,
-                    clock=args.clock)  # fmt: skip
+                    clock=args.clock, **device_meta)  # fmt: skip
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows, "end_to_end": e2e}, f, indent=1)
 

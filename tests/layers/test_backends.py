@@ -82,7 +82,7 @@ def run(model, x, lengths, feedback=None):
         kwargs["feedback"] = feedback
     outputs, final = model(x, lengths, **kwargs)
     states = leaves(final)
-    weights = torch.linspace(-1, 1, outputs.shape[-1], dtype=x.dtype)
+    weights = torch.linspace(-1, 1, outputs.shape[-1], dtype=x.dtype, device=x.device)
     loss = (outputs * weights).sum() + sum((s.sin()).sum() for s in states)
     inputs = [*model.parameters(), x] + ([feedback] if feedback is not None else [])
     grads = torch.autograd.grad(loss, inputs, allow_unused=True)
@@ -91,14 +91,15 @@ def run(model, x, lengths, feedback=None):
     return outputs, states, grads
 
 
-def assert_same(got, want):
+def assert_same(got, want, rtol=1e-9, atol=1e-10):
+    """Outputs, states and gradients of :func:`run` agree (float64 tolerances by default)."""
     (out_g, st_g, gr_g), (out_w, st_w, gr_w) = got, want
-    torch.testing.assert_close(out_g, out_w, rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(out_g, out_w, rtol=rtol, atol=atol)
     assert len(st_g) == len(st_w)
     for a, b in zip(st_g, st_w, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
     for a, b in zip(gr_g, gr_w, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
 
 
 def supported(name: str, backend: str, feedback: bool) -> bool:
