@@ -3,7 +3,8 @@
 Docstrings cite published papers (author, year, title), and the docs link only to files in the
 repository. Two kinds of reference would send a reader outside it: a path that climbs out of the
 clone into a sibling ``shared`` folder, and a citation of numbered lecture notes ("seed 003").
-A random seed ("seed 12345", ``seed=0``) is not a citation and is allowed.
+A random seed ("seed 12345", ``seed=0``) is not a citation and is allowed. And the design and
+contributing guides name only files that exist, so a rename cannot leave them pointing nowhere.
 """
 
 from __future__ import annotations
@@ -73,3 +74,40 @@ def test_no_file_refers_outside_the_repository() -> None:
     assert not found, "references outside the repository (cite the paper instead):\n" + "\n".join(
         found
     )
+
+
+# ----- the design and contributing guides name only files that exist ---------------------------
+GUIDES = ["docs/design.md", "CONTRIBUTING.md"]
+# from the repository root, or (cells/, layers/, ...) from inside rnnkit/
+TOP = "rnnkit|tests|configs|docs|scripts|data|examples|notebooks"
+INSIDE = "cells|layers|models|tasks|utils|csrc|callbacks|diagnostics"
+PATH_IN_BACKTICKS = re.compile(rf"`((?:{TOP}|{INSIDE})/[\w./*-]*)`")
+# files the recipes of CONTRIBUTING.md tell the reader to create
+RECIPE_FILES = re.compile(r"indrnn|quantile|parity")
+
+
+def named_paths(text: str) -> list[str]:
+    """Repository paths written in backticks in ``text`` (globs allowed, ``rnnkit/...`` not)."""
+    found = PATH_IN_BACKTICKS.findall(text)
+    return [p for p in found if not RECIPE_FILES.search(p) and not p.endswith("...")]
+
+
+def exists(path: str) -> bool:
+    """``path`` (or glob) names something from the repository root or from ``rnnkit/``."""
+    return any(list(root.glob(path.rstrip("/"))) for root in (REPO_ROOT, REPO_ROOT / "rnnkit"))
+
+
+def test_the_path_pattern_finds_paths() -> None:
+    """Guards the test below: it would pass trivially if no path were found."""
+    text = "see `rnnkit/cells/lstm.py`, `configs/model/*.yaml`, `rnnkit/...`, `cells/indrnn.py`"
+    assert named_paths(text) == ["rnnkit/cells/lstm.py", "configs/model/*.yaml"]
+    assert exists("cells/lstm.py") and exists("configs/model/*.yaml")
+    assert not exists("rnnkit/cells/no_such_cell.py")
+
+
+def test_guides_name_only_existing_files() -> None:
+    for guide in GUIDES:
+        paths = named_paths((REPO_ROOT / guide).read_text())
+        assert len(paths) >= 10, f"{guide}: only {len(paths)} paths found"
+        missing = [p for p in paths if not exists(p)]
+        assert not missing, f"{guide} names files that do not exist: {missing}"
