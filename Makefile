@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install train test test-slow bench lint clean
 
-$(STAMP): pyproject.toml Makefile rnnkit/csrc/recurrent_loops.cpp
+$(STAMP): pyproject.toml Makefile $(wildcard rnnkit/csrc/*.cpp rnnkit/csrc/*.h)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# pin torch first: the CPU wheel this machine has; an unpinned torch pulls GBs of CUDA
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	# the C++ loops of the `native` backend, compiled once per machine (~10 s); never fatal
+	# the C++ loops of the `native` backend, compiled once per machine (~30 s); never fatal
 	$(BIN)/python -c 'from rnnkit.layers.backends import native_build; native_build.main()'
 	touch $(STAMP)
 
