@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml Makefile $(wildcard rnnkit/csrc/*.cpp rnnkit/csrc/*.h)
 	# pin torch first: the CPU wheel this machine has; an unpinned torch pulls GBs of CUDA
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	# the C++ loops of the `native` backend, compiled once per machine (~30 s); never fatal
+	# the C++ loops of the `native` backend (rnnkit/csrc/*.cpp, compiled in parallel: about 2 min of
+	# CPU), once per machine; never fatal
 	$(BIN)/python -c 'from rnnkit.layers.backends import native_build; native_build.main()'
 	touch $(STAMP)
 
