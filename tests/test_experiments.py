@@ -12,7 +12,7 @@ import re
 import pytest
 
 from rnnkit.train import train
-from tests.conftest import CONFIG_DIR, FAST, options
+from tests.helpers import CONFIG_DIR, FAST, options
 
 EXPERIMENTS = options("experiment")
 

@@ -1,4 +1,5 @@
-"""Execute every notebook in ``notebooks/`` with the test interpreter as the Jupyter kernel.
+"""Execute every notebook in ``notebooks/`` with the test interpreter as the Jupyter kernel, and
+check that each is its source ``notebooks/<name>.py`` (jupytext's percent format), unexecuted.
 
 The notebooks assert what they show (parity with torch.nn, BPTT equal to autograd, ...), so an
 error in any cell fails the test. The kernel is this very interpreter (``sys.executable``, the
@@ -7,12 +8,12 @@ venv's python), registered in a temporary kernelspec folder: no global Jupyter i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -20,15 +21,6 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 KERNEL = "rnnkit-test-python"
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location(
-        "make_notebooks", NOTEBOOKS / "make_notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +36,16 @@ def kernel_dir(tmp_path_factory) -> Path:
     return root
 
 
-def test_every_generated_notebook_is_committed_clean():
-    generator = load_generator()
-    assert sorted(generator.NOTEBOOKS) == [p.name for p in PATHS]
-    for path in PATHS:
-        text = path.read_text()
-        assert text == generator.render(generator.NOTEBOOKS[path.name]), (
-            f"{path.name} differs from notebooks/make_notebooks.py: run that script"
+def test_every_notebook_is_its_jupytext_source_committed_without_outputs():
+    # notebooks/<name>.py (percent format) is the source; `make notebooks` writes the .ipynb
+    sources = sorted(NOTEBOOKS.glob("*.py"))
+    assert [p.stem for p in sources] == [p.stem for p in PATHS]
+    for source, path in zip(sources, PATHS, strict=True):
+        want = [(c.cell_type, c.source) for c in jupytext.read(source).cells]
+        nb = nbformat.read(path, as_version=4)
+        assert [(c.cell_type, c.source) for c in nb.cells] == want, (
+            f"{path.name} differs from {source.name}: run `make notebooks`"
         )
-        nb = nbformat.reads(text, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, path.name

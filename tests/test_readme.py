@@ -35,7 +35,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from rnnkit.utils.config import register_resolvers
-from tests.conftest import CONFIG_DIR, REPO_ROOT, options
+from tests.helpers import CONFIG_DIR, REPO_ROOT, options
 
 README = REPO_ROOT / "README.md"
 TEXT = README.read_text()

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from rnnkit.train import evaluate, predict, train
 from rnnkit.utils.config import _package_file
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 TINY = [
     "trainer.max_epochs=2",

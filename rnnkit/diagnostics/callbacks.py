@@ -17,6 +17,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import grad_norm
 
 from rnnkit.diagnostics.probe import HiddenGradProbe
 from rnnkit.plots import plot_gate_stats, plot_gradient_flow
@@ -213,7 +214,9 @@ class GradNorm(L.Callback):
     Lightning calls ``on_before_optimizer_step`` after unscaling AMP gradients and *before*
     clipping them, so this is the norm that ``trainer.gradient_clip_val`` (algorithm ``norm``)
     is compared against; a norm well above the clip value on many steps means clipping is
-    active.
+    active. The norm is Lightning's own :func:`lightning.pytorch.utilities.grad_norm` (its total
+    over all gradients, as if concatenated into one vector); this callback only gives it the
+    name the configs and plots use.
 
     Args:
         norm_type: the p of the p-norm (2.0; ``inf`` for the largest absolute entry).
@@ -224,9 +227,7 @@ class GradNorm(L.Callback):
         self.norm_type = float(norm_type)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
-        if not grads:
-            return
-        norms = torch.stack([torch.linalg.vector_norm(g, self.norm_type) for g in grads])
-        total = torch.linalg.vector_norm(norms, self.norm_type)
-        pl_module.log("train/grad_norm", total, on_step=True, on_epoch=False, batch_size=1)
+        norms = grad_norm(pl_module, self.norm_type)
+        if norms:  # no parameter has a gradient (yet): nothing to log
+            total = norms[f"grad_{self.norm_type}_norm_total"]
+            pl_module.log("train/grad_norm", total, on_step=True, on_epoch=False, batch_size=1)

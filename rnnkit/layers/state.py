@@ -33,18 +33,3 @@ def where_state(keep_new: Tensor, new: Any, old: Any) -> Any:
 def select_batch(state: Any, index: Tensor) -> Any:
     """Index every state tensor along its batch dimension (dim 0)."""
     return map_state(lambda s: s.index_select(0, index), state)
-
-
-def last_valid_step(mask: Tensor | None, steps: int) -> Tensor | int:
-    """Index of each sequence's last step, ``(B,)``, from a ``(T, B, 1)`` validity mask (all
-    ``steps - 1`` when there is none)."""
-    return steps - 1 if mask is None else mask[:, :, 0].sum(0) - 1
-
-
-def last_states(states: Any, mask: Tensor | None) -> Any:
-    """Each sequence's state at its last valid step, from states of every step ``(T, B, ...)``."""
-    if mask is None:
-        return map_state(lambda s: s[-1], states)
-    last = last_valid_step(mask, mask.shape[0])
-    batch = torch.arange(len(last), device=last.device)
-    return map_state(lambda s: s[last, batch], states)

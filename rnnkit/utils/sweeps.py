@@ -82,11 +82,11 @@ def prepare_study(storage: str, study_name: str, n_trials: int) -> int:
     for trial in stale:
         # the run was killed: the trial never reported; run its parameters again (its folder
         # holds its last.ckpt, which resume=true continues from)
-        study._storage.set_trial_state(trial._trial_id, TrialState.FAIL)
+        study.tell(trial.number, state=TrialState.FAIL)
         study.enqueue_trial(trial.params)
     ended = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    stale_ids = {t._trial_id for t in stale}
-    done = sum(1 for t in study.trials if t.state in ended and t._trial_id not in stale_ids)
+    stale_numbers = {t.number for t in stale}
+    done = sum(1 for t in study.trials if t.state in ended and t.number not in stale_numbers)
     remaining = max(0, n_trials - done)
     log.info(
         f"Optuna study {study_name!r}: {done} trials already ended, {len(stale)} interrupted "

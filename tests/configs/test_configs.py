@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from rnnkit.train import build_data_and_task, instantiate_list
-from tests.conftest import CONFIG_DIR, FAST, options
+from tests.helpers import CONFIG_DIR, FAST, options
 
 GROUPS = [
     "data",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnnkit.train import train
-from tests.conftest import FAST
+from tests.helpers import FAST
 
 
 def test_gradient_flow_from_the_command_line(compose_cfg, tmp_path):

@@ -5,6 +5,7 @@ its columns split over threads, gradcheck in float64, a clear answer when it can
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 import sys
 import threading
@@ -85,18 +86,44 @@ def test_auto_runs_gru_and_elman_natively_on_cpu(name):
         assert choose_backend(cell, torch.device("cpu"), None) == "native"
 
 
-def test_library_name_tracks_the_source(tmp_path, monkeypatch):
+@pytest.mark.parametrize("change", ["edit a source", "edit a header", "add a source"])
+def test_library_name_tracks_every_source(tmp_path, monkeypatch, change):
     first = native_build.library_path()
-    changed = tmp_path / "recurrent_loops.cpp"
-    changed.write_text(native_build.SOURCE.read_text() + "\n// changed\n")
-    monkeypatch.setattr(native_build, "SOURCE", changed)
+    copy = tmp_path / "csrc"
+    shutil.copytree(native_build.SOURCE_DIR, copy)
+    monkeypatch.setattr(native_build, "SOURCE_DIR", copy)
+    assert native_build.library_path() == first  # the name hashes contents, not the place
+    if change == "add a source":
+        (copy / "new_kernel.cpp").write_text("// a new kernel\n")
+    else:
+        edited = copy / ("common.h" if change == "edit a header" else "lstm.cpp")
+        edited.write_text(edited.read_text() + "\n// changed\n")
     assert native_build.library_path() != first  # a stale build is never loaded
 
 
+def test_every_source_file_is_compiled_into_the_one_library(tmp_path, monkeypatch):
+    # as in rnnkit/csrc: one file declares the op library, another adds to it with a fragment
+    (tmp_path / "main.cpp").write_text(
+        "#include <torch/library.h>\n"
+        "namespace { int64_t one() { return 1; } }\n"
+        'TORCH_LIBRARY(rnnkit_probe, m) { m.def("one() -> int", &one); }\n'
+    )
+    (tmp_path / "more.cpp").write_text(
+        "#include <torch/library.h>\n"
+        "namespace { int64_t plus_one(int64_t x) { return x + 1; } }\n"
+        'TORCH_LIBRARY_FRAGMENT(rnnkit_probe, m) { m.def("plus_one(int x) -> int", &plus_one); }\n'
+    )
+    monkeypatch.setattr(native_build, "SOURCE_DIR", tmp_path)
+    target = tmp_path / "out" / "probe.so"
+    native_build.build(target)
+    torch.ops.load_library(str(target))
+    assert torch.ops.rnnkit_probe.plus_one(torch.ops.rnnkit_probe.one()) == 2
+
+
 def test_a_failed_build_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
-    broken = tmp_path / "broken.cpp"
-    broken.write_text("this is not C++\n")
-    monkeypatch.setattr(native_build, "SOURCE", broken)
+    (tmp_path / "ok.cpp").write_text('extern "C" int rnnkit_ok() { return 1; }\n')
+    (tmp_path / "broken.cpp").write_text("this is not C++\n")
+    monkeypatch.setattr(native_build, "SOURCE_DIR", tmp_path)
     target = tmp_path / "out" / "lib.so"
     with pytest.raises(RuntimeError, match="compiling broken.cpp failed: .*error"):
         native_build.build(target)
@@ -200,9 +227,8 @@ def test_loading_the_library_leaves_subnormals_alone():
 
 def test_concurrent_builds_of_one_library_do_not_collide(tmp_path, monkeypatch):
     # two threads of one process build the same file: each writes its own partial file
-    tiny = tmp_path / "tiny.cpp"
-    tiny.write_text('extern "C" int rnnkit_tiny() { return 1; }\n')
-    monkeypatch.setattr(native_build, "SOURCE", tiny)
+    (tmp_path / "tiny.cpp").write_text('extern "C" int rnnkit_tiny() { return 1; }\n')
+    monkeypatch.setattr(native_build, "SOURCE_DIR", tmp_path)
     target = tmp_path / "out" / "tiny.so"
     errors: list[BaseException] = []
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
+from rnnkit.layers.backends.steps import per_step, step_mask
 from rnnkit.layers.state import where_state
 from rnnkit.utils.logging import get_logger
 
@@ -58,9 +59,7 @@ def unroll_compiled(
     T = x.shape[1]
     steps = x.unbind(1)  # unbind once: x[:, t] in the loop makes the backward O(T^2)
     targets = feedback.unbind(1) if feedback is not None else [None] * T
-    valid: list | tuple = [None] * T
-    if lengths is not None:
-        valid = (torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]).unbind(1)
+    valid = per_step(step_mask(lengths, T, x.device), T)
     key = (type(cell).__name__, tuple(x.shape[::2]), x.dtype, x.device.type,
            torch.is_grad_enabled(), feedback is not None, lengths is not None)  # fmt: skip
     # step 0 runs eagerly: its state (zeros, or a learned init) differs in requires_grad from

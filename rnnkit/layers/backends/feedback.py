@@ -26,8 +26,8 @@ from torch import Tensor
 from rnnkit.cells.base import ACTIVATIONS, Cell, State
 from rnnkit.layers.backends import native_build
 from rnnkit.layers.backends.first_order import first_order_only
+from rnnkit.layers.backends.steps import last_states, last_valid_step
 from rnnkit.layers.backends.tapped import TappedFn, act_grad, act_out
-from rnnkit.layers.state import last_states, last_valid_step
 
 # ----------------------------------------------------------------------------------------------
 # Jordan
@@ -124,7 +124,7 @@ def _narx_closed_native(xp, y_taps0, w_yh, w_hy, b_y, act):
     return native_build.load().narx_closed_forward(xp, y_taps0, w_yh, w_hy, b_y, act)
 
 
-def _jordan(
+def jordan(
     cell: Cell,
     x: Tensor,
     state: State,
@@ -275,7 +275,7 @@ def _narx_closed_loop(xp, y_taps0, w_yh, w_hy, b_y, act):
     return r, hs
 
 
-def _narx(
+def narx(
     cell: Cell,
     x: Tensor,
     state: State,

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
+from rnnkit.layers.backends.steps import per_step, step_mask
 from rnnkit.layers.state import where_state
 
 
@@ -24,15 +25,13 @@ def unroll_loop(
     # unbind once: indexing x[:, t] inside the loop makes the backward O(T^2)
     steps = x.unbind(1)
     targets = feedback.unbind(1) if feedback is not None else [None] * T
-    valid = None
-    if lengths is not None:
-        valid = (torch.arange(T, device=x.device) < lengths.to(x.device)[:, None]).unbind(1)
+    valid = per_step(step_mask(lengths, T, x.device), T)
     outputs = []
     for t in range(T):
         out_t, new_state = cell(steps[t], state)
         if targets[t] is not None:
             new_state = cell.teacher_force(new_state, targets[t])
-        if valid is not None:
+        if valid[t] is not None:
             new_state = where_state(valid[t], new_state, state)
             out_t = torch.where(valid[t].unsqueeze(-1), out_t, torch.zeros_like(out_t))
         state = new_state

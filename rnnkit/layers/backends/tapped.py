@@ -33,7 +33,7 @@ from torch import Tensor
 from rnnkit.cells.base import Cell
 from rnnkit.layers.backends import native_build
 from rnnkit.layers.backends.first_order import first_order_only
-from rnnkit.layers.state import last_states
+from rnnkit.layers.backends.steps import last_states, lengths_of
 
 
 def act_out(name: str, pre: Tensor, out: Tensor) -> Tensor:
@@ -127,9 +127,8 @@ class TappedFn(torch.autograd.Function):
         T, B, H = hs.shape
         K = w.shape[1] // H
         if ctx.native:
-            lengths = None if mask is None else mask[..., 0].sum(0)
             d_a, ring = native_build.load().tapped_backward(
-                d_hs.contiguous(), hs, w, ctx.act, lengths
+                d_hs.contiguous(), hs, w, ctx.act, lengths_of(mask)
             )
         else:
             d_a, ring = _backward_loop(d_hs, hs, w, ctx.act, mask)

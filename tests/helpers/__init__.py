@@ -1,0 +1,49 @@
+"""Helpers the tests import: where the repository and its configs are, the overrides that make
+an experiment a fast CPU test, and composing ``configs/`` in-process (the ``compose_cfg``
+fixture of ``tests/conftest.py`` wraps :func:`compose_config`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO_ROOT / "configs"
+
+# the overrides that make any experiment a fast CPU test
+FAST = [
+    "trainer.fast_dev_run=true",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "logger=none",
+    "extras.print_config=false",
+]
+
+
+def compose_config(
+    overrides: Sequence[str], output_dir: Path, config_name: str = "train.yaml"
+) -> DictConfig:
+    """Compose ``configs/<config_name>`` with ``overrides``; outputs go under ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def options(group: str) -> list[str]:
+    """Every option of a config group (``configs/<group>/*.yaml``), sorted."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
