@@ -11,9 +11,21 @@ from rnnkit.cells import MinGRUCell, MinLSTMCell
 from rnnkit.cells.linear import positive_g
 from rnnkit.layers import Recurrent
 from rnnkit.layers.backends import choose_backend
-from rnnkit.layers.backends.scan import SEQUENTIAL_BELOW, linear_recurrence, scan
+from rnnkit.layers.backends import scan as scan_backend
+from rnnkit.layers.backends.scan import linear_recurrence, reverse_scan, scan
 
 F, H, B = 3, 5, 4
+SOLVERS = ["sequential", "chunked"]
+
+
+@pytest.fixture
+def solver(request, monkeypatch):
+    """Run the scan backend with the given solver whatever the device (CPU picks sequential)."""
+    if request.param == "chunked":
+        monkeypatch.setattr(scan_backend, "default_chunk", lambda steps, device: 7)
+    return request.param
+
+
 CELLS = {
     "mingru": lambda: MinGRUCell(F, H),
     "mingru_g": lambda: MinGRUCell(F, H, candidate="g"),
@@ -43,10 +55,11 @@ def naive(cell, x: torch.Tensor, h: torch.Tensor, lengths: torch.Tensor):
     return outs, torch.stack(finals)
 
 
-@pytest.mark.parametrize("T", [5, SEQUENTIAL_BELOW + 37], ids=["sequential", "chunked"])
+@pytest.mark.parametrize("solver", SOLVERS, indirect=True)
+@pytest.mark.parametrize("T", [5, 101])
 @pytest.mark.parametrize("backend", ["loop", "scan", "auto"])
 @pytest.mark.parametrize("name", sorted(CELLS))
-def test_both_modes_match_the_naive_loop(name, backend, T):
+def test_both_modes_match_the_naive_loop(name, backend, T, solver):
     torch.manual_seed(0)
     cell = CELLS[name]().double()
     x = torch.randn(B, T, F, dtype=torch.float64)
@@ -58,8 +71,9 @@ def test_both_modes_match_the_naive_loop(name, backend, T):
     torch.testing.assert_close(h, want_h, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("solver", SOLVERS, indirect=True)
 @pytest.mark.parametrize("name", sorted(CELLS))
-def test_parallel_mode_continues_from_a_previous_hidden_state(name):
+def test_parallel_mode_continues_from_a_previous_hidden_state(name, solver):
     # minGRU-pytorch's parallel mode once ignored the previous hidden state: a sequence split in
     # two, the second half started from the first half's state, must give the whole's numbers
     torch.manual_seed(1)
@@ -75,10 +89,11 @@ def test_parallel_mode_continues_from_a_previous_hidden_state(name):
     torch.testing.assert_close(second, stepped, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("solver", SOLVERS, indirect=True)
 @pytest.mark.parametrize("name", sorted(CELLS))
-def test_parallel_gradients_match_the_sequential_ones(name):
+def test_parallel_gradients_match_the_sequential_ones(name, solver):
     torch.manual_seed(2)
-    T = SEQUENTIAL_BELOW + 37  # chunked
+    T = 101
     grads = []
     for backend in ("loop", "scan"):
         torch.manual_seed(3)
@@ -108,8 +123,15 @@ def test_scan_in_every_chunking_is_the_recurrence(T):
     b = torch.randn(T, 3, 2, dtype=torch.float64, generator=g)
     h0 = torch.randn(3, 2, dtype=torch.float64, generator=g)
     want = reference_recurrence(a, b, h0)
+    # the transpose: delta_t = g_t + a_{t+1} delta_{t+1}, written out
+    want_reverse = [b[-1]]
+    for t in range(T - 2, -1, -1):
+        want_reverse.insert(0, b[t] + a[t + 1] * want_reverse[0])
     for chunk in sorted({1, 2, 3, 7, 10, T - 1, T, T + 5} - {0}):
         torch.testing.assert_close(scan(a, b, h0, chunk), want, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            reverse_scan(a, b, chunk), torch.stack(want_reverse), rtol=1e-12, atol=1e-12
+        )
 
 
 def test_scan_is_stable_over_long_sequences_in_float32():
@@ -126,8 +148,9 @@ def test_scan_is_stable_over_long_sequences_in_float32():
     torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("T", [6, SEQUENTIAL_BELOW + 1])
-def test_linear_recurrence_gradcheck_and_gradgradcheck(T):
+@pytest.mark.parametrize("solver", SOLVERS, indirect=True)
+@pytest.mark.parametrize("T", [6, 23])
+def test_linear_recurrence_gradcheck_and_gradgradcheck(T, solver):
     g = torch.Generator().manual_seed(0)
     a = torch.rand(T, 2, 1, dtype=torch.float64, generator=g).requires_grad_()
     b = torch.randn(T, 2, 1, dtype=torch.float64, generator=g).requires_grad_()

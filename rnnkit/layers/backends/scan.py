@@ -11,8 +11,12 @@ coefficients of every step come from one matmul, and the steps compose associati
 2. across chunks, step by step, the state entering each chunk;
 3. :math:`h = h^{\text{local}} + A \odot h^{\text{entering}}`, all steps at once.
 
-That is :math:`2\sqrt T` small steps instead of :math:`T` (and ``chunk=1`` is the plain
-sequential recurrence). The backward of a linear recurrence is one too, run in reverse:
+That is :math:`2\sqrt T` wide steps instead of :math:`T` narrow ones, for accelerators; on CPU
+the plain sequential recurrence (``chunk=1``, one fused multiply-add over ``(B, H)`` a step) is
+faster at every length measured, so it runs there (:func:`default_chunk`). Either way the
+expensive part, the input projection, is one matmul for all steps.
+
+The backward of a linear recurrence is one too, run in reverse:
 :math:`\delta_t = g_t + a_{t+1} \delta_{t+1}`, then :math:`\partial a_t = \delta_t h_{t-1}`,
 :math:`\partial b_t = \delta_t`, :math:`\partial h_{-1} = a_0 \delta_0`
 (:class:`_LinearRecurrenceFn`; the SRU kernel reuses it for its cell state).
@@ -30,14 +34,16 @@ from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
 
-#: below this many steps the plain sequential recurrence is the faster solver (measured with
-#: ``scripts/bench.py``, docs/benchmarks.md)
+#: below this many steps the plain sequential recurrence is the faster solver on an accelerator
 SEQUENTIAL_BELOW = 64
 
 
-def default_chunk(steps: int) -> int:
-    """The chunk length :func:`scan` uses: 1 (sequential) for short sequences, else ~sqrt(T)."""
-    return 1 if steps < SEQUENTIAL_BELOW else math.isqrt(steps)
+def default_chunk(steps: int, device: torch.device) -> int:
+    """The chunk length :func:`scan` uses: 1 (sequential) on CPU, where one element-wise op a
+    step over ``(B, H)`` costs less than the chunked scan's extra passes over memory
+    (measured up to T = 4000, docs/benchmarks.md), and for short sequences; else ~sqrt(T), so
+    that an accelerator runs 2 sqrt(T) wide steps instead of T narrow ones."""
+    return 1 if device.type == "cpu" or steps < SEQUENTIAL_BELOW else math.isqrt(steps)
 
 
 @torch.no_grad()
@@ -75,10 +81,25 @@ def scan(a: Tensor, b: Tensor, h0: Tensor, chunk: int) -> Tensor:
     return hs.transpose(0, 1).reshape(n * chunk, *hs.shape[2:])[:T]
 
 
+@torch.no_grad()
+def reverse_scan(a: Tensor, g: Tensor, chunk: int) -> Tensor:
+    r""":math:`\delta_t = g_t + a_{t+1} \delta_{t+1}` (:math:`\delta_{T-1} = g_{T-1}`) for
+    ``a, g (T, B, H)``: the transpose of :func:`scan`, no autograd."""
+    T = a.shape[0]
+    if chunk <= 1 or chunk >= T:  # in place of the flips and the shift of the chunked path
+        delta = torch.empty_like(g)
+        d = delta[T - 1].copy_(g[T - 1])
+        for t in range(T - 2, -1, -1):
+            d = torch.addcmul(g[t], a[t + 1], d, out=delta[t])
+        return delta
+    a_next = torch.cat([a[1:], torch.zeros_like(a[:1])])
+    return scan(a_next.flip(0), g.flip(0), torch.zeros_like(g[0]), chunk).flip(0)
+
+
 class _LinearRecurrenceFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
-        hs = scan(a, b, h0, default_chunk(a.shape[0]))
+        hs = scan(a, b, h0, default_chunk(a.shape[0], a.device))
         ctx.save_for_backward(a, h0, hs)
         return hs
 
@@ -98,9 +119,14 @@ def linear_recurrence(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
 def reverse_linear_recurrence(a: Tensor, g: Tensor) -> Tensor:
     r"""The backward recurrence :math:`\delta_t = g_t + a_{t+1} \delta_{t+1}`
     (:math:`\delta_{T-1} = g_{T-1}`) for ``a, g (T, B, H)``: the gradient reaching every
-    :math:`h_t` of :math:`h_t = a_t h_{t-1} + b_t` from the gradients ``g`` of the outputs."""
-    a_next = torch.cat([a[1:], torch.zeros_like(a[:1])])
-    return linear_recurrence(a_next.flip(0), g.flip(0), torch.zeros_like(g[0])).flip(0)
+    :math:`h_t` of :math:`h_t = a_t h_{t-1} + b_t` from the gradients ``g`` of the outputs.
+
+    Differentiable when a graph is being built (a gradient of a gradient), as a forward
+    recurrence over the flipped sequence; else the direct loop of :func:`reverse_scan`."""
+    if torch.is_grad_enabled() and (a.requires_grad or g.requires_grad):
+        a_next = torch.cat([a[1:], torch.zeros_like(a[:1])])
+        return linear_recurrence(a_next.flip(0), g.flip(0), torch.zeros_like(g[0])).flip(0)
+    return reverse_scan(a, g.contiguous(), default_chunk(a.shape[0], a.device))
 
 
 def supports(cell: Cell, feedback: Tensor | None) -> bool:

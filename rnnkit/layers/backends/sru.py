@@ -58,15 +58,15 @@ class _CellStateFn(torch.autograd.Function):
 
 def sru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
     """The ``bptt`` kernel of ``SRU``: ``x (B, T, F)`` -> ``(hs (T, B, H), final c)``."""
-    H = cell.hidden_size
     xt = x.transpose(0, 1)  # (T, B, F)
-    u = F.linear(xt, cell.weight_ih)  # (T, B, kH)
+    # split, not slices: the backward of split is one cat, that of each slice a zero fill
+    cand, u_f, u_r, *projection = F.linear(xt, cell.weight_ih).split(cell.hidden_size, dim=-1)
     v_f, v_r = cell.weight_c.chunk(2)
     b_f, b_r = cell.bias.chunk(2)
-    cs = _CellStateFn.apply(u[..., :H].contiguous(), (u[..., H : 2 * H] + b_f), v_f, state, mask)
-    r = torch.addcmul(u[..., 2 * H : 3 * H] + b_r, v_r, prev_states(state, cs, None)).sigmoid()
+    cs = _CellStateFn.apply(cand.contiguous(), u_f + b_f, v_f, state, mask)
+    r = torch.addcmul(u_r + b_r, v_r, prev_states(state, cs, None)).sigmoid()
     hs = r * cs
     if cell.has_skip_term:
-        skip = u[..., 3 * H :] if cell.projected_skip else cell.highway_scale * xt
+        skip = projection[0] if cell.projected_skip else cell.highway_scale * xt
         hs = hs + (1 - r) * skip
     return hs, last_states(cs, mask)
