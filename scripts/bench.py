@@ -31,7 +31,17 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells import ElmanCell, GRUCell, JordanCell, LSTMCell, NARXCell
+from rnnkit.cells import (
+    ElmanCell,
+    GRUCell,
+    JordanCell,
+    LSTMCell,
+    MGUCell,
+    MinGRUCell,
+    MinLSTMCell,
+    NARXCell,
+    SRUCell,
+)
 from rnnkit.layers import Recurrent
 from rnnkit.layers.backends import BACKENDS, choose_backend, compiled
 
@@ -53,7 +63,18 @@ def _cells(I: int, H: int) -> dict[str, tuple[Callable[[], nn.Module], type, boo
             nn.LSTM,
             False,
         ),
+        # MGU and SRU against the LSTM (they do a half and a quarter of its recurrent
+        # arithmetic); minGRU against the GRU, minLSTM against the LSTM
+        "mgu": (lambda: MGUCell(I, H), nn.LSTM, False),
+        "sru": (lambda: SRUCell(I, H), nn.LSTM, False),
+        "mingru": (lambda: MinGRUCell(I, H), nn.GRU, False),
+        "minlstm": (lambda: MinLSTMCell(I, H), nn.LSTM, False),
     }
+
+
+#: the cells of the ``scan`` backend, also timed over long sequences (``--long``)
+SCAN_CELLS = ("mingru", "minlstm")
+LONG_SIZES = [(32, 64, 128, 1000), (32, 64, 128, 4000)]
 
 
 def _runner(module: nn.Module, x: Tensor, feedback: Tensor | None, train: bool) -> Callable:
@@ -97,17 +118,18 @@ def _time(contenders: dict[str, Callable], rounds: int, warmup: int) -> dict[str
     return {n: statistics.median(v) for n, v in times.items()}
 
 
-def bench_backends(args) -> list[dict]:
-    sizes = [(32, 64, 128, 100)] if args.quick else [
-        (32, 64, 128, 100), (32, 64, 512, 100), (32, 64, 128, 500)
-    ]  # fmt: skip
-    if args.device == "cuda":  # where GPUs live: large batches, wide layers, long sequences
-        sizes.append((256, 64, 1024, 1000))
+def bench_backends(args, sizes=None, only=None) -> list[dict]:
+    if sizes is None:
+        sizes = [(32, 64, 128, 100)] if args.quick else [
+            (32, 64, 128, 100), (32, 64, 512, 100), (32, 64, 128, 500)
+        ]  # fmt: skip
+        if args.device == "cuda":  # where GPUs live: large batches, wide layers, long sequences
+            sizes.append((256, 64, 1024, 1000))
     device = torch.device(args.device)
     rows = []
     for B, I, H, T in sizes:
         for name, (make, ref_cls, tf) in _cells(I, H).items():
-            if args.cells and name not in args.cells:
+            if (args.cells and name not in args.cells) or (only and name not in only):
                 continue
             torch.manual_seed(0)
             cell = make().to(device)
@@ -115,7 +137,7 @@ def bench_backends(args) -> list[dict]:
             feedback = torch.randn(B, T, cell.output_size, device=device) if tf else None
             ref = ref_cls(I, H, batch_first=True).to(device)
             backends = [
-                b for b in ("loop", "fused", "bptt", "native", "compiled")
+                b for b in ("loop", "fused", "bptt", "native", "scan", "compiled")
                 if BACKENDS[b][0](cell, feedback) and b in args.backends
                 and not (b == "loop" and T > 100 and args.quick)
             ]  # fmt: skip
@@ -328,7 +350,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--cells", nargs="*", help="only these cells (default: all)")
     parser.add_argument(
-        "--backends", nargs="*", default=["loop", "fused", "bptt", "native"],
+        "--backends", nargs="*", default=["loop", "fused", "bptt", "native", "scan"],
         help="backends besides auto (add 'compiled' to time torch.compile; slow to compile)",
     )  # fmt: skip
     parser.add_argument(
@@ -338,6 +360,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--tf32", action="store_true", help="cuda: allow TF32 on both sides")
     parser.add_argument("--no-lightning", action="store_true")
+    parser.add_argument(
+        "--long", action="store_true",
+        help=f"also time {', '.join(SCAN_CELLS)} at B, I, H, T = {LONG_SIZES}",
+    )  # fmt: skip
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
     parser.add_argument("--render", help="only render an earlier --json file (with --markdown)")
     args = parser.parse_args()
@@ -366,6 +392,8 @@ def main() -> None:
           "(lower is faster)")  # fmt: skip
     start = time.perf_counter()
     rows = bench_backends(args)
+    if args.long:
+        rows += bench_backends(args, sizes=LONG_SIZES, only=SCAN_CELLS)
     e2e = None if args.no_lightning or args.device == "cuda" else bench_lightning(args)
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.markdown:

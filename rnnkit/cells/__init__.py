@@ -5,6 +5,22 @@ from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.jordan import JordanCell
 from rnnkit.cells.lstm import LSTMCell
+from rnnkit.cells.mgu import MGUCell
+from rnnkit.cells.mingru import MinGRUCell
+from rnnkit.cells.minlstm import MinLSTMCell
 from rnnkit.cells.narx import NARXCell
+from rnnkit.cells.sru import SRUCell
 
-__all__ = ["Cell", "State", "ElmanCell", "GRUCell", "JordanCell", "LSTMCell", "NARXCell"]
+__all__ = [
+    "Cell",
+    "State",
+    "ElmanCell",
+    "GRUCell",
+    "JordanCell",
+    "LSTMCell",
+    "NARXCell",
+    "MGUCell",
+    "SRUCell",
+    "MinGRUCell",
+    "MinLSTMCell",
+]

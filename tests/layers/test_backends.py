@@ -9,7 +9,17 @@ import functools
 import pytest
 import torch
 
-from rnnkit.cells import ElmanCell, GRUCell, JordanCell, LSTMCell, NARXCell
+from rnnkit.cells import (
+    ElmanCell,
+    GRUCell,
+    JordanCell,
+    LSTMCell,
+    MGUCell,
+    MinGRUCell,
+    MinLSTMCell,
+    NARXCell,
+    SRUCell,
+)
 from rnnkit.layers import Recurrent
 from rnnkit.layers.backends import BACKENDS, choose_backend
 from rnnkit.layers.state import map_state
@@ -42,6 +52,17 @@ CELLS = {
     "narx_state_form_nobias": functools.partial(
         NARXCell, output_size=H + 1, output_delays=3, bias=False, nonlinearity="sigmoid"
     ),
+    "mgu": MGUCell,
+    "mgu_nobias": functools.partial(MGUCell, bias=False),
+    # F != H: the highway term is a fourth chunk of W x_t
+    "sru_projected_skip": functools.partial(SRUCell, highway_bias=-1.0),
+    # the highway term is x_t itself: every layer as wide as its input
+    "sru_identity_skip": lambda input_size, hidden_size: SRUCell(input_size, input_size),
+    "sru_no_skip": functools.partial(SRUCell, has_skip_term=False),
+    "mingru": MinGRUCell,
+    "mingru_g_nobias": functools.partial(MinGRUCell, bias=False, candidate="g"),
+    "minlstm": MinLSTMCell,
+    "minlstm_g": functools.partial(MinLSTMCell, candidate="g"),
 }
 FEEDBACK_CELLS = [
     "jordan",
@@ -51,7 +72,7 @@ FEEDBACK_CELLS = [
     "narx_state_form_nobias",
 ]
 LENGTHS = torch.tensor([6, 2, 1, 5])
-FAST_BACKENDS = ["fused", "bptt", "native", "auto"]
+FAST_BACKENDS = ["fused", "bptt", "native", "scan", "auto"]
 
 
 def leaves(state) -> list[torch.Tensor]:

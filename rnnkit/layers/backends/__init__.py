@@ -11,6 +11,8 @@
 ``native``   the ``bptt`` algorithm with its time loops in C++ (:mod:`.native`), compiled once
              per machine, CPU only: Elman, GRU (both variants), LSTM, and the closed-loop
              forward of Jordan and NARX.
+``scan``     cells whose recurrence is linear in the state (minGRU, minLSTM): coefficients of
+             all steps from one matmul, then a chunked associative scan over time (:mod:`.scan`).
 ``compiled`` the loop with each step compiled by ``torch.compile`` (any cell).
 ``auto``     the fastest correct one for the cell and device, from ``scripts/bench.py``
              measurements (:data:`AUTO_PREFERENCE`); logged once per cell type and device.
@@ -28,7 +30,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
-from rnnkit.layers.backends import bptt, compiled, fused, native, native_build
+from rnnkit.layers.backends import bptt, compiled, fused, mgu, native, native_build, scan, sru
 from rnnkit.layers.backends.loop import unroll_loop
 from rnnkit.utils.logging import get_logger
 
@@ -43,7 +45,10 @@ BACKENDS: dict[str, tuple[Callable[[Cell, Tensor | None], bool], Unroll]] = {
     "bptt": (bptt.supports, bptt.unroll_bptt),
     "native": (native.supports, native.unroll_native),
     "compiled": (compiled.supports, compiled.unroll_compiled),
+    "scan": (scan.supports, scan.unroll_scan),
 }
+# hand-written kernels of the newer cells, each in its own file
+bptt.KERNELS.update(MGU=mgu.mgu, SRU=sru.sru)
 BACKEND_NAMES = {"auto", *BACKENDS}
 
 #: what ``auto`` tries, in order, per (device type, kernel name, mode), where the kernel name
@@ -63,6 +68,12 @@ AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
         for mode in ("train", "inference")
     },
     **{("cpu", "GRU_RESET_BEFORE", mode): ("native", "bptt") for mode in ("train", "inference")},
+    # minGRU / minLSTM: the scan beats stepping the cell at every length measured
+    **{
+        (device, "LINEAR_SCAN", mode): ("scan",)
+        for device in ("cpu", "cuda")
+        for mode in ("train", "inference")
+    },
     # closed-loop forward in C++; the open loop is the same pure-PyTorch code either way
     **{
         ("cpu", kernel, mode): ("native", "bptt")

@@ -1,0 +1,72 @@
+r"""Hand-written BPTT for :class:`rnnkit.cells.SRUCell` (Lei et al. 2018), a ``bptt`` kernel.
+
+Every matrix product of SRU reads the input only, so ``U = x W^T`` is one matmul for all
+steps. Of the rest only the cell state is sequential,
+
+.. math::
+    c_t = f_t \odot c_{t-1} + (1 - f_t) \odot \tilde x_t, \quad
+    f_t = \sigma(p_t + v_f \odot c_{t-1}), \quad p_t = u^f_t + b_f,
+
+a loop of four element-wise ops a step (:class:`_CellStateFn`); the reset gate and the output
+(:math:`r_t = \sigma(u^r_t + v_r \odot c_{t-1} + b_r)`,
+:math:`h_t = r_t \odot c_t + (1 - r_t) \odot s_t`) are then computed for all steps at once, and
+autograd differentiates them. The backward of the cell state is a *linear* recurrence in
+reverse, :math:`\delta_{t-1} = g_{t-1} + \delta_t \odot \partial c_t / \partial c_{t-1}`, with
+:math:`\partial c_t / \partial c_{t-1} = f_t + k_t \odot v_f` and
+:math:`k_t = \partial c_t / \partial p_t = (c_{t-1} - \tilde x_t) \odot f_t (1 - f_t)`, so it
+runs as the scan of :mod:`.scan`, not as a loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.cells.base import Cell
+from rnnkit.layers.backends.bptt import prev_states
+from rnnkit.layers.backends.first_order import first_order_only
+from rnnkit.layers.backends.scan import reverse_linear_recurrence
+from rnnkit.layers.state import last_states
+
+
+class _CellStateFn(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cand: Tensor, p: Tensor, v_f: Tensor, c0: Tensor, mask: Tensor | None):
+        fs, cs = torch.empty_like(cand), torch.empty_like(cand)  # (T, B, H)
+        c = c0
+        for t in range(cand.shape[0]):
+            f = torch.sigmoid(torch.addcmul(p[t], v_f, c), out=fs[t])
+            c = torch.addcmul(cand[t], f, c - cand[t], out=cs[t])
+        ctx.save_for_backward(cand, v_f, c0, fs, cs, mask)
+        return cs
+
+    @staticmethod
+    @first_order_only
+    def backward(ctx, d_cs: Tensor):
+        cand, v_f, c0, fs, cs, mask = ctx.saved_tensors
+        c_prev = prev_states(c0, cs, mask)
+        k = (c_prev - cand) * fs * (1 - fs)  # d c_t / d p_t
+        carry = fs + k * v_f  # d c_t / d c_{t-1}
+        keep = 1 - fs  # d c_t / d cand_t
+        if mask is not None:
+            k, carry, keep = (torch.where(mask, x, 0) for x in (k, carry, keep))
+        delta = reverse_linear_recurrence(carry, d_cs)  # gradient reaching every c_t
+        dp = delta * k
+        return delta * keep, dp, (dp * c_prev).sum((0, 1)), carry[0] * delta[0], None
+
+
+def sru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
+    """The ``bptt`` kernel of ``SRU``: ``x (B, T, F)`` -> ``(hs (T, B, H), final c)``."""
+    xt = x.transpose(0, 1)  # (T, B, F)
+    # split, not slices: the backward of split is one cat, that of each slice a zero fill
+    cand, u_f, u_r, *projection = F.linear(xt, cell.weight_ih).split(cell.hidden_size, dim=-1)
+    v_f, v_r = cell.weight_c.chunk(2)
+    b_f, b_r = cell.bias.chunk(2)
+    cs = _CellStateFn.apply(cand.contiguous(), u_f + b_f, v_f, state, mask)
+    r = torch.addcmul(u_r + b_r, v_r, prev_states(state, cs, None)).sigmoid()
+    hs = r * cs
+    if cell.has_skip_term:
+        skip = projection[0] if cell.projected_skip else cell.highway_scale * xt
+        hs = hs + (1 - r) * skip
+    return hs, last_states(cs, mask)
