@@ -128,10 +128,11 @@ def test_regression_objective_when_num_classes_is_none() -> None:
     assert set(task.predict_step((x, lengths, y), 0)[0]) == {"value"}
 
 
-def test_hyperparameters_leave_out_the_model() -> None:
+def test_hyperparameters_leave_out_the_model_and_the_data_state() -> None:
     model = SequenceModel(output_size=3, cell=GRUCell, input_size=2)
     task = ClassificationTask(model, optimizer(), num_classes=3, label_names=["a", "b", "c"])
-    assert "model" not in task.hparams and task.hparams.label_names == ["a", "b", "c"]
+    assert "model" not in task.hparams and "label_names" not in task.hparams
+    assert task.hparams.num_classes == 3 and task.label_names == ["a", "b", "c"]
 
 
 def test_label_names_must_match_num_classes() -> None:
