@@ -79,7 +79,13 @@ def test_sequence_model_padding_never_changes_a_result(mode: str, bidirectional:
 
 def test_sequence_model_token_inputs_and_per_step_head() -> None:
     model = SequenceModel(
-        output_size=7, cell=GRUCell, vocab_size=11, pad_index=0, embedding_dim=3, pooling="none"
+        output_size=7,
+        cell=GRUCell,
+        vocab_size=11,
+        pad_index=0,
+        embedding_dim=3,
+        hidden_size=4,
+        pooling="none",
     )
     x = torch.randint(1, 11, (2, 5))
     assert model(x, torch.tensor([5, 3])).shape == (2, 5, 7)
@@ -129,13 +135,13 @@ def test_regression_objective_when_num_classes_is_none() -> None:
 
 
 def test_hyperparameters_leave_out_the_model_and_the_data_state() -> None:
-    model = SequenceModel(output_size=3, cell=GRUCell, input_size=2)
+    model = SequenceModel(output_size=3, cell=GRUCell, input_size=2, hidden_size=4)
     task = ClassificationTask(model, optimizer(), num_classes=3, label_names=["a", "b", "c"])
     assert "model" not in task.hparams and "label_names" not in task.hparams
     assert task.hparams.num_classes == 3 and task.label_names == ["a", "b", "c"]
 
 
 def test_label_names_must_match_num_classes() -> None:
-    model = SequenceModel(output_size=3, cell=GRUCell, input_size=2)
+    model = SequenceModel(output_size=3, cell=GRUCell, input_size=2, hidden_size=4)
     with pytest.raises(ValueError, match="2 label_names for 3 classes"):
         ClassificationTask(model, optimizer(), num_classes=3, label_names=["a", "b"])
