@@ -180,7 +180,7 @@ def test_training_batches_are_scored_only_when_asked(train_metrics: bool) -> Non
     from torch.utils.data import DataLoader
 
     torch.manual_seed(0)
-    model = make_task(crf=True).model
+    model = make_task(crf=True).model.train()
     opt = functools.partial(torch.optim.Adam, lr=0.01)
     task = TaggingTask(
         model, opt, num_tags=3, label_names=NAMES, crf=True, train_metrics=train_metrics
