@@ -145,3 +145,31 @@ def test_label_names_must_match_num_classes() -> None:
     model = SequenceModel(output_size=3, cell=GRUCell, input_size=2, hidden_size=4)
     with pytest.raises(ValueError, match="2 label_names for 3 classes"):
         ClassificationTask(model, optimizer(), num_classes=3, label_names=["a", "b"])
+
+
+class Shown:
+    """The two calls ``format_predictions`` makes of a datamodule."""
+
+    def __init__(self, *sources: str) -> None:
+        self.sources = list(sources)
+
+    def predict_examples(self) -> list[str]:
+        return self.sources
+
+    def decode_inputs(self, example: str) -> str:
+        return f"<{example}>"
+
+
+def test_predictions_read_as_label_probability_input_or_value_input() -> None:
+    model = SequenceModel(output_size=2, cell=GRUCell, input_size=1, hidden_size=4)
+    task = ClassificationTask(model, optimizer(), num_classes=2, label_names=["down", "up"])
+    lines = task.format_predictions([{"label": "up", "prob": 0.91234}], Shown("a.csv:2"))
+    assert lines == ["up\t0.9123\t<a.csv:2>"]
+    regression = ClassificationTask(
+        SequenceModel(output_size=1, cell=GRUCell, input_size=1, hidden_size=4), optimizer()
+    )
+    values = [{"value": 0.5}, {"value": -1234567.0}]
+    assert regression.format_predictions(values, Shown("x", "y")) == [
+        "0.5\t<x>",
+        "-1.23457e+06\t<y>",
+    ]

@@ -137,6 +137,7 @@ def test_fit_test_predict_and_attention_heatmaps(tmp_path):
     (texts,) = batches
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
     assert all(set(t) <= set("abcd") and len(t) <= 8 for t in texts)
+    assert task.format_predictions(texts, dm) == [f"{texts[0]}\tabcd", f"{texts[1]}\tba"]
     plots = sorted((tmp_path / "attention").glob("*.png"))
     assert [p.name for p in plots] == ["predict_000.png", "predict_001.png"]
 
