@@ -11,7 +11,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
 from rnnkit.tasks.base import Task
-from rnnkit.tasks.metrics import StageMetrics, mean_metric, per_stage
+from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage, scored_stages
 
 
 class ClassificationTask(Task):
@@ -20,7 +20,8 @@ class ClassificationTask(Task):
     Classification (``num_classes`` set): cross-entropy; ``acc`` and macro ``f1``, and
     ``val/acc_best``. Regression (``num_classes=None``): mean squared error; ``mse`` and
     ``mae``, and ``val/mse_best``. The model is called as ``model(x, lengths) -> (B, C)``
-    (``C = 1`` for regression).
+    (``C = 1`` for regression). Training batches log only the loss unless ``train_metrics``
+    (the class statistics of every update cost a host sync on a GPU).
 
     Args:
         model: an already built network, e.g. :class:`rnnkit.models.SequenceModel`.
@@ -31,6 +32,7 @@ class ClassificationTask(Task):
         num_classes: classes; ``None`` makes the task a regression.
         label_names: class names in index order (predictions are returned by name); data
             state, from the data's label map.
+        train_metrics: also score training batches (``train/acc``, ``train/f1``, ...).
     """
 
     data_state = ("label_names",)
@@ -43,6 +45,7 @@ class ClassificationTask(Task):
         loss: nn.Module | None = None,
         num_classes: int | None = None,
         label_names: Sequence[str] | None = None,
+        train_metrics: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=self.not_hyperparameters)
@@ -70,7 +73,11 @@ class ClassificationTask(Task):
             }
             best = ("acc", "max")
         self.metrics = StageMetrics(
-            per_stage({"loss": mean_metric, **scores}), best=best, prog_bar=scores
+            merge(
+                per_stage({"loss": mean_metric}), per_stage(scores, scored_stages(train_metrics))
+            ),
+            best=best,
+            prog_bar=scores,
         )
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:

@@ -36,6 +36,15 @@ def mean_metric() -> MeanMetric:
     return MeanMetric(nan_strategy="disable")
 
 
+def scored_stages(train_metrics: bool) -> tuple[str, ...]:
+    """The stages whose batches are scored: validation and test, and training on request.
+
+    Scoring training batches is work (decoding, host syncs) that nobody reads by default;
+    ``train/loss`` is always logged.
+    """
+    return STAGES if train_metrics else ("val", "test")
+
+
 def per_stage(
     factories: Mapping[str, Callable[[], Metric]], stages: Iterable[str] = STAGES
 ) -> dict[str, dict[str, Metric]]:

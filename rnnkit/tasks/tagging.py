@@ -14,7 +14,7 @@ from rnnkit.data.collate import IGNORE_INDEX
 from rnnkit.models.crf import CRF
 from rnnkit.models.pooling import valid_mask
 from rnnkit.tasks.base import Task
-from rnnkit.tasks.metrics import STAGES, StageMetrics, mean_metric, merge, per_stage
+from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage, scored_stages
 from rnnkit.tasks.spans import SpanF1
 
 
@@ -64,7 +64,6 @@ class TaggingTask(Task):
         self.label_names = list(label_names) if label_names else [str(i) for i in range(num_tags)]
         self.crf = CRF(num_tags) if crf else None
         self.loss_fn = loss if loss is not None else nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
-        scored = STAGES if train_metrics else ("val", "test")
         scores = {
             "acc": lambda: MulticlassAccuracy(
                 num_tags, average="micro", ignore_index=IGNORE_INDEX, validate_args=False
@@ -72,7 +71,9 @@ class TaggingTask(Task):
             "f1": SpanF1,
         }
         self.metrics = StageMetrics(
-            merge(per_stage({"loss": mean_metric}), per_stage(scores, scored)),
+            merge(
+                per_stage({"loss": mean_metric}), per_stage(scores, scored_stages(train_metrics))
+            ),
             best=("f1", "max"),
             prog_bar=["f1"],
         )
