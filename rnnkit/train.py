@@ -4,8 +4,11 @@
 
 1. seed everything (``cfg.seed``);
 2. instantiate ``cfg.data`` and call ``setup()``;
-3. fill every ``???`` key of ``cfg.model`` and ``cfg.task`` from ``datamodule.info``;
-4. instantiate ``cfg.model``, then ``cfg.task`` with ``model=``;
+3. fill every ``???`` key of ``cfg.model`` and ``cfg.task`` from ``datamodule.info`` (sizes and
+   small scalars only);
+4. instantiate ``cfg.model``, then ``cfg.task`` with ``model=`` and the task's data state
+   (vocabularies, label names, scalers: ``Task.data_arguments(info)``), which never enters the
+   config, the hyper-parameters or the loggers;
 5. instantiate callbacks, loggers and the trainer;
 6. ``trainer.fit`` (``cfg.train``), then ``trainer.test`` with the best checkpoint (``cfg.test``);
 7. write ``summary.json`` in the run directory and return the metrics dict.
@@ -87,15 +90,22 @@ def build_data_and_model(cfg: DictConfig, datamodule_state: dict | None = None):
     return datamodule, model
 
 
+def task_data_arguments(cfg: DictConfig, datamodule) -> dict[str, Any]:
+    """The task's data state (``Task.data_arguments``) from ``datamodule.info``."""
+    task_cls = get_class(cfg.task._target_)
+    from_data = getattr(task_cls, "data_arguments", None)
+    return from_data(dict(getattr(datamodule, "info", {}) or {})) if from_data else {}
+
+
 def build_data_and_task(cfg: DictConfig, datamodule_state: dict | None = None):
-    """Steps 2-4: :func:`build_data_and_model`, then ``instantiate(cfg.task, model=model)``.
+    """Steps 2-4: :func:`build_data_and_model`, then the task with the model and data state.
 
     Returns:
         ``(datamodule, model, task)``.
     """
     datamodule, model = build_data_and_model(cfg, datamodule_state)
     log.info(f"Instantiating task <{cfg.task._target_}>")
-    task = instantiate(cfg.task, model=model)
+    task = instantiate(cfg.task, model=model, **task_data_arguments(cfg, datamodule))
     return datamodule, model, task
 
 
@@ -243,14 +253,20 @@ def load_task(cfg: DictConfig):
     """Rebuild ``(run_cfg, datamodule, task)`` from a checkpoint (see :func:`load_run`).
 
     The model is built from the run's config and sized by the datamodule restored from the
-    checkpoint; weights and hyperparameters come from the checkpoint:
-    ``Task.load_from_checkpoint(ckpt, model=instantiate(cfg.model))``.
+    checkpoint, which also gives the task its data state; weights and hyperparameters come
+    from the checkpoint: ``Task.load_from_checkpoint(ckpt, model=..., **data_state)``.
     """
     run_cfg, ckpt, checkpoint = load_run(cfg)
     datamodule, model = build_data_and_model(run_cfg, _datamodule_state(run_cfg, checkpoint))
     check_config_matches(checkpoint, run_cfg, path=ckpt)  # names the first differing model key
     task_cls = get_class(run_cfg.task._target_)
-    task = task_cls.load_from_checkpoint(ckpt, model=model, map_location="cpu", weights_only=True)
+    task = task_cls.load_from_checkpoint(
+        ckpt,
+        model=model,
+        map_location="cpu",
+        weights_only=True,
+        **task_data_arguments(run_cfg, datamodule),
+    )
     return run_cfg, datamodule, task
 
 
@@ -274,32 +290,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def format_predictions(datamodule, predictions: list[Any]) -> list[str]:
-    """One human-readable line per prediction (tagging: ``token<TAB>tag`` blocks)."""
-    lines = []
-    for example, pred in zip(datamodule.predict_examples(), predictions, strict=True):
-        shown = datamodule.decode_inputs(example)
-        if isinstance(pred, str):  # seq2seq: the decoded output sequence
-            lines.append(f"{pred}\t{shown}")
-        elif isinstance(pred, list):  # tagging: one tag per token, CoNLL-style
-            lines += [f"{token}\t{tag}" for token, tag in zip(shown, pred, strict=True)]
-            lines.append("")
-        elif "label" in pred:
-            lines.append(f"{pred['label']}\t{pred['prob']:.4f}\t{shown}")
-        else:
-            lines.append(f"{pred['value']:.6g}\t{shown}")
-    return lines
-
-
 def predict(cfg: DictConfig) -> list[str]:
     """Predict on ``cfg.input`` with ``cfg.ckpt_path``; write lines to ``cfg.output`` or stdout.
 
     Returns:
-        The lines written: classification ``label<TAB>probability<TAB>input``, regression
-        ``value<TAB>input``, tagging ``token<TAB>tag`` with a blank line after each sentence.
-        Generation (language models) takes ``prompt=TEXT`` (or a list) instead of ``input``;
-        ``temperature``, ``top_k`` and ``max_new_tokens`` override the task's sampling
-        settings; the output is the generated text of each prompt.
+        The lines written, as the task formats them (``Task.format_predictions``):
+        classification ``label<TAB>probability<TAB>input``, regression ``value<TAB>input``,
+        tagging ``token<TAB>tag`` with a blank line after each sentence, seq2seq
+        ``output<TAB>input``. Generation (language models) takes ``prompt=TEXT`` (or a list)
+        instead of ``input``; ``temperature``, ``top_k`` and ``max_new_tokens`` override the
+        task's sampling settings; the output is the generated text of each prompt.
     """
     prompt = cfg.get("prompt")
     if prompt is None and not cfg.get("input"):
@@ -322,10 +322,7 @@ def predict(cfg: DictConfig) -> list[str]:
     trainer: L.Trainer = instantiate(run_cfg.trainer, logger=False, enable_progress_bar=False)
     batches = trainer.predict(task, datamodule=datamodule) or []
     predictions = [p for batch in batches for p in batch]
-    if prompt is not None:  # generation: the predictions are the generated texts
-        lines = predictions
-    else:
-        lines = format_predictions(datamodule, predictions)
+    lines = task.format_predictions(predictions, datamodule)
     text = "\n".join(lines) + "\n"
     if cfg.get("output"):
         Path(str(cfg.output)).write_text(text)

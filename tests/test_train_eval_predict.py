@@ -12,6 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from rnnkit.train import evaluate, predict, train
+from rnnkit.utils.checkpointing import load_checkpoint
 from rnnkit.utils.config import _package_file
 from tests.helpers import REPO_ROOT
 
@@ -71,9 +72,17 @@ def test_predict_writes_original_label_names(compose_cfg, tmp_path):
     cfg = compose_cfg(
         ["+experiment=context_tagging_bilstm", "data.num_samples=120", *TINY], subdir="train"
     )
-    save_run_config(cfg, Path(cfg.paths.output_dir))
+    run_dir = Path(cfg.paths.output_dir)
+    save_run_config(cfg, run_dir)
     train(cfg)
-    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    # the label map is the data's state: it is in the checkpoint once (the datamodule's entry),
+    # never in the config, the task's hyper-parameters or what the loggers receive
+    saved = load_checkpoint(ckpt)
+    assert "B-BRAND" in saved["ContextTaggingDataModule"]["fitted"]["labels"]
+    assert "label_names" not in cfg.task and "label_names" not in saved["hyper_parameters"]
+    assert "B-BRAND" not in repr(saved["rnnkit"]["config"])
+    assert "B-BRAND" not in (run_dir / "csv" / "hparams.yaml").read_text()
     sentences = tmp_path / "input.conll"
     sentences.write_text("jordan\nsaid\nhello\n\ni\nbought\nfila\nshoes\n")  # tokens, no tags
     out = tmp_path / "pred.conll"

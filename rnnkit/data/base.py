@@ -169,10 +169,13 @@ class SequenceDataModule(L.LightningDataModule):
 
     @property
     def info(self) -> dict[str, Any]:
-        """What the data tells the model and the task (filled into ``???`` config keys).
+        """What the data tells the model and the task.
 
         Always has ``input_size``, ``vocab_size``, ``pad_index``, ``output_size``,
-        ``num_classes``, ``label_names`` and ``pooling`` (``None`` where not applicable).
+        ``num_classes``, ``label_names`` and ``pooling`` (``None`` where not applicable). Sizes
+        and scalars fill ``???`` config keys; ``label_names`` is fitted state, handed to the
+        task as a constructor argument and never written into the config (CONTRIBUTING, "the
+        info contract").
         """
         if self.fitted is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before reading info")

@@ -197,7 +197,7 @@ def rnn_forecaster(
     output_size: int,
     window: int,
     horizon: int,
-    hidden_size: int = 64,
+    hidden_size: int,
     num_layers: int = 1,
     dropout: float = 0.0,
     backend: str = "auto",
@@ -229,7 +229,7 @@ def sliding_window_forecaster(
     output_size: int,
     window: int,
     horizon: int,
-    hidden_size: int = 64,
+    hidden_size: int,
     nonlinearity: str = "tanh",
 ) -> Forecaster:
     """The finite-response baseline: an MLP over the last ``window`` rows emits ``H`` steps."""
@@ -247,7 +247,7 @@ def narx_forecaster(
     cell: Callable[..., Cell],
     input_size: int,
     output_size: int,
-    hidden_size: int = 32,
+    hidden_size: int,
     closed_loop_training: bool = False,
     backend: str = "auto",
 ) -> NARXForecaster:

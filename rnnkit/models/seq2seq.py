@@ -316,8 +316,9 @@ def build_seq2seq(
     tgt_vocab_size: int,
     encoder_cell: CellFactory = GRUCell,
     decoder_cell: CellFactory | None = None,
-    embedding_size: int = 64,
-    hidden_size: int = 128,
+    *,
+    embedding_size: int,
+    hidden_size: int,
     num_layers: int = 1,
     bidirectional: bool = True,
     attention: str = "general",
@@ -332,6 +333,8 @@ def build_seq2seq(
     backend: str = "auto",
 ) -> Seq2Seq:
     """Wire a :class:`Seq2Seq` from sizes and cell factories.
+
+    The widths have no default: ``configs/model/seq2seq.yaml`` (or the caller) chooses them.
 
     Args:
         src_vocab_size, tgt_vocab_size: vocabulary sizes (from the data).

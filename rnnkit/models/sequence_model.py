@@ -36,9 +36,13 @@ class SequenceModel(nn.Module):
         vocab_size: tokens in the vocabulary; when given, inputs are token ids ``(B, T)``
             and go through an embedding of width ``embedding_dim``.
         pad_index: the padding token id (its embedding stays zero).
-        embedding_dim: width of the token embedding.
-        hidden_size, num_layers, bidirectional, dropout, backend, residual, learn_init:
-            passed to :func:`build_stack`; ``dropout`` also acts before the head.
+        embedding_dim: width of the token embedding (needed with ``vocab_size``).
+        hidden_size: H of every cell (needed with ``cell``).
+        num_layers, bidirectional, dropout, backend, residual, learn_init: passed to
+            :func:`build_stack`; ``dropout`` also acts before the head.
+
+    Widths have no default here: ``configs/model/*.yaml`` (or the caller) chooses them, so there
+    is one source for each value.
         pooling: ``"last" | "mean" | "max" | "attention"`` for one output per sequence, or
             ``"none"`` for one output per step.
 
@@ -54,8 +58,8 @@ class SequenceModel(nn.Module):
         input_size: int | None = None,
         vocab_size: int | None = None,
         pad_index: int | None = 0,
-        embedding_dim: int = 64,
-        hidden_size: int = 64,
+        embedding_dim: int | None = None,
+        hidden_size: int | None = None,
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
@@ -74,6 +78,10 @@ class SequenceModel(nn.Module):
             )
         if vocab_size is None and input_size is None:
             raise ValueError("SequenceModel: give `input_size` (features) or `vocab_size`")
+        if vocab_size is not None and embedding_dim is None:
+            raise ValueError("SequenceModel: token inputs (vocab_size) need `embedding_dim`")
+        if cell is not None and hidden_size is None:
+            raise ValueError("SequenceModel: a recurrent `cell` needs `hidden_size`")
         self.pooling_mode = pooling
         if vocab_size is not None:
             self.embedding: nn.Module | None = nn.Embedding(

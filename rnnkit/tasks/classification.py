@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import lightning as L
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics import MaxMetric, MeanMetric, MetricCollection, MinMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
-from rnnkit.tasks.optim import build_optimizers
+from rnnkit.tasks.base import Task
+from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage, scored_stages
 
 
-class ClassificationTask(L.LightningModule):
+class ClassificationTask(Task):
     """Train a model that maps a sequence to one label (or one number).
 
-    Classification (``num_classes`` set): cross-entropy; ``acc`` and macro ``f1``.
-    Regression (``num_classes=None``): mean squared error; ``mse`` and ``mae``.
-    The model is called as ``model(x, lengths) -> (B, C)`` (``C = 1`` for regression).
+    Classification (``num_classes`` set): cross-entropy; ``acc`` and macro ``f1``, and
+    ``val/acc_best``. Regression (``num_classes=None``): mean squared error; ``mse`` and
+    ``mae``, and ``val/mse_best``. The model is called as ``model(x, lengths) -> (B, C)``
+    (``C = 1`` for regression). Training batches log only the loss unless ``train_metrics``
+    (the class statistics of every update cost a host sync on a GPU).
 
     Args:
         model: an already built network, e.g. :class:`rnnkit.models.SequenceModel`.
@@ -29,8 +30,12 @@ class ClassificationTask(L.LightningModule):
             ``val/loss``), or ``None``.
         loss: override the default loss (cross-entropy or MSE).
         num_classes: classes; ``None`` makes the task a regression.
-        label_names: class names in index order (predictions are returned by name).
+        label_names: class names in index order (predictions are returned by name); data
+            state, from the data's label map.
+        train_metrics: also score training batches (``train/acc``, ``train/f1``, ...).
     """
+
+    data_state = ("label_names",)
 
     def __init__(
         self,
@@ -39,10 +44,11 @@ class ClassificationTask(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         loss: nn.Module | None = None,
         num_classes: int | None = None,
-        label_names: list[str] | None = None,
+        label_names: Sequence[str] | None = None,
+        train_metrics: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "loss"])
+        self.save_hyperparameters(ignore=self.not_hyperparameters)
         self.model = model
         self.regression = num_classes is None
         if label_names is not None and num_classes is not None and len(label_names) != num_classes:
@@ -52,21 +58,27 @@ class ClassificationTask(L.LightningModule):
         self.label_names = list(label_names) if label_names is not None else None
         if self.regression:
             self.loss_fn = loss if loss is not None else nn.MSELoss()
-            metrics = MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()})
-            self.best_name, self.val_best = "mse", MinMetric()
+            scores: dict[str, Callable[[], Any]] = {
+                "mse": MeanSquaredError,
+                "mae": MeanAbsoluteError,
+            }
+            best = ("mse", "min")
         else:
             self.loss_fn = loss if loss is not None else nn.CrossEntropyLoss()
-            metrics = MetricCollection(
-                {
-                    "acc": MulticlassAccuracy(num_classes, average="micro"),
-                    "f1": MulticlassF1Score(num_classes, average="macro"),
-                }
-            )
-            self.best_name, self.val_best = "acc", MaxMetric()
-        self.train_metrics = metrics.clone(prefix="train/")
-        self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+            scores = {
+                "acc": lambda: MulticlassAccuracy(
+                    num_classes, average="micro", validate_args=False
+                ),
+                "f1": lambda: MulticlassF1Score(num_classes, average="macro", validate_args=False),
+            }
+            best = ("acc", "max")
+        self.metrics = StageMetrics(
+            merge(
+                per_stage({"loss": mean_metric}), per_stage(scores, scored_stages(train_metrics))
+            ),
+            best=best,
+            prog_bar=scores,
+        )
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         return self.model(x, lengths)
@@ -82,34 +94,22 @@ class ClassificationTask(L.LightningModule):
             pred = out.argmax(-1)  # (B,)
         return loss, pred, y
 
-    def _shared_step(self, batch, stage: str, mean_loss: MeanMetric, metrics) -> Tensor:
+    def _shared_step(self, batch, stage: str) -> Tensor:
         loss, pred, y = self.model_step(batch)
-        # update, not forward: only epoch values are logged, and forward would also compute a
-        # per-batch value (about 1 ms a step, 2% of a training step)
-        mean_loss.update(loss)
-        metrics.update(pred, y)
-        batch_size = y.shape[0]
-        self.log(
-            f"{stage}/loss",
-            mean_loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=batch_size,
-        )
-        self.log_dict(
-            metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=batch_size
-        )
+        B = y.shape[0]
+        for name in self.metrics.names(stage):
+            args = (loss.detach(),) if name == "loss" else (pred.detach(), y)
+            self.metrics.update(self, stage, name, *args, batch_size=B)
         return loss
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train", self.train_loss, self.train_metrics)
+        return self._shared_step(batch, "train")
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "val", self.val_loss, self.val_metrics)
+        self._shared_step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._shared_step(batch, "test", self.test_loss, self.test_metrics)
+        self._shared_step(batch, "test")
 
     def predict_step(self, batch, batch_idx: int) -> list[dict[str, Any]]:
         """Decoded predictions: ``{"label", "prob"}`` per sequence, or ``{"value"}``."""
@@ -123,18 +123,13 @@ class ClassificationTask(L.LightningModule):
         pairs = zip(index.tolist(), prob.tolist(), strict=True)
         return [{"label": names[i], "prob": p} for i, p in pairs]
 
-    def on_train_start(self) -> None:
-        # sanity-check validation must not count as the best epoch
-        self.val_loss.reset()
-        self.val_metrics.reset()
-        self.val_best.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        value = self.val_metrics[f"val/{self.best_name}"].compute()
-        self.val_best(value)
-        self.log(
-            f"val/{self.best_name}_best", self.val_best.compute(), sync_dist=True, prog_bar=True
-        )
-
-    def configure_optimizers(self) -> Any:
-        return build_optimizers(self, self.hparams.optimizer, self.hparams.scheduler)
+    def format_predictions(self, predictions: Sequence[dict[str, Any]], datamodule) -> list[str]:
+        """``label<TAB>probability<TAB>input`` per sequence, or ``value<TAB>input``."""
+        lines = []
+        for example, pred in zip(datamodule.predict_examples(), predictions, strict=True):
+            shown = datamodule.decode_inputs(example)
+            if self.regression:
+                lines.append(f"{pred['value']:.6g}\t{shown}")
+            else:
+                lines.append(f"{pred['label']}\t{pred['prob']:.4f}\t{shown}")
+        return lines

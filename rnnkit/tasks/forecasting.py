@@ -2,37 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics import MeanMetric
+from torchmetrics import Metric
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
 from rnnkit.models.arx import LinearARX
 from rnnkit.plots import plot_forecast
-from rnnkit.tasks.optim import build_optimizers
+from rnnkit.tasks.base import Task
+from rnnkit.tasks.metrics import StageMetrics, mean_metric
 from rnnkit.utils.logging import get_logger
 
 log = get_logger(__name__)
 
 
-def _scores() -> nn.ModuleDict:
-    """MAE, RMSE and MASE (an MAE of values divided by the MASE scale) in original units."""
-    return nn.ModuleDict(
-        {
-            "mae": MeanAbsoluteError(),
-            "rmse": MeanSquaredError(squared=False),
-            "mase": MeanAbsoluteError(),
-        }
-    )
+def _scores(*prefixes: str) -> dict[str, Metric]:
+    """MAE, RMSE and MASE (an MAE of values divided by the MASE scale) of each prefix."""
+    metrics: dict[str, Metric] = {}
+    for prefix in prefixes:
+        metrics[f"{prefix}mae"] = MeanAbsoluteError()
+        metrics[f"{prefix}rmse"] = MeanSquaredError(squared=False)
+        metrics[f"{prefix}mase"] = MeanAbsoluteError()
+    return metrics
 
 
-class ForecastingTask(L.LightningModule):
+class ForecastingTask(Task):
     """Train a forecaster on scaled windows; report errors in the data's original units.
 
     Batches are ``(x (B, W+H, I), lengths, y (B, W+H, O), window_ids)`` as
@@ -45,7 +44,9 @@ class ForecastingTask(L.LightningModule):
 
     - ``{stage}/mae``, ``{stage}/rmse``, ``{stage}/mase``: MASE divides by the in-sample MAE of
       the persistence forecast on the training rows (Hyndman & Koehler 2006);
-    - ``{stage}/persistence_*``: the persistence forecast (last context value held), always;
+    - ``{stage}/persistence_*``: the persistence forecast (last context value held), always; it
+      does not depend on the model, so its validation scores are computed in the first
+      validation epoch only and re-logged afterwards;
     - ``{stage}/loss``: MSE of the scaled forecast (what checkpoints select on).
 
     Test also runs over each whole test span after ``W`` real rows of context:
@@ -63,12 +64,14 @@ class ForecastingTask(L.LightningModule):
         scheduler: partial LR scheduler (stepped per epoch on ``val/loss``), or ``None``.
         window: W, context rows of each window (from the data).
         horizon: H, rows forecast per window (from the data).
-        target_names: names of the O targets (from the data).
-        target_mean, target_std: the target scaler fitted on the training rows (from the data).
-        mase_scale: per-target MASE denominators (from the data).
+        target_names: names of the O targets (data state, like the next three).
+        target_mean, target_std: the target scaler fitted on the training rows.
+        mase_scale: per-target MASE denominators.
         arx_input_delays, arx_output_delays: lags of the linear ARX baseline; ``None``: no ARX.
         plot: write the PNG plots at test time.
     """
+
+    data_state = ("target_names", "target_mean", "target_std", "mase_scale")
 
     def __init__(
         self,
@@ -86,7 +89,7 @@ class ForecastingTask(L.LightningModule):
         plot: bool = True,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model"])
+        self.save_hyperparameters(ignore=self.not_hyperparameters)
         self.model = model
         O = model.output_size
         self.target_names = list(target_names) if target_names else [f"y{i}" for i in range(O)]
@@ -105,21 +108,19 @@ class ForecastingTask(L.LightningModule):
         self.register_buffer("std", torch.tensor(target_std or [1.0] * O))
         self.register_buffer("scale", torch.tensor(mase_scale or [1.0] * O))
         self.loss_fn = nn.MSELoss()
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
-        names = [
-            "val/",
-            "val/persistence_",
-            "test/",
-            "test/persistence_",
-            "test/one_step_",
-            "test/free_run_",
-            "test/free_run_persistence_",
-        ]
+        test = ["", "persistence_", "one_step_", "free_run_", "free_run_persistence_"]
         self.arx: LinearARX | None = None
         if arx_input_delays is not None and arx_output_delays is not None:
             self.arx = LinearARX(model.input_size, O, arx_input_delays, arx_output_delays)
-            names += ["test/arx_", "test/arx_one_step_", "test/arx_free_run_"]
-        self.scores = nn.ModuleDict({n.replace("/", "_"): _scores() for n in names})
+            test += ["arx_", "arx_one_step_", "arx_free_run_"]
+        self.metrics = StageMetrics(
+            {
+                "train": {"loss": mean_metric()},
+                "val": {"loss": mean_metric(), **_scores("", "persistence_")},
+                "test": {"loss": mean_metric(), **_scores(*test)},
+            },
+            baselines=[f"val/persistence_{name}" for name in ("mae", "rmse", "mase")],
+        )
 
     def forward(self, x: Tensor, y_context: Tensor) -> Tensor:
         """Free-run forecast (scaled units) of the rows of ``x`` after ``y_context``."""
@@ -129,22 +130,13 @@ class ForecastingTask(L.LightningModule):
         """Scaled values back to the data's units."""
         return y * self.std + self.mean
 
-    def _update(self, prefix: str, pred: Tensor, target: Tensor, batch_size: int) -> None:
-        """Update and log MAE/RMSE/MASE of ``prefix`` on unscaled ``(B, S, O)`` values."""
-        scores = self.scores[prefix.replace("/", "_")]
+    def _update(self, stage: str, prefix: str, pred: Tensor, target: Tensor, B: int) -> None:
+        """Update MAE/RMSE/MASE of ``{stage}/{prefix}`` on unscaled ``(B, S, O)`` values."""
         p, t = pred.reshape(-1, pred.shape[-1]), target.reshape(-1, target.shape[-1])
-        scores["mae"](p, t)
-        scores["rmse"](p, t)
-        scores["mase"](p / self.scale, t / self.scale)
-        for name, metric in scores.items():
-            self.log(
-                f"{prefix}{name}",
-                metric,
-                on_step=False,
-                on_epoch=True,
-                batch_size=batch_size,
-                add_dataloader_idx=False,
-            )
+        update = self.metrics.update
+        update(self, stage, f"{prefix}mae", p, t, batch_size=B)
+        update(self, stage, f"{prefix}rmse", p, t, batch_size=B)
+        update(self, stage, f"{prefix}mase", p / self.scale, t / self.scale, batch_size=B)
 
     def model_step(self, batch) -> tuple[Tensor, Tensor, Tensor]:
         """Training: the model's own prediction mode (open or closed loop) and its loss."""
@@ -155,45 +147,29 @@ class ForecastingTask(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss, _, y = self.model_step(batch)
-        self.train_loss(loss)
-        self.log(
-            "train/loss",
-            self.train_loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=y.shape[0],
-        )
+        self.metrics.update(self, "train", "loss", loss.detach(), batch_size=y.shape[0])
         return loss
 
-    def _window_step(self, batch, stage: str, mean_loss: MeanMetric) -> None:
+    def _window_step(self, batch, stage: str) -> None:
         x, _, y, _ = batch
         W = self.hparams.window
         pred = self.model.forecast(x, y[:, :W])  # (B, H, O)
         B = y.shape[0]
-        mean_loss(self.loss_fn(pred, y[:, W:]))
-        self.log(
-            f"{stage}/loss",
-            mean_loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=B,
-            add_dataloader_idx=False,
-        )
+        self.metrics.update(self, stage, "loss", self.loss_fn(pred, y[:, W:]), batch_size=B)
         truth = self.unscale(y[:, W:])
-        self._update(f"{stage}/", self.unscale(pred), truth, B)
-        persistence = self.unscale(y[:, W - 1 : W]).expand_as(truth)
-        self._update(f"{stage}/persistence_", persistence, truth, B)
+        self._update(stage, "", self.unscale(pred), truth, B)
+        if self.metrics.wants(stage, "persistence_mae"):  # known after one validation epoch
+            persistence = self.unscale(y[:, W - 1 : W]).expand_as(truth)
+            self._update(stage, "persistence_", persistence, truth, B)
         if stage == "test" and self.arx is not None:
-            self._update("test/arx_", self.unscale(self.arx.forecast(x, y[:, :W])), truth, B)
+            self._update(stage, "arx_", self.unscale(self.arx.forecast(x, y[:, :W])), truth, B)
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._window_step(batch, "val", self.val_loss)
+        self._window_step(batch, "val")
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         if dataloader_idx == 0:
-            self._window_step(batch, "test", self.test_loss)
+            self._window_step(batch, "test")
         else:
             self._span_step(batch, batch_idx)
 
@@ -204,15 +180,15 @@ class ForecastingTask(L.LightningModule):
         truth = self.unscale(y[:, W:])  # (1, S, O)
         one_step = self.unscale(self.model.one_step(x, y, W))
         free_run = self.unscale(self.model.forecast(x, y[:, :W]))
-        self._update("test/one_step_", one_step, truth, 1)
-        self._update("test/free_run_", free_run, truth, 1)
+        self._update("test", "one_step_", one_step, truth, 1)
+        self._update("test", "free_run_", free_run, truth, 1)
         persistence = self.unscale(y[:, W - 1 : W]).expand_as(truth)
-        self._update("test/free_run_persistence_", persistence, truth, 1)
+        self._update("test", "free_run_persistence_", persistence, truth, 1)
         if self.arx is not None:
-            self._update("test/arx_one_step_", self.unscale(self.arx.one_step(x, y, W)), truth, 1)
-            self._update(
-                "test/arx_free_run_", self.unscale(self.arx.forecast(x, y[:, :W])), truth, 1
-            )
+            arx_one_step = self.unscale(self.arx.one_step(x, y, W))
+            self._update("test", "arx_one_step_", arx_one_step, truth, 1)
+            arx_free_run = self.unscale(self.arx.forecast(x, y[:, :W]))
+            self._update("test", "arx_free_run_", arx_free_run, truth, 1)
         if batch_idx == 0 and self.hparams.plot and self.trainer.is_global_zero:
             self._plot(self.unscale(y[0, :W]), truth[0], one_step[0], free_run[0])
 
@@ -254,8 +230,15 @@ class ForecastingTask(L.LightningModule):
             )
         return out
 
-    def on_train_start(self) -> None:
-        self.val_loss.reset()
+    def format_predictions(self, predictions: Sequence[dict[str, Any]], datamodule) -> list[str]:
+        """``series<TAB>step<TAB>value of each target`` per forecast row."""
+        lines = []
+        for window in predictions:
+            values = list(window["forecast"].values())
+            for h, step in enumerate(window["steps"]):
+                row = "\t".join(f"{v[h]:.6g}" for v in values)
+                lines.append(f"{window['series']}\t{step}\t{row}")
+        return lines
 
     def on_test_start(self) -> None:
         if self.arx is None:
@@ -267,6 +250,3 @@ class ForecastingTask(L.LightningModule):
                 "split_arrays('train') (rnnkit.data.TimeSeriesDataModule)"
             )
         self.arx.fit(datamodule.split_arrays("train"))
-
-    def configure_optimizers(self) -> Any:
-        return build_optimizers(self, self.hparams.optimizer, self.hparams.scheduler)

@@ -7,16 +7,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics import MeanMetric, MinMetric
 from torchmetrics.text import Perplexity
 
 from rnnkit.data.vocab import Vocabulary
+from rnnkit.tasks.base import Task
+from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage
 
 
-class LanguageModelTask(LightningModule):
+class LanguageModelTask(Task):
     r"""Train a :class:`rnnkit.models.LanguageModel` to predict each next token; sample from it.
 
     .. math::
@@ -25,7 +25,9 @@ class LanguageModelTask(LightningModule):
 
     Padding never counts: masked targets are skipped by the loss and by the perplexity
     (``torchmetrics.text.Perplexity`` with ``ignore_index``), which averages over every token of
-    the epoch, not over batches.
+    the epoch, not over batches. ``{stage}/loss`` is the same token mean, so the training
+    perplexity is ``exp(train/loss)`` and is not scored again (a softmax over the vocabulary of
+    every training batch); ``val/ppl`` and ``test/ppl`` are.
 
     Batches are ``(x, lengths, y)``, or ``(x, lengths, y, cond)`` for a conditional model
     (``cond (B, C)`` sets the initial state). Predict batches are ``(prompt, lengths[, cond])``
@@ -36,12 +38,12 @@ class LanguageModelTask(LightningModule):
         optimizer: partial optimizer, called with ``params=``.
         scheduler: optional partial scheduler, called with ``optimizer=`` (monitors
             ``val/loss``).
-        vocab: index -> token list from the data (decodes generated ids).
+        vocab: index -> token list from the data (decodes generated ids); data state.
         pad_index: the padding token, ignored by loss and metrics.
         eos_index: the end token; generation of a sequence stops there.
         separator: joins decoded tokens (``""`` for characters, ``" "`` for words).
         unigram_perplexity: the data's unigram baseline per stage (``{"val": .., "test": ..}``),
-            logged as ``{stage}/ppl_unigram`` next to ``{stage}/ppl``.
+            logged as ``{stage}/ppl_unigram`` next to ``{stage}/ppl``; data state.
         max_new_tokens, temperature, top_k: sampling in :meth:`predict_step` (temperature 0 is
             greedy).
         seed: seeds sampling (batch ``i`` uses ``seed + i``); ``None`` uses the global RNG.
@@ -49,6 +51,8 @@ class LanguageModelTask(LightningModule):
             generation from the first input token (and ``cond``) reproduces exactly; meant for
             conditional tasks where one vector determines one sequence.
     """
+
+    data_state = ("vocab", "unigram_perplexity")
 
     def __init__(
         self,
@@ -61,23 +65,29 @@ class LanguageModelTask(LightningModule):
         separator: str = "",
         unigram_perplexity: dict[str, float] | None = None,
         max_new_tokens: int = 200,
-        temperature: float = 1.0,
+        temperature: float = 0.8,
         top_k: int | None = None,
         seed: int | None = None,
         exact_match: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model"])
+        self.save_hyperparameters(ignore=self.not_hyperparameters)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         self.model = model
         self.vocab = Vocabulary.from_state_dict(list(vocab)) if vocab is not None else None
-        self.train_ppl = Perplexity(ignore_index=pad_index)
-        self.val_ppl = Perplexity(ignore_index=pad_index)
-        self.test_ppl = Perplexity(ignore_index=pad_index)
-        self.val_ppl_best = MinMetric()
-        self.val_exact = MeanMetric()
-        self.test_exact = MeanMetric()
+        scored = {"ppl": lambda: Perplexity(ignore_index=pad_index)}
+        if exact_match:
+            scored["exact_match"] = mean_metric
+        self.metrics = StageMetrics(
+            merge(per_stage({"loss": mean_metric}), per_stage(scored, ("val", "test"))),
+            best=("ppl", "min"),
+            prog_bar=["ppl"],
+            constants={
+                f"{stage}/ppl_unigram": value
+                for stage, value in (unigram_perplexity or {}).items()
+            },
+        )
 
     def forward(
         self, x: Tensor, lengths: Tensor | None = None, cond: Tensor | None = None
@@ -93,18 +103,25 @@ class LanguageModelTask(LightningModule):
         )  # (B, V, T) against (B, T)
         return loss, logits, y
 
-    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
+    def _step(self, stage: str, batch: Sequence[Tensor]) -> Tensor:
         loss, logits, y = self.model_step(batch)
-        self.train_ppl(logits.detach(), y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("train/ppl", self.train_ppl, on_step=False, on_epoch=True)
+        tokens = (y != self.hparams.pad_index).sum()  # the loss is a mean over these
+        B = y.shape[0]
+        self.metrics.update(self, stage, "loss", loss.detach(), weight=tokens, batch_size=B)
+        if self.metrics.wants(stage, "ppl"):
+            self.metrics.update(self, stage, "ppl", logits, y, batch_size=B)
+        if self.metrics.wants(stage, "exact_match"):
+            self._exact_match(stage, batch)
         return loss
 
+    def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
+        return self._step("train", batch)
+
     def validation_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
-        self._eval_step("val", batch, self.val_ppl, self.val_exact)
+        self._step("val", batch)
 
     def test_step(self, batch: Sequence[Tensor], batch_idx: int) -> None:
-        self._eval_step("test", batch, self.test_ppl, self.test_exact)
+        self._step("test", batch)
 
     def predict_step(self, batch: Sequence[Tensor], batch_idx: int) -> list[str]:
         """Prompts followed by their sampled continuations, decoded to strings."""
@@ -134,51 +151,22 @@ class LanguageModelTask(LightningModule):
             raise ValueError("LanguageModelTask: decoding needs vocab= (from the data)")
         return self.hparams.separator.join(self.vocab.decode(ids))
 
-    def _eval_step(
-        self, stage: str, batch: Sequence[Tensor], ppl: Perplexity, exact: MeanMetric
-    ) -> None:
-        loss, logits, y = self.model_step(batch)
-        ppl(logits, y)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}/ppl", ppl, on_step=False, on_epoch=True, prog_bar=True)
-        if self.hparams.exact_match:
-            x, _, _, *rest = batch
-            new = self.model.generate(
-                x[:, :1],
-                y.shape[1],
-                temperature=0.0,
-                cond=rest[0] if rest else None,
-                stop_index=self.hparams.eos_index,
-            )  # (B, N)
-            hits = [
-                self.decode(g) == self.decode(t)
-                for g, t in zip(new.tolist(), y.tolist(), strict=True)
-            ]
-            exact(torch.tensor(hits, dtype=torch.float, device=y.device))
-            self.log(f"{stage}/exact_match", exact, on_step=False, on_epoch=True)
+    def _exact_match(self, stage: str, batch: Sequence[Tensor]) -> None:
+        """Whether greedy generation from the first input token reproduces each target."""
+        x, _, y, *rest = batch
+        new = self.model.generate(
+            x[:, :1],
+            y.shape[1],
+            temperature=0.0,
+            cond=rest[0] if rest else None,
+            stop_index=self.hparams.eos_index,
+        )  # (B, N)
+        hits = [
+            self.decode(g) == self.decode(t) for g, t in zip(new.tolist(), y.tolist(), strict=True)
+        ]
+        hits = torch.tensor(hits, dtype=torch.float, device=y.device)
+        self.metrics.update(self, stage, "exact_match", hits, batch_size=y.shape[0])
 
-    def on_train_start(self) -> None:
-        self.val_ppl_best.reset()  # forget the sanity-check batches
-
-    def on_validation_epoch_end(self) -> None:
-        self.val_ppl_best(self.val_ppl.compute())
-        self.log("val/ppl_best", self.val_ppl_best.compute(), prog_bar=True)
-        self._log_baseline("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_baseline("test")
-
-    def _log_baseline(self, stage: str) -> None:
-        baseline = self.hparams.unigram_perplexity
-        if baseline is not None and stage in baseline:
-            self.log(f"{stage}/ppl_unigram", float(baseline[stage]))
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.hparams.optimizer(params=self.parameters())
-        if self.hparams.scheduler is None:
-            return {"optimizer": optimizer}
-        scheduler = self.hparams.scheduler(optimizer=optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss", "interval": "epoch"},
-        }
+    def format_predictions(self, predictions: Sequence[str], datamodule) -> list[str]:
+        """The generated texts (each prompt and its continuation), one per line."""
+        return list(predictions)

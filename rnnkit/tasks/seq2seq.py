@@ -24,15 +24,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.text import BLEUScore
 
-from rnnkit.tasks.optim import build_optimizers
+from rnnkit.tasks.base import Task
+from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage
 
 SPACE = "\u2581"  # stands for a space *token* when tokens are joined by spaces for BLEU
 
@@ -61,7 +60,7 @@ def bleu_text(tokens: Sequence[str]) -> str:
     return " ".join(SPACE if t == " " else t for t in tokens)
 
 
-class Seq2SeqTask(L.LightningModule):
+class Seq2SeqTask(Task):
     """Train and evaluate a :class:`rnnkit.models.seq2seq.Seq2Seq`.
 
     Batches are ``(src, src_lengths, tgt, tgt_lengths)`` with ``tgt`` framed as
@@ -73,7 +72,8 @@ class Seq2SeqTask(L.LightningModule):
         optimizer: partial optimizer, called with ``params=``.
         scheduler: optional partial scheduler, called with ``optimizer=`` (monitors
             ``val/loss``).
-        target_vocab: index -> token list of the target side (decodes predictions).
+        target_vocab: index -> token list of the target side (decodes predictions); data
+            state, like ``source_vocab``.
         source_vocab: index -> token list of the source side (labels attention plots).
         separator: joins decoded target tokens (``""`` for characters, ``" "`` for words).
         source_separator: joins source tokens in plot titles.
@@ -85,6 +85,8 @@ class Seq2SeqTask(L.LightningModule):
         attention_plots: in ``predict``, save this many attention heatmaps (PNG) under
             ``<run dir>/attention/`` (0: none; models without attention never plot).
     """
+
+    data_state = ("target_vocab", "source_vocab")
 
     def __init__(
         self,
@@ -100,12 +102,12 @@ class Seq2SeqTask(L.LightningModule):
         eos_index: int = 3,
         beam_size: int = 1,
         length_penalty: float = 0.0,
-        max_decode_length: int = 100,
+        max_decode_length: int = 64,
         label_smoothing: float = 0.0,
         attention_plots: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model"])
+        self.save_hyperparameters(ignore=self.not_hyperparameters)
         if beam_size < 1 or max_decode_length < 1:
             raise ValueError(
                 f"Seq2SeqTask: beam_size and max_decode_length must be >= 1, got {beam_size}, "
@@ -114,15 +116,15 @@ class Seq2SeqTask(L.LightningModule):
         self.model = model
         self.target_vocab = list(target_vocab) if target_vocab is not None else None
         self.source_vocab = list(source_vocab) if source_vocab is not None else None
-        # one torchmetrics object per stage and metric, keyed "<stage>_<metric>"
-        self.metrics = nn.ModuleDict()
-        for stage in ("train", "val", "test"):
-            self.metrics[f"{stage}_loss"] = MeanMetric()
-            self.metrics[f"{stage}_token_acc"] = MeanMetric()
-        for stage in ("val", "test"):
-            self.metrics[f"{stage}_exact_match"] = MeanMetric()
-            self.metrics[f"{stage}_bleu"] = BLEUScore(n_gram=4)
-        self.val_exact_best = MaxMetric()
+        decoded = {"exact_match": mean_metric, "bleu": lambda: BLEUScore(n_gram=4)}
+        self.metrics = StageMetrics(
+            merge(
+                per_stage({"loss": mean_metric, "token_acc": mean_metric}),
+                per_stage(decoded, ("val", "test")),  # decoding every training batch: no
+            ),
+            best=("exact_match", "max"),
+            prog_bar=["exact_match"],
+        )
         self._plots_saved = 0
 
     def forward(self, src: Tensor, src_lengths: Tensor):
@@ -137,7 +139,7 @@ class Seq2SeqTask(L.LightningModule):
         )
 
     def model_step(self, batch: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Teacher-forced loss; returns ``(loss, correct (N,), n)`` over non-pad targets."""
+        """Teacher-forced loss; ``(loss, correct, n)``: counts over the ``n`` non-pad targets."""
         src, src_lengths, tgt, _ = batch
         tgt_in, gold = tgt[:, :-1], tgt[:, 1:]  # (B, T-1) each
         logits, _ = self.model(src, src_lengths, tgt_in)  # (B, T-1, V)
@@ -148,17 +150,15 @@ class Seq2SeqTask(L.LightningModule):
             label_smoothing=self.hparams.label_smoothing,
         )
         mask = gold != self.hparams.pad_index  # (B, T-1)
-        correct = (logits.argmax(-1) == gold)[mask]  # (N,)
+        correct = ((logits.argmax(-1) == gold) & mask).sum()  # counted on the device
         return loss, correct, mask.sum()
 
     def _step(self, batch: Sequence[Tensor], stage: str) -> Tensor:
         loss, correct, n = self.model_step(batch)
         B = batch[0].shape[0]
-        self.metrics[f"{stage}_loss"].update(loss, weight=n)
-        self.metrics[f"{stage}_token_acc"].update(correct.float().mean(), weight=n)
-        self._log_metric(stage, "loss", B, prog_bar=True)
-        self._log_metric(stage, "token_acc", B)
-        if stage != "train":
+        self.metrics.update(self, stage, "loss", loss.detach(), weight=n, batch_size=B)
+        self.metrics.update(self, stage, "token_acc", correct / n, weight=n, batch_size=B)
+        if self.metrics.wants(stage, "exact_match"):
             self._decode_metrics(batch, stage)
         return loss
 
@@ -167,25 +167,17 @@ class Seq2SeqTask(L.LightningModule):
         hyp = self(src, src_lengths)
         ids = self._strip_all(hyp.tokens)
         gold = self._strip_all(tgt)
-        self.metrics[f"{stage}_exact_match"].update(exact_match(ids, gold).to(self.device))
+        B = src.shape[0]
+        hits = exact_match(ids, gold).to(self.device)
+        self.metrics.update(self, stage, "exact_match", hits, batch_size=B)
         names = self.target_vocab or [str(i) for i in range(self._vocab_size())]
-        self.metrics[f"{stage}_bleu"].update(
+        self.metrics.update(
+            self,
+            stage,
+            "bleu",
             [bleu_text([names[i] for i in seq]) for seq in ids],
             [[bleu_text([names[i] for i in seq])] for seq in gold],
-        )
-        B = src.shape[0]
-        self._log_metric(stage, "exact_match", B, prog_bar=True)
-        self._log_metric(stage, "bleu", B)
-
-    def _log_metric(self, stage: str, name: str, batch_size: int, prog_bar: bool = False) -> None:
-        """Log ``self.metrics[f"{stage}_{name}"]`` per epoch as ``{stage}/{name}``."""
-        self.log(
-            f"{stage}/{name}",
-            self.metrics[f"{stage}_{name}"],
-            on_step=False,
-            on_epoch=True,
-            prog_bar=prog_bar,
-            batch_size=batch_size,
+            batch_size=B,
         )
 
     def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:
@@ -249,16 +241,13 @@ class Seq2SeqTask(L.LightningModule):
     def _target_token(self, i: int) -> str:
         return self.target_vocab[i] if self.target_vocab is not None else str(i)
 
-    def on_train_start(self) -> None:
-        self.val_exact_best.reset()  # forget the sanity-check batches
-
-    def on_validation_epoch_end(self) -> None:
-        if self.metrics["val_exact_match"].update_count:
-            self.val_exact_best(self.metrics["val_exact_match"].compute())
-            self.log("val/exact_match_best", self.val_exact_best.compute(), prog_bar=True)
-
     def on_predict_start(self) -> None:
         self._plots_saved = 0
 
-    def configure_optimizers(self) -> Any:
-        return build_optimizers(self, self.hparams.optimizer, self.hparams.scheduler)
+    def format_predictions(self, predictions: Sequence[str], datamodule) -> list[str]:
+        """``output<TAB>input`` per source sequence."""
+        examples = datamodule.predict_examples()
+        return [
+            f"{text}\t{datamodule.decode_inputs(example)}"
+            for example, text in zip(examples, predictions, strict=True)
+        ]

@@ -2,39 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from rnnkit.data.collate import IGNORE_INDEX
 from rnnkit.models.crf import CRF
 from rnnkit.models.pooling import valid_mask
-from rnnkit.tasks.optim import build_optimizers
+from rnnkit.tasks.base import Task
+from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage, scored_stages
 from rnnkit.tasks.spans import SpanF1
 
 
-class TaggingTask(L.LightningModule):
+class TaggingTask(Task):
     """Train a model that scores every step: ``model(x, lengths) -> (B, T, C)``.
 
     Loss: token cross-entropy over valid steps, or the CRF's negative log-likelihood
-    (``crf=True``, decoding by Viterbi). Metrics: token accuracy ``acc`` (torchmetrics, padding
-    ignored) and entity span ``f1`` exactly as conlleval computes it; ``val/f1_best``.
+    (``crf=True``, decoding by Viterbi). Metrics of the decoded tags: token accuracy ``acc``
+    (padding ignored) and entity span ``f1`` exactly as conlleval computes it; ``val/f1_best``.
+    Training batches log only the loss unless ``train_metrics``: scoring them means decoding
+    every batch (Viterbi with a CRF) and counting spans on the host, work nobody reads.
 
     Args:
         model: an already built per-step network (``SequenceModel`` with ``pooling="none"``).
         optimizer: partial optimizer. scheduler: partial scheduler or ``None``.
         loss: override the token loss (ignored with ``crf=True``).
         num_tags: C, the tag set size.
-        label_names: tag names in index order (``B-PER``, ``O``, ...).
+        label_names: tag names in index order (``B-PER``, ``O``, ...); data state, from the
+            data's label map.
         crf: add a linear-chain CRF on top of the model's scores.
         scheme: ``"BIO"`` or ``"BIOES"``, the tag scheme (documented; chunks follow conlleval).
+        train_metrics: also log ``train/acc`` and ``train/f1``.
     """
+
+    data_state = ("label_names",)
 
     def __init__(
         self,
@@ -42,13 +47,15 @@ class TaggingTask(L.LightningModule):
         optimizer: Callable[..., Optimizer],
         scheduler: Callable[..., Any] | None = None,
         loss: nn.Module | None = None,
-        num_tags: int = 2,
-        label_names: list[str] | None = None,
+        *,
+        num_tags: int,
+        label_names: Sequence[str] | None = None,
         crf: bool = False,
         scheme: str = "BIO",
+        train_metrics: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "loss"])
+        self.save_hyperparameters(ignore=self.not_hyperparameters)
         if label_names is not None and len(label_names) != num_tags:
             raise ValueError(f"TaggingTask: {len(label_names)} label_names for {num_tags} tags")
         if scheme not in ("BIO", "BIOES"):
@@ -57,15 +64,19 @@ class TaggingTask(L.LightningModule):
         self.label_names = list(label_names) if label_names else [str(i) for i in range(num_tags)]
         self.crf = CRF(num_tags) if crf else None
         self.loss_fn = loss if loss is not None else nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
-        for stage in ("train", "val", "test"):
-            setattr(self, f"{stage}_loss", MeanMetric())
-            setattr(
-                self,
-                f"{stage}_acc",
-                MulticlassAccuracy(num_tags, average="micro", ignore_index=IGNORE_INDEX),
-            )
-            setattr(self, f"{stage}_f1", SpanF1())
-        self.val_f1_best = MaxMetric()
+        scores = {
+            "acc": lambda: MulticlassAccuracy(
+                num_tags, average="micro", ignore_index=IGNORE_INDEX, validate_args=False
+            ),
+            "f1": SpanF1,
+        }
+        self.metrics = StageMetrics(
+            merge(
+                per_stage({"loss": mean_metric}), per_stage(scores, scored_stages(train_metrics))
+            ),
+            best=("f1", "max"),
+            prog_bar=["f1"],
+        )
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> list[list[str]]:
         """Decoded tag names of every sequence (its valid steps only)."""
@@ -93,21 +104,24 @@ class TaggingTask(L.LightningModule):
     def _shared_step(self, batch, stage: str) -> Tensor:
         loss, scores, mask = self.model_step(batch)
         y = batch[2]
-        paths = self.decode(scores.detach(), mask)
+        B = y.shape[0]
+        self.metrics.update(self, stage, "loss", loss.detach(), batch_size=B)
+        if self.metrics.wants(stage, "f1"):
+            self._score(scores.detach(), mask, y, stage)
+        return loss
+
+    def _score(self, scores: Tensor, mask: Tensor, y: Tensor, stage: str) -> None:
+        """Token accuracy and span F1 of the decoded tags of one batch."""
+        paths = self.decode(scores, mask)
         pred = torch.full_like(y, IGNORE_INDEX)
         for b, path in enumerate(paths):
             pred[b, : len(path)] = torch.tensor(path, device=y.device)
-        getattr(self, f"{stage}_loss")(loss)
-        getattr(self, f"{stage}_acc")(pred.masked_fill(~mask, 0), y)
+        B = y.shape[0]
+        self.metrics.update(self, stage, "acc", pred.masked_fill(~mask, 0), y, batch_size=B)
         names = self.label_names
         gold_tags = [[names[i] for i in row[m].tolist()] for row, m in zip(y, mask, strict=True)]
         pred_tags = [[names[i] for i in path] for path in paths]
-        getattr(self, f"{stage}_f1")(pred_tags, gold_tags)
-        kwargs = dict(on_step=False, on_epoch=True, batch_size=y.shape[0])
-        self.log(f"{stage}/loss", getattr(self, f"{stage}_loss"), prog_bar=True, **kwargs)
-        self.log(f"{stage}/acc", getattr(self, f"{stage}_acc"), **kwargs)
-        self.log(f"{stage}/f1", getattr(self, f"{stage}_f1"), prog_bar=stage != "train", **kwargs)
-        return loss
+        self.metrics.update(self, stage, "f1", pred_tags, gold_tags, batch_size=B)
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")
@@ -123,15 +137,11 @@ class TaggingTask(L.LightningModule):
         x, lengths, _ = batch
         return self(x, lengths)
 
-    def on_train_start(self) -> None:
-        self.val_loss.reset()
-        self.val_acc.reset()
-        self.val_f1.reset()
-        self.val_f1_best.reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self.val_f1_best(self.val_f1.compute())
-        self.log("val/f1_best", self.val_f1_best.compute(), sync_dist=True, prog_bar=True)
-
-    def configure_optimizers(self) -> Any:
-        return build_optimizers(self, self.hparams.optimizer, self.hparams.scheduler)
+    def format_predictions(self, predictions: Sequence[list[str]], datamodule) -> list[str]:
+        """``token<TAB>tag`` lines, CoNLL-style, with a blank line after each sentence."""
+        lines = []
+        for example, tags in zip(datamodule.predict_examples(), predictions, strict=True):
+            tokens = datamodule.decode_inputs(example)
+            lines += [f"{token}\t{tag}" for token, tag in zip(tokens, tags, strict=True)]
+            lines.append("")
+        return lines

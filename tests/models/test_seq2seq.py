@@ -173,8 +173,8 @@ def test_gradients_reach_every_parameter():
 
 def test_bad_arguments_fail_clearly():
     with pytest.raises(ValueError, match="hidden_size must be even"):
-        build_seq2seq(V_SRC, V_TGT, hidden_size=7, bidirectional=True)
+        build_seq2seq(V_SRC, V_TGT, embedding_size=4, hidden_size=7, bidirectional=True)
     with pytest.raises(ValueError, match="teacher_forcing_ratio"):
-        build_seq2seq(V_SRC, V_TGT, hidden_size=8, teacher_forcing_ratio=1.5)
+        build_seq2seq(V_SRC, V_TGT, embedding_size=4, hidden_size=8, teacher_forcing_ratio=1.5)
     with pytest.raises(ValueError, match="attention must be one of"):
-        build_seq2seq(V_SRC, V_TGT, hidden_size=8, attention="luong")
+        build_seq2seq(V_SRC, V_TGT, embedding_size=4, hidden_size=8, attention="luong")

@@ -79,7 +79,13 @@ def test_sequence_model_padding_never_changes_a_result(mode: str, bidirectional:
 
 def test_sequence_model_token_inputs_and_per_step_head() -> None:
     model = SequenceModel(
-        output_size=7, cell=GRUCell, vocab_size=11, pad_index=0, embedding_dim=3, pooling="none"
+        output_size=7,
+        cell=GRUCell,
+        vocab_size=11,
+        pad_index=0,
+        embedding_dim=3,
+        hidden_size=4,
+        pooling="none",
     )
     x = torch.randint(1, 11, (2, 5))
     assert model(x, torch.tensor([5, 3])).shape == (2, 5, 7)
@@ -128,13 +134,66 @@ def test_regression_objective_when_num_classes_is_none() -> None:
     assert set(task.predict_step((x, lengths, y), 0)[0]) == {"value"}
 
 
-def test_hyperparameters_leave_out_the_model() -> None:
-    model = SequenceModel(output_size=3, cell=GRUCell, input_size=2)
+def test_hyperparameters_leave_out_the_model_and_the_data_state() -> None:
+    model = SequenceModel(output_size=3, cell=GRUCell, input_size=2, hidden_size=4)
     task = ClassificationTask(model, optimizer(), num_classes=3, label_names=["a", "b", "c"])
-    assert "model" not in task.hparams and task.hparams.label_names == ["a", "b", "c"]
+    assert "model" not in task.hparams and "label_names" not in task.hparams
+    assert task.hparams.num_classes == 3 and task.label_names == ["a", "b", "c"]
 
 
 def test_label_names_must_match_num_classes() -> None:
-    model = SequenceModel(output_size=3, cell=GRUCell, input_size=2)
+    model = SequenceModel(output_size=3, cell=GRUCell, input_size=2, hidden_size=4)
     with pytest.raises(ValueError, match="2 label_names for 3 classes"):
         ClassificationTask(model, optimizer(), num_classes=3, label_names=["a", "b"])
+
+
+class Shown:
+    """The two calls ``format_predictions`` makes of a datamodule."""
+
+    def __init__(self, *sources: str) -> None:
+        self.sources = list(sources)
+
+    def predict_examples(self) -> list[str]:
+        return self.sources
+
+    def decode_inputs(self, example: str) -> str:
+        return f"<{example}>"
+
+
+def test_predictions_read_as_label_probability_input_or_value_input() -> None:
+    model = SequenceModel(output_size=2, cell=GRUCell, input_size=1, hidden_size=4)
+    task = ClassificationTask(model, optimizer(), num_classes=2, label_names=["down", "up"])
+    lines = task.format_predictions([{"label": "up", "prob": 0.91234}], Shown("a.csv:2"))
+    assert lines == ["up\t0.9123\t<a.csv:2>"]
+    regression = ClassificationTask(
+        SequenceModel(output_size=1, cell=GRUCell, input_size=1, hidden_size=4), optimizer()
+    )
+    values = [{"value": 0.5}, {"value": -1234567.0}]
+    assert regression.format_predictions(values, Shown("x", "y")) == [
+        "0.5\t<x>",
+        "-1.23457e+06\t<y>",
+    ]
+
+
+@pytest.mark.parametrize("train_metrics", [False, True])
+def test_training_batches_log_the_loss_and_scores_only_when_asked(train_metrics: bool) -> None:
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(0)
+    model = SequenceModel(output_size=2, cell=GRUCell, input_size=1, hidden_size=4)
+    task = ClassificationTask(model, optimizer(), num_classes=2, train_metrics=train_metrics)
+    batch = (torch.randn(4, 3, 1), torch.tensor([3, 2, 3, 1]), torch.tensor([0, 1, 1, 0]))
+    loader = DataLoader([batch], batch_size=None)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(task, loader, loader)
+    logged = set(trainer.callback_metrics)
+    assert {"train/loss", "val/loss", "val/acc", "val/f1", "val/acc_best"} <= logged
+    assert ({"train/acc", "train/f1"} <= logged) == train_metrics

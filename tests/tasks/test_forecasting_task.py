@@ -168,3 +168,67 @@ def test_task_checks_sizes_against_the_model():
         ForecastingTask(
             ZeroForecaster(), functools.partial(torch.optim.Adam), target_mean=[0.0, 1.0]
         )
+
+
+class TrainableZero(ZeroForecaster):
+    """The zero forecast, with a gradient path so that it can be trained."""
+
+    def forecast(self, x, y_context):
+        return super().forecast(x, y_context) + 0.0 * self.unused
+
+
+def test_persistence_is_scored_once_per_validation_split_not_every_epoch(tmp_path):
+    """The persistence baseline does not depend on the model: validation scores it in the
+    first full epoch (never from the partial sanity check) and re-logs that value after."""
+    dm = NARMADataModule(length=400, window=4, horizon=3, batch_size=8)
+    dm.setup("fit")
+    task = make_task(TrainableZero(), dm.info, plot=False)
+    seen = []
+
+    class Watch(L.Callback):
+        def on_validation_batch_end(self, trainer, module, *args) -> None:
+            if not trainer.sanity_checking:
+                seen.append(
+                    (
+                        trainer.current_epoch,
+                        module.metrics["val/persistence_mae"].update_count,
+                        module.metrics["val/mae"].update_count,
+                    )
+                )
+
+        def on_validation_epoch_end(self, trainer, module) -> None:
+            if not trainer.sanity_checking:
+                logged.append(float(trainer.callback_metrics["val/persistence_mae"]))
+
+    logged: list[float] = []
+    trainer = L.Trainer(
+        max_epochs=2,
+        limit_train_batches=1,
+        num_sanity_val_steps=1,  # one batch: a wrong cache would hold its value
+        callbacks=[Watch()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(task, datamodule=dm)
+    first = [p for epoch, p, _ in seen if epoch == 0]
+    second = [(p, m) for epoch, p, m in seen if epoch == 1]
+    assert first[-1] == len(first) > 1  # updated on every batch of the first epoch
+    assert all(p == 0 and m > 0 for p, m in second)  # then known: no work, the model still
+    assert not task.metrics.wants("val", "persistence_mae")
+    (fresh,) = L.Trainer(logger=False, enable_progress_bar=False).validate(
+        make_task(ZeroForecaster(), dm.info, plot=False), datamodule=dm, verbose=False
+    )
+    assert logged[0] == logged[1] == pytest.approx(fresh["val/persistence_mae"])
+
+
+def test_predictions_read_as_series_step_and_values(tmp_path):
+    dm = hand_made(tmp_path, scale=False)
+    task = make_task(ZeroForecaster(), dm.info, plot=False)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    predictions = [p for batch in trainer.predict(task, datamodule=dm) for p in batch]
+    lines = task.format_predictions(predictions, dm)
+    assert len(lines) == len(predictions) == len(TEST)  # one row per window (H = 1)
+    assert lines[0] == "hand\t2015\t0"  # the zero forecast in the data's units, row 2015

@@ -59,7 +59,7 @@ def test_perplexity_is_exp_of_the_token_mean_nll_by_hand():
         task.validation_step(batch, i)
     # exp(mean NLL over the 3 tokens) = (2 * 4 * 4) ** (1/3); a mean over batches would be sqrt(8)
     expected = math.exp((math.log(2) + 2 * math.log(4)) / 3)
-    assert task.val_ppl.compute().item() == pytest.approx(expected, rel=1e-5)
+    assert task.metrics["val/ppl"].compute().item() == pytest.approx(expected, rel=1e-5)
     assert expected == pytest.approx(32 ** (1 / 3))
     loss, _, _ = task.model_step(batch2)
     assert loss.item() == pytest.approx(math.log(4), rel=1e-5)
@@ -119,7 +119,7 @@ def test_exact_match_counts_sequences_greedy_generation_reproduces():
     x = torch.tensor([[BOS, A, B, C], [BOS, A, C, PAD]])
     y = torch.tensor([[A, B, C, EOS], [A, C, EOS, PAD]])  # the model writes "abc": 1 of 2
     task.validation_step((x, torch.tensor([4, 3]), y, torch.zeros(2, 3)), 0)
-    assert task.val_exact.compute().item() == pytest.approx(0.5)
+    assert task.metrics["val/exact_match"].compute().item() == pytest.approx(0.5)
 
 
 def test_trainer_logs_perplexity_next_to_the_unigram_baseline():

@@ -137,6 +137,7 @@ def test_fit_test_predict_and_attention_heatmaps(tmp_path):
     (texts,) = batches
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
     assert all(set(t) <= set("abcd") and len(t) <= 8 for t in texts)
+    assert task.format_predictions(texts, dm) == [f"{texts[0]}\tabcd", f"{texts[1]}\tba"]
     plots = sorted((tmp_path / "attention").glob("*.png"))
     assert [p.name for p in plots] == ["predict_000.png", "predict_001.png"]
 
@@ -169,8 +170,17 @@ def test_reloaded_checkpoint_predicts_the_same(tmp_path):
         hidden_size=8,
         attention="general",
     )
-    reloaded = Seq2SeqTask.load_from_checkpoint(path, model=fresh, weights_only=False)
-    assert reloaded.target_vocab == info["target_vocab"]  # decoding needs no datamodule
+    # the vocabularies are the data's state: the checkpoint holds them once, in the
+    # datamodule's entry, never among the task's hyper-parameters
+    saved = torch.load(path, weights_only=False)
+    assert "target_vocab" not in saved["hyper_parameters"]
+    assert saved[type(dm).__qualname__]["fitted"]["target"] == info["target_vocab"]
+    data_state = Seq2SeqTask.data_arguments(info)
+    assert set(data_state) == {"target_vocab", "source_vocab"}
+    reloaded = Seq2SeqTask.load_from_checkpoint(
+        path, model=fresh, weights_only=False, **data_state
+    )
+    assert reloaded.target_vocab == info["target_vocab"]
     assert trainer.predict(reloaded, datamodule=dm) == before
 
 

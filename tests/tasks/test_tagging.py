@@ -171,3 +171,32 @@ def test_tagging_task_with_crf_learns_a_tiny_task() -> None:
         opt.step()
     tags = task.eval().predict_step((x, lengths, y), 0)
     assert tags == [[NAMES[int(i)] for i in row] for row in y]
+
+
+@pytest.mark.parametrize("train_metrics", [False, True])
+def test_training_batches_are_scored_only_when_asked(train_metrics: bool) -> None:
+    """Span F1 of training batches means decoding each one: off unless train_metrics."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(0)
+    model = make_task(crf=True).model.train()
+    opt = functools.partial(torch.optim.Adam, lr=0.01)
+    task = TaggingTask(
+        model, opt, num_tags=3, label_names=NAMES, crf=True, train_metrics=train_metrics
+    )
+    x = torch.tensor([[3, 5, 6], [3, 6, 6]])
+    batch = (x, torch.tensor([3, 2]), torch.tensor([[0, 2, 2], [2, 2, -100]]))
+    loader = DataLoader([batch], batch_size=None)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(task, loader, loader)
+    logged = set(trainer.callback_metrics)
+    assert {"train/loss", "val/loss", "val/acc", "val/f1", "val/f1_best"} <= logged
+    assert ({"train/acc", "train/f1"} <= logged) == train_metrics

@@ -1,0 +1,75 @@
+"""``Task``: the recipe every task shares (optimizer, metric hooks, data state, predictions).
+
+A task is a LightningModule that receives a built model. What differs between tasks is the
+loss, the metrics (a :class:`~rnnkit.tasks.metrics.StageMetrics` in ``self.metrics``), the
+steps and how a prediction reads as text; this base holds the rest once:
+
+- ``configure_optimizers``: the partial ``optimizer`` over the trainable parameters, plus the
+  partial ``scheduler`` stepped once per epoch on ``val/loss`` when one is given;
+- the metric hooks: the sanity-check batches never count as the best epoch, and the epoch
+  ends of validation and test log best values, baselines and constants;
+- ``data_state``: the constructor arguments fitted on the data (vocabularies, label names,
+  scalers). They come from ``datamodule.info`` (see :meth:`data_arguments`), never from the
+  config, and are not hyper-parameters: a checkpoint carries them once, in the datamodule's
+  state, and :func:`rnnkit.train.load_task` hands them back to the task;
+- :meth:`format_predictions`: the lines ``scripts/predict.py`` writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import lightning as L
+
+from rnnkit.tasks.metrics import StageMetrics
+
+
+class Task(L.LightningModule):
+    """Base of the rnnkit tasks; subclasses set ``self.model``, ``self.metrics``, the steps.
+
+    Subclasses call ``self.save_hyperparameters(ignore=self.not_hyperparameters)`` with their
+    own arguments, which must include ``optimizer`` and ``scheduler``.
+    """
+
+    data_state: ClassVar[tuple[str, ...]] = ()
+    metrics: StageMetrics
+
+    @property
+    def not_hyperparameters(self) -> list[str]:
+        """Constructor arguments never saved as hyper-parameters: modules and data state."""
+        return ["model", "loss", *self.data_state]
+
+    @classmethod
+    def data_arguments(cls, info: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``data_state`` arguments of this task that ``info`` (the data) provides."""
+        return {name: info[name] for name in cls.data_state if name in info}
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """The partial optimizer on the trainable parameters, and the scheduler if any."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.hparams.optimizer(params=params)
+        if self.hparams.scheduler is None:
+            return {"optimizer": optimizer}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": self.hparams.scheduler(optimizer=optimizer),
+                "monitor": "val/loss",
+                "interval": "epoch",
+                "frequency": 1,
+            },
+        }
+
+    def on_train_start(self) -> None:
+        self.metrics.on_train_start()
+
+    def on_validation_epoch_end(self) -> None:
+        self.metrics.on_epoch_end(self, "val")
+
+    def on_test_epoch_end(self) -> None:
+        self.metrics.on_epoch_end(self, "test")
+
+    def format_predictions(self, predictions: Sequence[Any], datamodule: Any) -> list[str]:
+        """The text lines of ``predictions`` (what ``predict_step`` returned, flattened)."""
+        raise NotImplementedError(f"{type(self).__name__} does not format predictions")
