@@ -20,6 +20,8 @@ class CSVSequenceDataModule(SequenceDataModule):
         sequence_column: name or index of the sequence-id column for one-row-per-step files;
             ``None`` for one row per sequence (features cut into steps of ``step_size``).
         feature_columns: feature names/indices (default: every other column).
+        step_column: name or index of the time-step column of one-row-per-step files (rows
+            are then ordered by it; ``None``: file order).
         step_size: features per step in one-row-per-sequence files.
         header: the first row names the columns.
         delimiter: ``None`` infers tab for ``.tsv`` and comma otherwise.
@@ -32,6 +34,7 @@ class CSVSequenceDataModule(SequenceDataModule):
         self,
         label_column: int | str = -1,
         sequence_column: int | str | None = None,
+        step_column: int | str | None = None,
         feature_columns: list[int | str] | None = None,
         step_size: int = 1,
         header: bool = True,
@@ -46,6 +49,7 @@ class CSVSequenceDataModule(SequenceDataModule):
             raise ValueError(f"step_size must be >= 1, got {step_size}")
         self.label_column = label_column
         self.sequence_column = sequence_column
+        self.step_column = step_column
         self.feature_columns = list(feature_columns) if feature_columns is not None else None
         self.step_size = step_size
         self.header = header
@@ -65,6 +69,8 @@ class CSVSequenceDataModule(SequenceDataModule):
             regression=self.regression,
             labeled=labeled,
             num_columns=(self.fitted or {}).get("num_columns") if not labeled else None,
+            step_column=self.step_column,
+            encoding=self.encoding,
         )
 
     def fit(self, train: list[RawExample]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ plain numbers in :meth:`TimeSeriesDataModule.state_dict` and undone by the task 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from rnnkit.data.readers import read_text
 from rnnkit.errors import (
     ConfigError,
     DataFileNotFoundError,
@@ -129,7 +131,7 @@ def read_series_csv(
         raise ConfigError(f"{path}: target_columns is empty; name at least one column to forecast")
     if not path.is_file():
         raise DataFileNotFoundError(path, "CSV time-series file")
-    with path.open(newline="", encoding="utf-8") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):

@@ -19,7 +19,7 @@ import torch
 from reliability_helpers import QUICK, ToyTask, compose, script
 
 from rnnkit import errors as E
-from rnnkit.errors import translate_exception
+from rnnkit.cli import translate
 from rnnkit.utils.checkpointing import AtomicCheckpointIO, load_checkpoint, resolve_ckpt_path
 
 
@@ -177,14 +177,18 @@ def composed(overrides: list[str], tmp: Path, instantiate: str | None = None):
     def run():
         try:
             cfg = compose([*QUICK, *overrides], tmp)
-            if instantiate:
-                from hydra.utils import instantiate as hydra_instantiate
+            if instantiate == "check":  # what train() checks before building anything
+                from rnnkit.utils.preflight import check_train_config
 
-                hydra_instantiate(cfg[instantiate])
+                check_train_config(cfg)
+            elif instantiate:
+                from rnnkit.utils.targets import instantiate as build
+
+                build(cfg[instantiate])
         except E.RnnkitError:
             raise
         except Exception as exc:
-            error = translate_exception(exc)
+            error = translate(exc)
             if error is None:
                 raise
             raise error from exc
@@ -197,13 +201,8 @@ def config_typo(tmp):
 
 
 def config_typo_appended(tmp):
-    # `+` adds the key, so composition passes; building the model names it
-    return composed(
-        ["+model.hiden_size=32", "model.input_size=8", "model.vocab_size=null"]
-        + ["model.pad_index=null", "model.output_size=10", "model.pooling=last"],
-        tmp,
-        instantiate="model",
-    )
+    # `+` adds the key, so composition passes; the check of the model's arguments names it
+    return composed(["+model.hiden_size=32"], tmp, instantiate="check")
 
 
 def unknown_group_option(tmp):
@@ -235,7 +234,9 @@ def gpu_without_gpu(tmp, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     monkeypatch.setattr(CUDAAccelerator, "is_available", staticmethod(lambda: False))
-    return composed(["trainer=gpu"], tmp, instantiate="trainer")
+    from rnnkit.utils.preflight import check_trainer
+
+    return lambda: check_trainer(compose([*QUICK, "trainer=gpu"], tmp).trainer)
 
 
 # --- checkpoints --------------------------------------------------------------------------------
