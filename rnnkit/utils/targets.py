@@ -185,7 +185,11 @@ def _fits(value: Any, hint: Any) -> bool:
         return True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, h) for h in typing.get_args(hint))
+        arms = typing.get_args(hint)
+        if isinstance(value, (bool, int, float, str)) and any(a in _NAMES for a in arms):
+            # `float | Tensor` given "abc": a config scalar can only be one of the plain arms
+            arms = tuple(a for a in arms if a in _NAMES or typing.get_origin(a) is typing.Literal)
+        return any(_fits(value, h) for h in arms)
     if origin is typing.Literal:
         return value in typing.get_args(hint)
     if isinstance(value, DictConfig) and "_target_" in value:
