@@ -245,13 +245,13 @@ def load_run(cfg: DictConfig) -> tuple[DictConfig, Path, dict[str, Any]]:
     run_cfg = OmegaConf.load(run_config)
     if not isinstance(run_cfg, DictConfig) or "data" not in run_cfg or "model" not in run_cfg:
         raise ValueError(f"{run_config}: not a training config (needs data, model and task)")
-    check_allowed(run_cfg, run_config)  # a run folder is shared: its config must not run code
     run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.get("data") or {})
     for key in ("trainer", "paths", "extras", "task_name", "tags"):
         if key in cfg:
             run_cfg[key] = cfg[key]
     run_cfg.callbacks = None
     run_cfg.logger = cfg.get("logger")
+    check_allowed(run_cfg, run_config)  # a run folder is shared: what it builds must not run code
     check_types(run_cfg)
     checkpoint = load_checkpoint(ckpt)  # weights_only=True; a clear error if broken
     return run_cfg, ckpt, checkpoint

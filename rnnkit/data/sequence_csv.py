@@ -10,6 +10,7 @@ from torch import Tensor
 from rnnkit.data.base import SequenceDataModule, unknown_label
 from rnnkit.data.readers import RawExample, read_csv_sequences
 from rnnkit.data.vocab import LabelMap
+from rnnkit.errors import DataFormatError
 
 
 class CSVSequenceDataModule(SequenceDataModule):
@@ -97,6 +98,11 @@ class CSVSequenceDataModule(SequenceDataModule):
     def encode(self, example: RawExample, labeled: bool = True) -> tuple[Tensor, Tensor]:
         fitted = self.fitted
         assert fitted is not None
+        if len(example.inputs[0]) != len(fitted["mean"]):
+            raise DataFormatError(
+                f"{example.source}: {len(example.inputs[0])} features per step, but the model "
+                f"was trained on {len(fitted['mean'])}; expected the training file's columns"
+            )
         x = torch.tensor(example.inputs, dtype=torch.float32)  # (T, F)
         x = (x - torch.tensor(fitted["mean"])) / torch.tensor(fitted["std"])
         x = x.float()

@@ -417,6 +417,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 f"{self.source}: no training window of window + horizon = "
                 f"{need} rows lies wholly in the training rows of any series"
             )
+        for stage in ("val", "test"):  # a split with rows but no window: say so now,
+            if not self._index[stage] and any(stage in split for split in self.splits):
+                raise EmptyDataError(  # not after training
+                    f"{self.source}: the {stage} split has no window of window + horizon = "
+                    f"{need} rows (its rows are too few); use a larger {stage}_fraction or a "
+                    "smaller window/horizon"
+                )
         self.info = {
             "input_size": self.series[0].inputs.shape[1],
             "output_size": self.series[0].targets.shape[1],
