@@ -13,7 +13,9 @@ config error Hydra or OmegaConf raises, an output that cannot be written) then p
 ``HYDRA_FULL_ERROR=1`` keeps every stack trace. Errors are recognised by their type: Hydra's
 ``MissingConfigException`` (``options``), ``ConfigCompositionException`` caused by an OmegaConf
 key error (``full_key``, ``parent_node``), ``OverrideParseException``, ``InstantiationException``
-(its ``__cause__``), OmegaConf's ``MissingMandatoryValue``. The one heuristic left is for checks
+(its ``__cause__``), OmegaConf's ``MissingMandatoryValue``, an ``OSError`` naming a path (the
+system refused it: permissions, read-only, disk full, a folder that cannot be made). The one
+heuristic left is for checks
 written in rnnkit as plain ``ValueError``/``KeyError``/``TypeError`` (the library's layers keep
 builtin types for callers that are not scripts): such an error counts as a user error when the
 innermost frame that raised it is rnnkit's own code.
@@ -128,6 +130,9 @@ def translate(exc: BaseException) -> RnnkitError | None:
         return UnknownConfigKeyError(str(exc.full_key or exc.key), _keys(exc.parent_node))
     if isinstance(exc, OSError) and exc.errno in _OUTPUT_ERRNOS:
         return output_error(exc.filename or "output", exc)
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        # the system refused a path (Hydra creating hydra.run.dir under /proc, ...)
+        return DataError(f"{exc.filename}: {exc.strerror} (check the path in the config)")
     if isinstance(exc, (ValueError, LookupError, TypeError, OSError)) and raised_by_rnnkit(exc):
         return (DataError if isinstance(exc, (ValueError, OSError)) else ConfigError)(
             _first_line(exc)

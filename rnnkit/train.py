@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnkit.callbacks import RunGuard
 from rnnkit.errors import RunInterruptedError
+from rnnkit.utils.atomic import write_json_atomic
 from rnnkit.utils.checkpointing import (
     AtomicCheckpointIO,
     check_config_matches,
@@ -46,7 +47,7 @@ from rnnkit.utils.config import apply_extras, fill_from_info, register_resolvers
 from rnnkit.utils.logging import get_logger, global_rank
 from rnnkit.utils.metrics_history import keep_csv_history
 from rnnkit.utils.preflight import check_output_file, check_train_config
-from rnnkit.utils.reproducibility import RunRecord, finished_run, write_json_atomic
+from rnnkit.utils.reproducibility import RunRecord, finished_run
 from rnnkit.utils.targets import check_allowed, check_types, instantiate
 
 log = get_logger(__name__)

@@ -389,6 +389,13 @@ SCRIPT_CASES = {
         ["model.hidden_size=0"],
         r"^error: invalid config \(model\): hidden_size must be a positive integer, got 0$",
     ),
+    # reliability round 2: checked before anything is built, one line, exit status 2
+    "bool as no": (["model.bidirectional=no"], r"^error: config key 'model\.bidirectional' is 'no', expected true or false$"),
+    "seed text": (["seed=abc"], r"^error: config key 'seed' is 'abc', expected an integer$"),
+    "max_epochs text": (["trainer.max_epochs=abc"], r"^error: config key 'trainer\.max_epochs' is 'abc', expected an integer or null$"),
+    "max_epochs zero": (["trainer.max_epochs=0"], r"^error: config key 'trainer\.max_epochs' is 0, expected a positive number of epochs"),
+    "lr negative": (["task.optimizer.lr=-1"], r"^error: config key 'task\.optimizer' is invalid: Invalid learning rate: -1"),
+    "run dir cannot be made": (["hydra.run.dir=/proc/rnnkit_run"], r"^error: /proc/rnnkit_run: No such file or directory \(check the path in the config\)$"),
 }  # fmt: skip
 
 
@@ -397,12 +404,15 @@ def run_scripts(tmp_path, names):
     for i, name in enumerate(names):
         overrides = SCRIPT_CASES[name][0]
         run_dir = tmp_path / f"run{i}"
+        given = [o for o in overrides if o.startswith("hydra.run.dir=")]
+        if given:
+            run_dir = Path(given[0].split("=", 1)[1])
         # no GPU for the child whatever this machine has: `trainer=gpu` must fail everywhere
         procs[name] = (
             run_dir,
             script(
                 "train",
-                [*QUICK, f"hydra.run.dir={run_dir}", *overrides],
+                [*QUICK, *([] if given else [f"hydra.run.dir={run_dir}"]), *overrides],
                 env_extra={"CUDA_VISIBLE_DEVICES": ""},
             ),
         )
@@ -420,6 +430,15 @@ def run_scripts(tmp_path, names):
 
 def test_scripts_print_one_line(tmp_path):
     run_scripts(tmp_path, ["config typo", "gpu without gpu"])
+
+
+def test_scripts_print_one_line_round_2(tmp_path):
+    run_scripts(tmp_path, ["bool as no", "run dir cannot be made"])
+
+
+@pytest.mark.slow
+def test_scripts_print_one_line_round_2_more(tmp_path):
+    run_scripts(tmp_path, ["seed text", "max_epochs text", "max_epochs zero", "lr negative"])
 
 
 @pytest.mark.slow
