@@ -24,6 +24,7 @@ only on success, and a failed run gets status ``failed`` and a ``FAILED`` file.
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -31,10 +32,14 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from rnnkit.callbacks import RunGuard
+from rnnkit.errors import RunInterruptedError
+from rnnkit.utils.atomic import write_json_atomic
 from rnnkit.utils.checkpointing import (
     AtomicCheckpointIO,
     check_config_matches,
@@ -43,7 +48,10 @@ from rnnkit.utils.checkpointing import (
 )
 from rnnkit.utils.config import apply_extras, fill_from_info, register_resolvers
 from rnnkit.utils.logging import get_logger, global_rank
-from rnnkit.utils.reproducibility import RunRecord, finished_run, write_json_atomic
+from rnnkit.utils.metrics_history import keep_csv_history
+from rnnkit.utils.preflight import check_output_file, check_train_config
+from rnnkit.utils.reproducibility import RunRecord, finished_run
+from rnnkit.utils.targets import check_allowed, check_types, instantiate
 
 log = get_logger(__name__)
 register_resolvers()
@@ -129,13 +137,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     ``cfg`` is the composed ``configs/train.yaml``. See the module docstring for the steps.
     """
+    check_train_config(cfg)  # types, ranges, optimizer: before anything is built
     output_dir = Path(cfg.paths.output_dir)
     if cfg.get("resume"):
         done = finished_run(output_dir, cfg)
         if done is not None:
             log.info(f"{output_dir} already holds this finished run (resume=true): skipping")
             return done["metrics"]
-    with RunRecord(output_dir, cfg, seed=cfg.get("seed"), enabled=global_rank() == 0) as record:
+    continues = bool(cfg.get("resume") or cfg.get("ckpt_path"))
+    record = RunRecord(output_dir, cfg, cfg.get("seed"), global_rank() == 0, continues)
+    with record:
         metrics = _train(cfg)
         record.finish()
     return metrics
@@ -148,7 +159,9 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     apply_extras(cfg)  # config tree on rank zero, warning filters (configs/extras)
 
     datamodule, model, task = build_data_and_task(cfg)
-    callbacks = instantiate_list(cfg.get("callbacks"), "callback")
+    checkpoint_dir = Path(cfg.paths.output_dir) / "checkpoints"
+    guard = RunGuard(checkpoint_dir)  # SIGTERM saves a checkpoint; resume drops orphans
+    callbacks = [*instantiate_list(cfg.get("callbacks"), "callback"), guard]
     loggers: list[Logger] = instantiate_list(cfg.get("logger"), "logger")
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
     trainer: L.Trainer = instantiate(
@@ -158,17 +171,27 @@ def _train(cfg: DictConfig) -> dict[str, float]:
         plugins=[AtomicCheckpointIO(config=cfg)],  # atomic, pickle-free, config-checked
     )
 
+    ckpt_path = cfg.get("ckpt_path") or ("last" if cfg.get("resume") else None)
+    ckpt_path = resolve_ckpt_path(ckpt_path, checkpoint_dir) if cfg.get("train", True) else None
+    if ckpt_path:  # the rows logged before the checkpoint stay in metrics.csv
+        keep_csv_history(loggers, int(load_checkpoint(ckpt_path).get("global_step", 0)))
     hparams = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     for logger in loggers:
         logger.log_hyperparams(hparams)  # type: ignore[arg-type]
 
     if cfg.get("train", True):
         log.info("Starting training")
-        ckpt_path = cfg.get("ckpt_path") or ("last" if cfg.get("resume") else None)
-        ckpt_path = resolve_ckpt_path(ckpt_path, Path(cfg.paths.output_dir) / "checkpoints")
         if ckpt_path:
             log.info(f"Resuming from {ckpt_path}")
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        except SIGTERMException:
+            raise RunInterruptedError(
+                f"interrupted by SIGTERM at step {trainer.global_step}; saved {guard.saved}; "
+                "continue with ckpt_path=last (from the last epoch end) or "
+                f"ckpt_path={guard.saved} (from the moment of the signal)",
+                signal.SIGTERM,
+            ) from None
         if ckpt_path and not any(k.startswith("val/") for k in trainer.callback_metrics):
             # resumed a run that had already finished: fit trained nothing, so validate once
             # to report (and hand sweepers) the val metrics of the restored weights
@@ -239,6 +262,8 @@ def load_run(cfg: DictConfig) -> tuple[DictConfig, Path, dict[str, Any]]:
             run_cfg[key] = cfg[key]
     run_cfg.callbacks = None
     run_cfg.logger = cfg.get("logger")
+    check_allowed(run_cfg, run_config)  # a run folder is shared: what it builds must not run code
+    check_types(run_cfg)
     checkpoint = load_checkpoint(ckpt)  # weights_only=True; a clear error if broken
     return run_cfg, ckpt, checkpoint
 
@@ -309,6 +334,8 @@ def predict(cfg: DictConfig) -> list[str]:
         )
     if prompt is None and not Path(str(cfg.input)).is_file():
         raise FileNotFoundError(f"input: {cfg.input}: file not found")
+    if cfg.get("output"):
+        check_output_file(str(cfg.output))  # before inference, not after
     with open_dict(cfg):
         if prompt is not None:  # generation: the data module's `prompts` are what is continued
             prompts = list(prompt) if OmegaConf.is_list(prompt) else [str(prompt)]

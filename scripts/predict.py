@@ -16,13 +16,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rnnkit.errors import cli
+from rnnkit.cli import handle_errors
 from rnnkit.train import predict
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 
 
-@cli  # user errors (bad checkpoint, bad input file, ...) print one line, exit status 2
+@handle_errors  # user errors (bad checkpoint, bad input file, ...) print one line, exit status 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval.yaml")
 def main(cfg: DictConfig) -> None:
     predict(cfg)

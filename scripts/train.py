@@ -11,14 +11,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rnnkit.errors import cli
+from rnnkit.cli import handle_errors
 from rnnkit.train import train
 from rnnkit.utils.config import metric_value
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 
 
-@cli  # user errors (bad data, config typos, ...) print one line and exit with status 2
+@handle_errors  # user errors (bad data, config typos, ...) print one line and exit with status 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)

@@ -1,6 +1,7 @@
-"""Lightning callbacks for reliable runs: stop on a non-finite loss, resume reproducibly."""
+"""Lightning callbacks for reliable runs: stop on a bad loss, resume exactly, save on SIGTERM."""
 
 from rnnkit.callbacks.nan_guard import NaNGuard
 from rnnkit.callbacks.rng_state import RNGState
+from rnnkit.callbacks.run_guard import RunGuard
 
-__all__ = ["NaNGuard", "RNGState"]
+__all__ = ["NaNGuard", "RNGState", "RunGuard"]

@@ -1,5 +1,8 @@
 """``NaNGuard``: stop training at the first NaN or infinite loss, before it reaches the weights.
 
+Optionally also at a *diverging* loss: ``max_loss`` (``callbacks.nan_guard.max_loss=1e4``) stops
+the run when a training loss exceeds it, since a loss of 4e6 is as lost as a NaN, only slower.
+
 The loss is checked before ``backward`` and the gradients before the optimizer step, so the
 weights never take a non-finite update and no checkpoint is written with them: the last
 checkpoint on disk is the last good one. The error names the step and the likely causes.
@@ -13,7 +16,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from rnnkit.errors import NonFiniteLossError
+from rnnkit.errors import ConfigError, NonFiniteLossError
 
 
 def _learning_rate(trainer: L.Trainer) -> float | None:
@@ -36,16 +39,27 @@ class NaNGuard(L.Callback):
     Args:
         check_gradients: also check every gradient before the optimizer step (an overflow
             there turns the next loss into NaN).
+        max_loss: also stop when a training loss is above this (``None``: only NaN/inf).
     """
 
-    def __init__(self, check_gradients: bool = True) -> None:
+    def __init__(self, check_gradients: bool = True, max_loss: float | None = None) -> None:
         super().__init__()
+        if max_loss is not None and not max_loss > 0:
+            raise ConfigError(f"NaNGuard: max_loss must be a positive number, got {max_loss!r}")
         self.check_gradients = check_gradients
+        self.max_loss = max_loss
 
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor):
-        if not torch.isfinite(loss.detach()).all():
-            value = "NaN" if torch.isnan(loss.detach()).any() else "infinite"
+        loss = loss.detach()
+        if not torch.isfinite(loss).all():
+            value = "NaN" if torch.isnan(loss).any() else "infinite"
             self._fail(trainer, f"the training loss is {value}")
+        if self.max_loss is not None and loss.max() > self.max_loss:
+            self._fail(
+                trainer,
+                f"the training loss diverged to {float(loss.max()):.4g} (above "
+                f"callbacks.nan_guard.max_loss={self.max_loss:g})",
+            )
 
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any

@@ -52,6 +52,7 @@ class SequenceDataModule(L.LightningDataModule):
         max_length: longest sequence allowed (``None``: any); longer ones are an error.
         bucket: batch sequences of similar length together (single device only).
         seed: seed of the split generator (and of bucketing).
+        encoding: text encoding of the files (a UTF-8 byte-order mark is dropped).
     """
 
     per_step_targets: bool = False  # tagging data sets this: one label per step
@@ -70,6 +71,7 @@ class SequenceDataModule(L.LightningDataModule):
         max_length: int | None = None,
         bucket: bool = False,
         seed: int = 0,
+        encoding: str = "utf-8",
     ) -> None:
         super().__init__()
         for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -88,6 +90,7 @@ class SequenceDataModule(L.LightningDataModule):
         self.max_length = max_length
         self.bucket = bucket
         self.seed = seed
+        self.encoding = encoding
         self.fitted: dict[str, Any] | None = None  # JSON-able encoder state
         self.splits: dict[str, EncodedDataset] = {}
 

@@ -83,5 +83,11 @@ class CoNLLDataModule(TaggingDataModule):
 
     def read(self, path: str, labeled: bool = True) -> list[RawExample]:
         return read_conll(
-            path, self.scheme, self.delimiter, self.num_fields, self.lowercase, labeled=labeled
+            path,
+            self.scheme,
+            self.delimiter,
+            self.num_fields,
+            self.lowercase,
+            labeled=labeled,
+            encoding=self.encoding,
         )

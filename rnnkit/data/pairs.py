@@ -42,6 +42,7 @@ def read_pairs(
     source_tokenizer: str = "char",
     target_tokenizer: str = "char",
     labeled: bool = True,
+    encoding: str = "utf-8",
 ) -> list[RawExample]:
     """Read ``source<TAB>target`` lines into examples (``inputs`` source, ``target`` tokens).
 
@@ -58,7 +59,7 @@ def read_pairs(
         tokenize("", name)  # checks the name
     path = Path(path)
     examples = []
-    with open_text(path) as handle:
+    with open_text(path, encoding) as handle:
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line.strip():
@@ -141,7 +142,9 @@ class PairsDataModule(SequenceDataModule):
         self.min_freq = min_freq
 
     def read(self, path: str, labeled: bool = True) -> list[RawExample]:
-        return read_pairs(path, self.source_tokenizer, self.target_tokenizer, labeled=labeled)
+        return read_pairs(
+            path, self.source_tokenizer, self.target_tokenizer, labeled, self.encoding
+        )
 
     def fit(self, train: list[RawExample]) -> dict[str, Any]:
         source = Vocabulary.build((ex.inputs for ex in train), self.min_freq)

@@ -10,6 +10,7 @@ from torch import Tensor
 from rnnkit.data.base import SequenceDataModule, unknown_label
 from rnnkit.data.readers import RawExample, read_csv_sequences
 from rnnkit.data.vocab import LabelMap
+from rnnkit.errors import DataFormatError
 
 
 class CSVSequenceDataModule(SequenceDataModule):
@@ -20,6 +21,8 @@ class CSVSequenceDataModule(SequenceDataModule):
         sequence_column: name or index of the sequence-id column for one-row-per-step files;
             ``None`` for one row per sequence (features cut into steps of ``step_size``).
         feature_columns: feature names/indices (default: every other column).
+        step_column: name or index of the time-step column of one-row-per-step files (rows
+            are then ordered by it; ``None``: file order).
         step_size: features per step in one-row-per-sequence files.
         header: the first row names the columns.
         delimiter: ``None`` infers tab for ``.tsv`` and comma otherwise.
@@ -32,6 +35,7 @@ class CSVSequenceDataModule(SequenceDataModule):
         self,
         label_column: int | str = -1,
         sequence_column: int | str | None = None,
+        step_column: int | str | None = None,
         feature_columns: list[int | str] | None = None,
         step_size: int = 1,
         header: bool = True,
@@ -46,6 +50,7 @@ class CSVSequenceDataModule(SequenceDataModule):
             raise ValueError(f"step_size must be >= 1, got {step_size}")
         self.label_column = label_column
         self.sequence_column = sequence_column
+        self.step_column = step_column
         self.feature_columns = list(feature_columns) if feature_columns is not None else None
         self.step_size = step_size
         self.header = header
@@ -65,6 +70,8 @@ class CSVSequenceDataModule(SequenceDataModule):
             regression=self.regression,
             labeled=labeled,
             num_columns=(self.fitted or {}).get("num_columns") if not labeled else None,
+            step_column=self.step_column,
+            encoding=self.encoding,
         )
 
     def fit(self, train: list[RawExample]) -> dict[str, Any]:
@@ -91,6 +98,11 @@ class CSVSequenceDataModule(SequenceDataModule):
     def encode(self, example: RawExample, labeled: bool = True) -> tuple[Tensor, Tensor]:
         fitted = self.fitted
         assert fitted is not None
+        if len(example.inputs[0]) != len(fitted["mean"]):
+            raise DataFormatError(
+                f"{example.source}: {len(example.inputs[0])} features per step, but the model "
+                f"was trained on {len(fitted['mean'])}; expected the training file's columns"
+            )
         x = torch.tensor(example.inputs, dtype=torch.float32)  # (T, F)
         x = (x - torch.tensor(fitted["mean"])) / torch.tensor(fitted["std"])
         x = x.float()

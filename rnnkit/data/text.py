@@ -42,7 +42,9 @@ class TextClassificationDataModule(SequenceDataModule):
         self.min_freq = min_freq
 
     def read(self, path: str, labeled: bool = True) -> list[RawExample]:
-        return read_text_lines(path, self.tokenizer, self.lowercase, labeled=labeled)
+        return read_text_lines(
+            path, self.tokenizer, self.lowercase, labeled=labeled, encoding=self.encoding
+        )
 
     def fit(self, train: list[RawExample]) -> dict[str, Any]:
         return fit_vocab_and_labels(train, (ex.target for ex in train), self.min_freq)

@@ -21,6 +21,7 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
+from rnnkit.data.readers import read_text
 from rnnkit.data.vocab import SPECIALS, VocabStateMixin, Vocabulary
 from rnnkit.errors import DataFileNotFoundError, EmptyDataError
 
@@ -37,7 +38,7 @@ def read_corpus(path: str) -> str:
     file = Path(path)
     if not file.is_file():
         raise DataFileNotFoundError(file, what=f"text corpus (a UTF-8 file or {PYDOC_TOPICS!r})")
-    text = file.read_text(encoding="utf-8")
+    text = read_text(file)
     if not text.strip():
         raise EmptyDataError("text corpus is empty (only whitespace)", path=file)
     return text

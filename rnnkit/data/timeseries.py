@@ -20,6 +20,7 @@ plain numbers in :meth:`TimeSeriesDataModule.state_dict` and undone by the task 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from rnnkit.data.readers import read_text
 from rnnkit.errors import (
     ConfigError,
     DataFileNotFoundError,
@@ -129,7 +131,7 @@ def read_series_csv(
         raise ConfigError(f"{path}: target_columns is empty; name at least one column to forecast")
     if not path.is_file():
         raise DataFileNotFoundError(path, "CSV time-series file")
-    with path.open(newline="", encoding="utf-8") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or not any(h.strip() for h in header):
@@ -415,6 +417,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 f"{self.source}: no training window of window + horizon = "
                 f"{need} rows lies wholly in the training rows of any series"
             )
+        for stage in ("val", "test"):  # a split with rows but no window: say so now,
+            if not self._index[stage] and any(stage in split for split in self.splits):
+                raise EmptyDataError(  # not after training
+                    f"{self.source}: the {stage} split has no window of window + horizon = "
+                    f"{need} rows (its rows are too few); use a larger {stage}_fraction or a "
+                    "smaller window/horizon"
+                )
         self.info = {
             "input_size": self.series[0].inputs.shape[1],
             "output_size": self.series[0].targets.shape[1],

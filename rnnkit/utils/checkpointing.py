@@ -8,18 +8,18 @@
   ``torch.load(weights_only=True)``. On load it refuses a checkpoint written by a different model
   configuration, naming the first key that differs.
 - :func:`load_checkpoint` loads a file with ``weights_only=True`` and turns every way a file can be
-  broken (missing, empty, truncated, not a checkpoint) into one :class:`CheckpointError`.
+  broken (missing, empty, truncated, not a checkpoint, bytes that fail the zip's CRC-32) into one
+  :class:`CheckpointError`.
 - :func:`resolve_ckpt_path` gives ``ckpt_path=last`` its meaning: ``<checkpoint dir>/last.ckpt``
   of the run's output folder when it exists (resume), else ``None`` (start fresh).
 """
 
 from __future__ import annotations
 
-import functools
+import io
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,122 +29,32 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from rnnkit.errors import CheckpointError, CheckpointMismatchError
+from rnnkit.utils.atomic import atomic_write_bytes
+from rnnkit.utils.plain import MISSING, first_difference, to_plain
+from rnnkit.utils.reproducibility import versions
 
 __all__ = [
     "AtomicCheckpointIO",
-    "atomic_write_bytes",
     "atomic_save",
     "load_checkpoint",
     "resolve_ckpt_path",
     "check_config_matches",
     "check_state_dict_matches",
-    "to_plain",
-    "first_difference",
     "CHECKPOINT_KEY",
 ]
 
 CHECKPOINT_KEY = "rnnkit"  # checkpoint["rnnkit"] = {"config": ..., "versions": ...}
-TMP_SUFFIX = ".tmp"  # never ".ckpt": Lightning's `last` lookup must not see a half-written file
 
 
 # --- atomic writes ------------------------------------------------------------------------------
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The bytes go to a hidden temporary file in the same folder (same filesystem, so the rename
-    is atomic), which is flushed and ``fsync``ed before ``os.replace``; the folder is synced
-    after the rename so the new name survives a power cut as well as a kill.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
-        stale.unlink(missing_ok=True)  # left by a process killed while writing this file
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:  # pragma: no cover - some filesystems refuse
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` ``obj`` to ``path`` atomically (see :func:`atomic_write_bytes`)."""
-    import io
-
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 # --- plain data ---------------------------------------------------------------------------------
-def _dotted_name(obj: Any) -> str:
-    module = getattr(obj, "__module__", None) or ""
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
-    return f"{module}.{name}" if module else name
-
-
-def to_plain(value: Any) -> Any:
-    """``value`` as data that ``torch.load(weights_only=True)`` accepts.
-
-    OmegaConf containers become dicts/lists (resolved when possible), ``functools.partial`` a
-    Hydra-style ``{"_target_": ..., "_partial_": True, **kwargs}``, classes and functions their
-    dotted name, paths strings, numpy arrays tensors; anything else unknown its ``repr``.
-    """
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-    except ImportError:  # pragma: no cover
-        DictConfig = ListConfig = ()  # type: ignore[assignment]
-    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor, torch.dtype)):
-        return value
-    if DictConfig and isinstance(value, (DictConfig, ListConfig)):
-        try:
-            container = OmegaConf.to_container(value, resolve=True)
-        except Exception:  # unresolvable interpolation: keep it as written
-            container = OmegaConf.to_container(value, resolve=False)
-        return to_plain(container)
-    if isinstance(value, Mapping):
-        return {
-            str(k) if not isinstance(k, (int, str)) else k: to_plain(v) for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = [to_plain(v) for v in value]
-        return tuple(items) if isinstance(value, tuple) else items
-    if isinstance(value, functools.partial):
-        plain = {"_target_": _dotted_name(value.func), "_partial_": True}
-        if value.args:
-            plain["_args_"] = [to_plain(a) for a in value.args]
-        plain.update({k: to_plain(v) for k, v in value.keywords.items()})
-        return plain
-    if isinstance(value, type) or callable(value):
-        return _dotted_name(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    try:
-        import numpy as np
-
-        if isinstance(value, np.ndarray):
-            return torch.from_numpy(value.copy())
-        if isinstance(value, np.generic):
-            return value.item()
-    except ImportError:  # pragma: no cover
-        pass
-    return repr(value)
-
-
 def _sanitize_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """Hyper-parameters as plain data; drop the pickled class Lightning stores beside them."""
     checkpoint = dict(checkpoint)
@@ -183,6 +93,7 @@ def load_checkpoint(
             f"{path}: not a checkpoint or truncated ({size} bytes, no complete torch.save "
             "archive); expected a .ckpt written by rnnkit/Lightning"
         )
+    _check_crc(path)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as exc:
@@ -202,6 +113,21 @@ def load_checkpoint(
             f"found {found}"
         )
     return checkpoint
+
+
+def _check_crc(path: Path) -> None:
+    """Refuse a checkpoint whose bytes no longer match the CRC-32 the zip format stores for each
+    member (``torch.save`` writes them; ``torch.load`` does not check them)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({exc})") from None
+    if damaged is not None:
+        raise CheckpointError(
+            f"{path}: corrupt checkpoint: the bytes of {damaged!r} do not match their stored "
+            "CRC-32 (the file was damaged after it was written); use another checkpoint"
+        )
 
 
 def resolve_ckpt_path(ckpt_path: str | os.PathLike | None, checkpoint_dir: str | os.PathLike):
@@ -230,35 +156,8 @@ def resolve_ckpt_path(ckpt_path: str | os.PathLike | None, checkpoint_dir: str |
 
 
 # --- compatibility ------------------------------------------------------------------------------
-_MISSING = object()
-
-
-def first_difference(saved: Any, current: Any, prefix: str) -> tuple[str, Any, Any] | None:
-    """The first dotted key where two plain configs differ: ``(key, saved, current)``."""
-    if isinstance(saved, Mapping) and isinstance(current, Mapping):
-        for key in sorted(set(saved) | set(current), key=str):
-            a, b = saved.get(key, _MISSING), current.get(key, _MISSING)
-            found = first_difference(a, b, f"{prefix}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(saved, (list, tuple)) and isinstance(current, (list, tuple)):
-        if len(saved) != len(current):
-            return prefix, list(saved), list(current)
-        for i, (a, b) in enumerate(zip(saved, current, strict=False)):
-            found = first_difference(a, b, f"{prefix}[{i}]")
-            if found:
-                return found
-        return None
-    if current == "???":  # not filled in yet (from the data): nothing to compare
-        return None
-    if saved != current:
-        return prefix, saved, current
-    return None
-
-
 def _shown(value: Any) -> str:
-    return "(absent)" if value is _MISSING else repr(value)
+    return "(absent)" if value is MISSING else repr(value)
 
 
 def check_config_matches(
@@ -324,12 +223,6 @@ def check_state_dict_matches(
 
 
 # --- the Lightning plugin -----------------------------------------------------------------------
-def _versions() -> dict[str, str]:
-    from rnnkit.utils.reproducibility import versions
-
-    return versions()
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning ``CheckpointIO``: atomic, pickle-free writes; safe, checked reads.
 
@@ -349,7 +242,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
     ) -> None:
         checkpoint = _sanitize_checkpoint(checkpoint)
-        meta: dict[str, Any] = {"versions": _versions()}
+        meta: dict[str, Any] = {"versions": versions()}
         if self.config is not None:
             meta["config"] = to_plain(self.config)
         checkpoint[CHECKPOINT_KEY] = meta

@@ -2,19 +2,29 @@
 
 Every run folder gets ``run_info.json``: the seed, the versions (python, torch, lightning,
 rnnkit, ...), the command line, the host, start and end times and a ``status``
-(``running`` -> ``completed`` | ``failed``; a run killed outright stays ``running``). The
+(``running`` -> ``completed`` | ``failed`` | ``interrupted``; a run killed outright stays
+``running``). The
 composed config is beside it in ``.hydra/config.yaml`` (Hydra) and, resolved, in
 ``config.yaml``. ``summary.json`` (the final metrics) is written, atomically, only when the run
 succeeds, so a folder with ``summary.json`` is a finished run and nothing else is. A failed run
 also gets a ``FAILED`` file holding the one-line error.
+
+A run owns its folder: ``run.lock`` is locked (``flock``) for as long as the run lasts, and a
+second run started in the same folder is refused at once. A new run is also refused in a folder
+that already holds a run (``summary.json`` or checkpoints), unless it continues that run
+(``ckpt_path=last``, ``resume=true``): pointers (``summary.json``, ``last.ckpt``, the config)
+then always describe one run. Hydra writes ``.hydra/*.yaml`` before any of this runs, so a
+refused run puts back the ``.hydra`` files of the run that owns the folder (kept in
+``.hydra/owner/`` when a run is accepted).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
-import math
 import os
 import platform
+import shutil
 import socket
 import sys
 import time
@@ -22,7 +32,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from rnnkit.utils.checkpointing import atomic_write_bytes, to_plain
+from rnnkit.errors import ConfigError, RunDirectoryError, RunInterruptedError
+from rnnkit.utils.atomic import atomic_write_bytes, write_json_atomic
+from rnnkit.utils.plain import first_difference, to_plain
 
 __all__ = [
     "versions",
@@ -37,6 +49,8 @@ __all__ = [
 SUMMARY = "summary.json"
 RUN_INFO = "run_info.json"
 FAILED = "FAILED"
+LOCK = "run.lock"
+HYDRA_DIR, OWNER_DIR = ".hydra", "owner"
 
 
 def versions() -> dict[str, str]:
@@ -56,27 +70,6 @@ def versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover
         pass
     return found
-
-
-def _jsonable(value: Any) -> Any:
-    value = to_plain(value)
-    if hasattr(value, "item") and hasattr(value, "numel") and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # JSON has no NaN/inf
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically (tensors and configs become plain values)."""
-    text = json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n"
-    atomic_write_bytes(path, text.encode())
 
 
 def read_summary(output_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -108,18 +101,35 @@ class RunRecord:
         config: Any = None,
         seed: int | None = None,
         enabled: bool = True,
+        continues: bool = False,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.config = config
         self.seed = seed
         self.enabled = enabled  # False on every rank but zero: one process keeps the record
+        self.continues = continues  # ckpt_path / resume: this run continues the folder's run
         self.info: dict[str, Any] = {}
         self.finished = False
+        self._lock: int | None = None
 
     def start(self) -> RunRecord:
+        """Lock the folder, refuse it if it holds another run, record ``running``.
+
+        Raises:
+            RunDirectoryError: another run holds the lock, or (without ``continues``) the
+                folder already holds a run's summary or checkpoints.
+        """
         if not self.enabled:
             return self
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        self._acquire()
+        try:
+            self._refuse_earlier_run()
+        except RunDirectoryError:
+            self._restore_owner_hydra()
+            self._release()
+            raise
+        self._keep_owner_hydra()
         summary = self.output_dir / SUMMARY
         if summary.exists():
             os.replace(summary, self.output_dir / "summary.previous.json")
@@ -153,10 +163,17 @@ class RunRecord:
         self._write_info()
 
     def fail(self, error: BaseException | str) -> None:
-        """Record failure: status ``failed`` with the error, and a ``FAILED`` file."""
+        """Record failure: status ``failed`` with the error, and a ``FAILED`` file; or status
+        ``interrupted`` (no ``FAILED`` file) for a :class:`RunInterruptedError`."""
         message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         message = " ".join(str(message).split())
         if not self.enabled:
+            return
+        if isinstance(error, RunInterruptedError):
+            self.info.update(
+                status="interrupted", error=str(error), ended=time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            )
+            self._write_info()
             return
         summary = self.output_dir / SUMMARY
         if summary.exists():  # written before the failure: it must not pass for a result
@@ -173,11 +190,63 @@ class RunRecord:
         return self.start()
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is not None:
-            self.fail(exc)
-        elif not self.finished:
-            self.fail("the run ended without recording its metrics")
+        try:
+            if exc is not None:
+                self.fail(exc)
+            elif not self.finished:
+                self.fail("the run ended without recording its metrics")
+        finally:
+            self._release()
         return False
+
+    # --- owning the folder ----------------------------------------------------------------------
+    def _acquire(self) -> None:
+        fd = os.open(self.output_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = self._read_info()
+            os.close(fd)
+            self._restore_owner_hydra()
+            raise RunDirectoryError(
+                f"{self.output_dir} is in use by another run (pid {owner.get('pid', '?')}, "
+                f"started {owner.get('started', '?')}); wait for it to end, or choose another "
+                "folder (hydra.run.dir=...)"
+            ) from None
+        self._lock = fd
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the flock
+            self._lock = None
+
+    def _refuse_earlier_run(self) -> None:
+        if self.continues:
+            return
+        found = []
+        if (self.output_dir / SUMMARY).exists():
+            found.append(SUMMARY)
+        found += sorted(p.name for p in (self.output_dir / "checkpoints").glob("*.ckpt"))
+        if found:
+            raise RunDirectoryError(
+                f"{self.output_dir} already holds a run ({', '.join(found[:3])}); continue it "
+                "with ckpt_path=last (or resume=true), or start a new run in another folder "
+                "(hydra.run.dir=...)"
+            )
+
+    def _keep_owner_hydra(self) -> None:
+        hydra = self.output_dir / HYDRA_DIR
+        if not hydra.is_dir():
+            return
+        owner = hydra / OWNER_DIR
+        owner.mkdir(exist_ok=True)
+        for path in hydra.glob("*.yaml"):
+            shutil.copy2(path, owner / path.name)
+
+    def _restore_owner_hydra(self) -> None:
+        owner = self.output_dir / HYDRA_DIR / OWNER_DIR
+        for path in owner.glob("*.yaml") if owner.is_dir() else ():
+            atomic_write_bytes(self.output_dir / HYDRA_DIR / path.name, path.read_bytes())
 
     def _read_info(self) -> dict[str, Any]:
         try:
@@ -219,9 +288,6 @@ def finished_run(
     if summary is None or not stored_path.is_file():
         return None
     from omegaconf import OmegaConf
-
-    from rnnkit.errors import ConfigError
-    from rnnkit.utils.checkpointing import first_difference
 
     stored = OmegaConf.to_container(OmegaConf.load(stored_path), resolve=False)
     current = to_plain(config)

@@ -19,7 +19,7 @@ import torch
 from reliability_helpers import QUICK, ToyTask, compose, script
 
 from rnnkit import errors as E
-from rnnkit.errors import translate_exception
+from rnnkit.cli import translate
 from rnnkit.utils.checkpointing import AtomicCheckpointIO, load_checkpoint, resolve_ckpt_path
 
 
@@ -177,14 +177,18 @@ def composed(overrides: list[str], tmp: Path, instantiate: str | None = None):
     def run():
         try:
             cfg = compose([*QUICK, *overrides], tmp)
-            if instantiate:
-                from hydra.utils import instantiate as hydra_instantiate
+            if instantiate == "check":  # what train() checks before building anything
+                from rnnkit.utils.preflight import check_train_config
 
-                hydra_instantiate(cfg[instantiate])
+                check_train_config(cfg)
+            elif instantiate:
+                from rnnkit.utils.targets import instantiate as build
+
+                build(cfg[instantiate])
         except E.RnnkitError:
             raise
         except Exception as exc:
-            error = translate_exception(exc)
+            error = translate(exc)
             if error is None:
                 raise
             raise error from exc
@@ -197,13 +201,8 @@ def config_typo(tmp):
 
 
 def config_typo_appended(tmp):
-    # `+` adds the key, so composition passes; building the model names it
-    return composed(
-        ["+model.hiden_size=32", "model.input_size=8", "model.vocab_size=null"]
-        + ["model.pad_index=null", "model.output_size=10", "model.pooling=last"],
-        tmp,
-        instantiate="model",
-    )
+    # `+` adds the key, so composition passes; the check of the model's arguments names it
+    return composed(["+model.hiden_size=32"], tmp, instantiate="check")
 
 
 def unknown_group_option(tmp):
@@ -235,7 +234,9 @@ def gpu_without_gpu(tmp, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     monkeypatch.setattr(CUDAAccelerator, "is_available", staticmethod(lambda: False))
-    return composed(["trainer=gpu"], tmp, instantiate="trainer")
+    from rnnkit.utils.preflight import check_trainer
+
+    return lambda: check_trainer(compose([*QUICK, "trainer=gpu"], tmp).trainer)
 
 
 # --- checkpoints --------------------------------------------------------------------------------
@@ -388,6 +389,13 @@ SCRIPT_CASES = {
         ["model.hidden_size=0"],
         r"^error: invalid config \(model\): hidden_size must be a positive integer, got 0$",
     ),
+    # reliability round 2: checked before anything is built, one line, exit status 2
+    "bool as no": (["model.bidirectional=no"], r"^error: config key 'model\.bidirectional' is 'no', expected true or false$"),
+    "seed text": (["seed=abc"], r"^error: config key 'seed' is 'abc', expected an integer$"),
+    "max_epochs text": (["trainer.max_epochs=abc"], r"^error: config key 'trainer\.max_epochs' is 'abc', expected an integer or null$"),
+    "max_epochs zero": (["trainer.max_epochs=0"], r"^error: config key 'trainer\.max_epochs' is 0, expected a positive number of epochs"),
+    "lr negative": (["task.optimizer.lr=-1"], r"^error: config key 'task\.optimizer' is invalid: Invalid learning rate: -1"),
+    "run dir cannot be made": (["hydra.run.dir=/proc/rnnkit_run"], r"^error: /proc/rnnkit_run: No such file or directory \(check the path in the config\)$"),
 }  # fmt: skip
 
 
@@ -396,12 +404,15 @@ def run_scripts(tmp_path, names):
     for i, name in enumerate(names):
         overrides = SCRIPT_CASES[name][0]
         run_dir = tmp_path / f"run{i}"
+        given = [o for o in overrides if o.startswith("hydra.run.dir=")]
+        if given:
+            run_dir = Path(given[0].split("=", 1)[1])
         # no GPU for the child whatever this machine has: `trainer=gpu` must fail everywhere
         procs[name] = (
             run_dir,
             script(
                 "train",
-                [*QUICK, f"hydra.run.dir={run_dir}", *overrides],
+                [*QUICK, *([] if given else [f"hydra.run.dir={run_dir}"]), *overrides],
                 env_extra={"CUDA_VISIBLE_DEVICES": ""},
             ),
         )
@@ -419,6 +430,15 @@ def run_scripts(tmp_path, names):
 
 def test_scripts_print_one_line(tmp_path):
     run_scripts(tmp_path, ["config typo", "gpu without gpu"])
+
+
+def test_scripts_print_one_line_round_2(tmp_path):
+    run_scripts(tmp_path, ["bool as no", "run dir cannot be made"])
+
+
+@pytest.mark.slow
+def test_scripts_print_one_line_round_2_more(tmp_path):
+    run_scripts(tmp_path, ["seed text", "max_epochs text", "max_epochs zero", "lr negative"])
 
 
 @pytest.mark.slow
