@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
-from rnnkit.layers.backends import bptt, compiled, fused, mgu, native, native_build, scan, sru
+from rnnkit.layers.backends import bptt, compiled, fused, native, native_build, scan
 from rnnkit.layers.backends.loop import unroll_loop
 from rnnkit.utils.logging import get_logger
 
@@ -47,8 +47,6 @@ BACKENDS: dict[str, tuple[Callable[[Cell, Tensor | None], bool], Unroll]] = {
     "compiled": (compiled.supports, compiled.unroll_compiled),
     "scan": (scan.supports, scan.unroll_scan),
 }
-# hand-written kernels of the newer cells, each in its own file
-bptt.KERNELS.update(MGU=mgu.mgu, SRU=sru.sru)
 BACKEND_NAMES = {"auto", *BACKENDS}
 
 #: what ``auto`` tries, in order, per (device type, kernel name, mode), where the kernel name

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
-from rnnkit.layers.backends import feedback, gru, lstm, tapped
+from rnnkit.layers.backends import feedback, gru, lstm, mgu, sru, tapped
 from rnnkit.layers.backends.steps import step_mask
 from rnnkit.layers.state import map_state
 
@@ -44,7 +44,13 @@ KERNELS: dict[str, Callable] = {
     "GRU_RESET_BEFORE": gru.gru_reset_before,
     "JORDAN": feedback.jordan,
     "NARX": feedback.narx,
+    "MGU": mgu.mgu,
+    "SRU": sru.sru,
 }
+#: the kernels whose time loops also exist in C++ (the ``native`` backend runs these)
+NATIVE_KERNELS = frozenset(
+    {"RNN_TANH", "RNN_RELU", "LSTM", "GRU", "GRU_RESET_BEFORE", "JORDAN", "NARX"}
+)
 
 
 def kernel_of(cell: Cell) -> str | None:

@@ -32,9 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells.base import Cell
-from rnnkit.layers.backends.bptt import prev_states
 from rnnkit.layers.backends.first_order import first_order_only
-from rnnkit.layers.state import last_states
+from rnnkit.layers.backends.steps import last_states, prev_states
 
 
 class _MGUFn(torch.autograd.Function):
@@ -84,8 +83,18 @@ class _MGUFn(torch.autograd.Function):
         return d_xp, dh_prev, dw_hh, None
 
 
-def mgu(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
-    """The ``bptt`` kernel of ``MGU``: ``x (B, T, F)`` -> ``(hs (T, B, H), final h)``."""
+def mgu(
+    cell: Cell,
+    x: Tensor,
+    state: Tensor,
+    mask: Tensor | None,
+    feedback: Tensor | None = None,
+    native: bool = False,
+):
+    """The ``bptt`` kernel of ``MGU``: ``x (B, T, F)`` -> ``(hs (T, B, H), final h)``.
+
+    Its loop is Python only (not in :data:`.bptt.NATIVE_KERNELS`), so ``native`` is never set.
+    """
     xp = F.linear(x.transpose(0, 1), cell.weight_ih, cell.bias)  # (T, B, 2H)
     hs = _MGUFn.apply(xp, state, cell.weight_hh, mask)
     return hs, last_states(hs, mask)

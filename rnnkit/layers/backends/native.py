@@ -25,14 +25,19 @@ from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
 from rnnkit.layers.backends import native_build
-from rnnkit.layers.backends.bptt import autocast_active, kernel_of, unroll_with_kernel
+from rnnkit.layers.backends.bptt import (
+    NATIVE_KERNELS,
+    autocast_active,
+    kernel_of,
+    unroll_with_kernel,
+)
 
 
 def supports(cell: Cell, feedback: Tensor | None) -> bool:
     weight = next(cell.parameters())
     return (
         (feedback is None or cell.output_feedback)
-        and kernel_of(cell) is not None
+        and kernel_of(cell) in NATIVE_KERNELS
         and weight.device.type == "cpu"
         and weight.dtype in (torch.float32, torch.float64)  # what the loops are compiled for
         and not autocast_active()

@@ -24,10 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells.base import Cell
-from rnnkit.layers.backends.bptt import prev_states
 from rnnkit.layers.backends.first_order import first_order_only
 from rnnkit.layers.backends.scan import reverse_linear_recurrence
-from rnnkit.layers.state import last_states
+from rnnkit.layers.backends.steps import last_states, prev_states
 
 
 class _CellStateFn(torch.autograd.Function):
@@ -56,8 +55,18 @@ class _CellStateFn(torch.autograd.Function):
         return delta * keep, dp, (dp * c_prev).sum((0, 1)), carry[0] * delta[0], None
 
 
-def sru(cell: Cell, x: Tensor, state: Tensor, mask: Tensor | None, feedback=None):
-    """The ``bptt`` kernel of ``SRU``: ``x (B, T, F)`` -> ``(hs (T, B, H), final c)``."""
+def sru(
+    cell: Cell,
+    x: Tensor,
+    state: Tensor,
+    mask: Tensor | None,
+    feedback: Tensor | None = None,
+    native: bool = False,
+):
+    """The ``bptt`` kernel of ``SRU``: ``x (B, T, F)`` -> ``(hs (T, B, H), final c)``.
+
+    Its loop is Python only (not in :data:`.bptt.NATIVE_KERNELS`), so ``native`` is never set.
+    """
     xt = x.transpose(0, 1)  # (T, B, F)
     # split, not slices: the backward of split is one cat, that of each slice a zero fill
     cand, u_f, u_r, *projection = F.linear(xt, cell.weight_ih).split(cell.hidden_size, dim=-1)
