@@ -34,7 +34,7 @@ import pytest
 
 import tests.cells.test_cell_contract as contract
 from rnnkit.train import train
-from tests.conftest import FAST, REPO_ROOT
+from tests.helpers import FAST, REPO_ROOT
 
 CONTRIBUTING = (REPO_ROOT / "CONTRIBUTING.md").read_text()
 RECIPES = {"cell": "Add a cell", "task": "Add a task", "dataset": "Add a dataset"}

@@ -15,7 +15,7 @@ import pytest
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from tests.conftest import CONFIG_DIR, options
+from tests.helpers import CONFIG_DIR, options
 
 WIDTHS = ("hidden_size", "embedding_size", "embedding_dim")
 

@@ -15,7 +15,7 @@ import torch
 from cuda_helpers import CUDA_ONLY
 
 from rnnkit.train import train
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from tests.test_train_eval_predict import TINY, save_run_config
 
 pytestmark = CUDA_ONLY

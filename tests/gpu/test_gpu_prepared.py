@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cuda_helpers import NO_CUDA
 
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from tests.layers.test_backends import CELLS
 
 GPU_TESTS = str(Path(__file__).parent)
