@@ -15,14 +15,17 @@ from rnnkit.layers.backends import scan as scan_backend
 from rnnkit.layers.backends.scan import linear_recurrence, reverse_scan, scan
 
 F, H, B = 3, 5, 4
-SOLVERS = ["sequential", "chunked"]
+SOLVERS = ["sequential", "chunked", "blocks"]
 
 
 @pytest.fixture
 def solver(request, monkeypatch):
-    """Run the scan backend with the given solver whatever the device (CPU picks sequential)."""
+    """Run the scan backend with the given solver whatever the device (CPU picks sequential),
+    or with the sequence split into blocks of 16 steps (long sequences are, at 512)."""
     if request.param == "chunked":
         monkeypatch.setattr(scan_backend, "default_chunk", lambda steps, device: 7)
+    if request.param == "blocks":
+        monkeypatch.setattr(scan_backend, "BLOCK_STEPS", 16)
     return request.param
 
 
