@@ -29,8 +29,9 @@ class Recurrent(nn.Module):
         backend: how to unroll: ``"loop"`` (readable reference), ``"fused"`` (torch's own
             kernels, for cells whose ``fused_mode`` is set), ``"bptt"`` (precomputed input
             projection and a hand-written backward, for cells whose ``kernel`` is set),
-            ``"native"`` (the same with its time loops in C++, on CPU), ``"compiled"``
-            (``torch.compile`` of each step) or ``"auto"`` (the fastest correct
+            ``"native"`` (the same with its time loops in C++, on CPU), ``"scan"`` (cells
+            whose recurrence is linear in the state: one matmul, then a scan over time),
+            ``"compiled"`` (``torch.compile`` of each step) or ``"auto"`` (the fastest correct
             one, measured by ``scripts/bench.py``). See :mod:`rnnkit.layers.backends`.
 
     Shape:
