@@ -19,7 +19,11 @@ resumes from ``<run dir>/checkpoints/last.ckpt`` (fresh start if there is none y
 ``resume=true`` does the same and also returns at once when the run directory already holds a
 finished run of the same config (a re-launched sweep skips finished jobs). Every run directory
 gets ``run_info.json`` (seed, versions, status) and ``config.yaml``; ``summary.json`` is written
-only on success, and a failed run gets status ``failed`` and a ``FAILED`` file.
+only on success, and a failed run gets status ``failed`` and a ``FAILED`` file. A run locks its
+folder and refuses one that holds another run unless it continues it; every value is checked
+before anything is built (:mod:`rnnkit.utils.preflight`); SIGTERM saves ``interrupted.ckpt`` and
+raises :class:`~rnnkit.errors.RunInterruptedError` (:class:`~rnnkit.callbacks.RunGuard`);
+eval/predict build only allow-listed targets from a run folder (:mod:`rnnkit.utils.targets`).
 """
 
 from __future__ import annotations

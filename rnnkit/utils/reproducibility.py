@@ -169,7 +169,7 @@ class RunRecord:
         message = " ".join(str(message).split())
         if not self.enabled:
             return
-        if isinstance(error, RunInterruptedError):
+        if isinstance(error, (RunInterruptedError, SystemExit)):  # SIGTERM outside fit, too
             self.info.update(
                 status="interrupted", error=str(error), ended=time.strftime("%Y-%m-%dT%H:%M:%S%z")
             )
