@@ -6,11 +6,13 @@ Rebuilds data, model and task from the run's ``.hydra/config.yaml`` and the chec
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from rnnkit.commands import checkpoint_overrides
 from rnnkit.errors import cli
 from rnnkit.train import evaluate
 
@@ -24,4 +26,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    # +experiment=NAME, data.KEY=VALUE, data=NAME: a note, a merge, a helpful error
+    sys.argv[1:] = checkpoint_overrides("eval", sys.argv[1:])
     main()

@@ -11,11 +11,13 @@ Language models continue a prompt instead of reading a file:
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from rnnkit.commands import checkpoint_overrides
 from rnnkit.errors import cli
 from rnnkit.train import predict
 
@@ -29,4 +31,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    # +experiment=NAME, data.KEY=VALUE, data=NAME: a note, a merge, a helpful error
+    sys.argv[1:] = checkpoint_overrides("predict", sys.argv[1:])
     main()
