@@ -40,6 +40,9 @@ NOT_YOURS: tuple[tuple[str, type[Warning]], ...] = (
     (r".*isinstance\(treespec, LeafSpec\)", FutureWarning),
     # a DataLoader throughput tip; rnnkit's datasets live in memory (num_workers=0 is right)
     (r".*does not have many workers", UserWarning),
+    # fewer batches than log_every_n_steps: about per-step rows, while rnnkit's tasks log
+    # (and this console shows) per-epoch metrics
+    (r".*is smaller than the logging interval", UserWarning),
 )
 
 #: loggers whose INFO records are detail, kept out of the quiet console (the log file has them)
@@ -117,6 +120,9 @@ def _same(entry: tuple, wanted: tuple[str, str, type[Warning]]) -> bool:
 
 
 def _fmt(value: float) -> str:
+    """Four decimals for losses and rates (``1.0000``), four digits above ten, none from 1e4."""
+    if abs(value) < 10:
+        return f"{value:.4f}"
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
 
 

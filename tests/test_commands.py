@@ -131,7 +131,9 @@ def test_summary_line_names_metrics_run_folder_and_checkpoint(tmp_path, monkeypa
     line = console.summary_line("x", metrics, run, str(run / "checkpoints" / "best.ckpt"), "best")
     expected = "x: test/acc 0.9741  test/loss 0.0812  |  run outputs/x/run1  |  best "
     assert line == expected + "checkpoints/best.ckpt"
-    assert console.summary_line("x", {"val/loss": 0.5}, "/elsewhere").startswith("x: val/loss 0.5")
+    assert console.summary_line("x", {"val/loss": 0.5}, "/elsewhere").startswith(
+        "x: val/loss 0.5000"
+    )
 
 
 def test_readme_documents_the_own_project_section() -> None:
