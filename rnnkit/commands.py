@@ -13,6 +13,7 @@ same way (``my_configs/experiment/NAME.yaml``, ``my_configs/data/NAME.yaml``) jo
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -127,11 +128,23 @@ def main(argv: Sequence[str] | None = None) -> Any:
     from rnnkit.errors import cli
 
     config_name, recipe = COMMANDS[command]
+    original = sys.argv
+
+    @functools.wraps(recipe)
+    def run(cfg: Any) -> Any:
+        # during the run, the command line as given: Lightning's DDP launcher starts each
+        # process with `python sys.argv[0] sys.argv[1:]` (or `python -m` this module)
+        parsed, sys.argv = sys.argv, original
+        try:
+            return recipe(cfg)
+        finally:
+            sys.argv = parsed
+
     entry = cli(
-        hydra.main(version_base="1.3", config_path=config_path(), config_name=config_name)(recipe)
+        hydra.main(version_base="1.3", config_path=config_path(), config_name=config_name)(run)
     )
-    saved, sys.argv = sys.argv, [f"rnnkit {command}", *rest]  # what Hydra parses
+    sys.argv = [original[0], *rest]  # what Hydra parses
     try:
         return entry()
     finally:
-        sys.argv = saved
+        sys.argv = original
