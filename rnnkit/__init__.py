@@ -7,10 +7,24 @@ architectures (:mod:`rnnkit.models`), Lightning tasks (:mod:`rnnkit.tasks`) and 
 by hand.
 """
 
-from rnnkit import bptt, cells, layers, models
-from rnnkit.convert import TorchStyleRNN, from_torch, to_torch
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+# imported at first use (PEP 562): `import rnnkit.errors` or the `rnnkit` command's config
+# composition do not pay for torch
+_SUBMODULES = ("bptt", "cells", "layers", "models")
+_FROM_CONVERT = ("TorchStyleRNN", "from_torch", "to_torch")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"rnnkit.{name}")
+    if name in _FROM_CONVERT:
+        return getattr(importlib.import_module("rnnkit.convert"), name)
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
+
 
 __all__ = [
     "bptt",

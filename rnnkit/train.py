@@ -41,6 +41,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from rnnkit import console
 from rnnkit.callbacks import RunGuard
 from rnnkit.errors import RunInterruptedError
 from rnnkit.utils.atomic import write_json_atomic
@@ -70,7 +71,7 @@ def instantiate_list(cfg: DictConfig | None, kind: str) -> list[Any]:
         raise TypeError(f"{kind} config must be a mapping of named entries")
     for name, conf in cfg.items():
         if isinstance(conf, DictConfig) and "_target_" in conf:
-            log.info(f"Instantiating {kind} {name} <{conf._target_}>")
+            log.debug(f"Instantiating {kind} {name} <{conf._target_}>")
             objects.append(instantiate(conf))
     return objects
 
@@ -87,7 +88,7 @@ def build_data_and_model(cfg: DictConfig, datamodule_state: dict | None = None):
     Returns:
         ``(datamodule, model)``.
     """
-    log.info(f"Instantiating datamodule <{cfg.data._target_}>")
+    log.debug(f"Instantiating datamodule <{cfg.data._target_}>")
     datamodule = instantiate(cfg.data)
     if datamodule_state:
         datamodule.load_state_dict(datamodule_state)
@@ -96,8 +97,8 @@ def build_data_and_model(cfg: DictConfig, datamodule_state: dict | None = None):
     info = dict(getattr(datamodule, "info", {}) or {})
     filled = fill_from_info(cfg.model, info, "model") + fill_from_info(cfg.task, info, "task")
     if filled:
-        log.info(f"From the data: {', '.join(sorted(set(filled)))}")
-    log.info(f"Instantiating model <{cfg.model._target_}>")
+        log.debug(f"From the data: {', '.join(sorted(set(filled)))}")
+    log.debug(f"Instantiating model <{cfg.model._target_}>")
     model = instantiate(cfg.model)
     return datamodule, model
 
@@ -116,7 +117,7 @@ def build_data_and_task(cfg: DictConfig, datamodule_state: dict | None = None):
         ``(datamodule, model, task)``.
     """
     datamodule, model = build_data_and_model(cfg, datamodule_state)
-    log.info(f"Instantiating task <{cfg.task._target_}>")
+    log.debug(f"Instantiating task <{cfg.task._target_}>")
     task = instantiate(cfg.task, model=model, **task_data_arguments(cfg, datamodule))
     return datamodule, model, task
 
@@ -142,6 +143,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ``cfg`` is the composed ``configs/train.yaml``. See the module docstring for the steps.
     """
     check_train_config(cfg)  # types, ranges, optimizer: before anything is built
+    console.setup(cfg)  # quiet unless extras.verbose
     output_dir = Path(cfg.paths.output_dir)
     if cfg.get("resume"):
         done = finished_run(output_dir, cfg)
@@ -166,8 +168,10 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     checkpoint_dir = Path(cfg.paths.output_dir) / "checkpoints"
     guard = RunGuard(checkpoint_dir)  # SIGTERM saves a checkpoint; resume drops orphans
     callbacks = [*instantiate_list(cfg.get("callbacks"), "callback"), guard]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(console.EpochLines())  # one line per epoch instead of the bar
     loggers: list[Logger] = instantiate_list(cfg.get("logger"), "logger")
-    log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
+    log.debug(f"Instantiating trainer <{cfg.trainer._target_}>")
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
@@ -184,7 +188,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(hparams)  # type: ignore[arg-type]
 
     if cfg.get("train", True):
-        log.info("Starting training")
+        log.debug("Starting training")
         if ckpt_path:
             log.info(f"Resuming from {ckpt_path}")
         try:
@@ -206,11 +210,17 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     if trainer.checkpoint_callback is not None:
         best_ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or ""
     if cfg.get("test", True):
-        log.info("Starting testing")
+        log.debug("Starting testing")
         ckpt = best_ckpt or None
         if ckpt is None:
             log.warning("No best checkpoint found; testing the current weights")
-        trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
+        trainer.test(
+            task,
+            datamodule=datamodule,
+            ckpt_path=ckpt,
+            weights_only=True,
+            verbose=console.verbose(cfg),  # quiet: the summary line says it
+        )
         metrics.update(_floats(trainer.callback_metrics))
 
     if trainer.is_global_zero:
@@ -231,9 +241,8 @@ def _train(cfg: DictConfig) -> dict[str, float]:
                 "optimized_metric": cfg.get("optimized_metric"),
             },
         )
-        tested = {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/")}
-        log.info(f"Test metrics: {tested}")
-        log.info(f"Run directory: {output_dir}")
+        name = str(cfg.get("task_name"))
+        log.info(console.summary_line(name, metrics, output_dir, best_ckpt, "best checkpoint"))
     return metrics
 
 
@@ -301,11 +310,12 @@ def load_task(cfg: DictConfig):
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test a checkpoint (``cfg`` is the composed ``configs/eval.yaml``); return test metrics."""
+    console.setup(cfg)  # quiet unless extras.verbose
     apply_extras(cfg)  # config tree on rank zero, warning filters (configs/extras)
     run_cfg, datamodule, task = load_task(cfg)
     loggers: list[Logger] = instantiate_list(run_cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(run_cfg.trainer, logger=loggers or False)
-    trainer.test(task, datamodule=datamodule)
+    trainer.test(task, datamodule=datamodule, verbose=console.verbose(cfg))
     metrics = _floats(trainer.callback_metrics)
     if trainer.is_global_zero:
         write_summary(
@@ -316,6 +326,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                 "metrics": metrics,
             },
         )
+        log.info(console.summary_line("eval", metrics, cfg.paths.output_dir, str(cfg.ckpt_path)))
     return metrics
 
 
@@ -330,6 +341,7 @@ def predict(cfg: DictConfig) -> list[str]:
         instead of ``input``; ``temperature``, ``top_k`` and ``max_new_tokens`` override the
         task's sampling settings; the output is the generated text of each prompt.
     """
+    console.setup(cfg)  # quiet unless extras.verbose
     prompt = cfg.get("prompt")
     if prompt is None and not cfg.get("input"):
         raise ValueError(

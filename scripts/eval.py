@@ -2,26 +2,15 @@
 
 Rebuilds data, model and task from the run's ``.hydra/config.yaml`` and the checkpoint
 (vocabularies and label maps included) and prints the test metrics.
+
+The clone's face of ``rnnkit eval`` (:mod:`rnnkit.commands`), with the same overrides.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
-import hydra
-from omegaconf import DictConfig
-
-from rnnkit.cli import handle_errors
-from rnnkit.train import evaluate
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-
-
-@handle_errors  # user errors (bad checkpoint, bad input file, ...) print one line, exit status 2
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval.yaml")
-def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
-
+from rnnkit.commands import main
 
 if __name__ == "__main__":
-    main()
+    main(["eval", *sys.argv[1:]])

@@ -7,26 +7,15 @@ lines for taggers; to ``output`` or stdout (logs go to stderr).
 Language models continue a prompt instead of reading a file:
 ``python scripts/predict.py ckpt_path=X.ckpt 'prompt="The "' temperature=0.8 top_k=10``
 (``prompt='[a, b]'`` for several; ``max_new_tokens=N``).
+
+The clone's face of ``rnnkit predict`` (:mod:`rnnkit.commands`), with the same overrides.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import sys
 
-import hydra
-from omegaconf import DictConfig
-
-from rnnkit.cli import handle_errors
-from rnnkit.train import predict
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-
-
-@handle_errors  # user errors (bad checkpoint, bad input file, ...) print one line, exit status 2
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval.yaml")
-def main(cfg: DictConfig) -> None:
-    predict(cfg)
-
+from rnnkit.commands import main
 
 if __name__ == "__main__":
-    main()
+    main(["predict", *sys.argv[1:]])

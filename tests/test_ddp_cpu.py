@@ -24,6 +24,7 @@ def test_ddp_cpu_two_ranks_finish(tmp_path: Path) -> None:
             "+trainer.limit_test_batches=2",
             "trainer.enable_progress_bar=false",
             "extras.print_config=false",
+            "extras.verbose=true",  # Lightning's "Initializing distributed" lines on the console
             "logger=csv",
             f"hydra.run.dir={run_dir}",
         ],

@@ -10,6 +10,7 @@ cell, including output-feedback ones.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -33,7 +34,12 @@ def _step(cell: Cell, x_t: Tensor, state: State, y_t: Tensor | None, valid_t: Te
     return out_t, new_state
 
 
-_compiled_step = torch.compile(_step, dynamic=False)
+@functools.cache
+def _compiled_step():
+    """``torch.compile(_step)``, made at first use: it imports inductor (seconds of start-up)."""
+    return torch.compile(_step, dynamic=False)
+
+
 # one graph per (cell type, sizes, dtype, grad mode, lengths/feedback, state requiring grad or
 # not): more than dynamo's default limit of 8, after which it would silently run eagerly
 _RECOMPILE_LIMIT = 64
@@ -69,11 +75,11 @@ def unroll_compiled(
     for t in range(1, T):
         if t == 1 and key not in _seen:
             start = time.perf_counter()
-            out_t, state = _compiled_step(cell, steps[t], state, targets[t], valid[t])
+            out_t, state = _compiled_step()(cell, steps[t], state, targets[t], valid[t])
             COMPILE_SECONDS[key] = time.perf_counter() - start
             _seen.add(key)
             log.info("compiled backend: first step of %s took %.1f s", key, COMPILE_SECONDS[key])
         else:
-            out_t, state = _compiled_step(cell, steps[t], state, targets[t], valid[t])
+            out_t, state = _compiled_step()(cell, steps[t], state, targets[t], valid[t])
         outputs.append(out_t)
     return torch.stack(outputs, dim=1), state  # (B, T, O)
