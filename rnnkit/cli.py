@@ -1,8 +1,8 @@
 """The command line's side of errors: one ``error:`` line and an exit status for each mistake.
 
-The commands (:mod:`rnnkit.commands`: ``rnnkit train|eval|predict`` and ``scripts/*.py``) wrap
-their ``@hydra.main`` function with :func:`handle_errors`. A user error (any :class:`~rnnkit.errors.RnnkitError`, a
-config error Hydra or OmegaConf raises, an output that cannot be written) then prints one line,
+The commands (:mod:`rnnkit.commands`: ``rnnkit train|eval|predict`` and ``scripts/*.py``)
+wrap their ``@hydra.main`` function with :func:`handle_errors`. A user error (any
+:class:`~rnnkit.errors.RnnkitError`, a config error Hydra or OmegaConf raises, an output that cannot be written) then prints one line,
 ``error: <message>``, and the script exits with
 
 - ``0`` success;
