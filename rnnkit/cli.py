@@ -2,8 +2,8 @@
 
 The commands (:mod:`rnnkit.commands`: ``rnnkit train|eval|predict`` and ``scripts/*.py``)
 wrap their ``@hydra.main`` function with :func:`handle_errors`. A user error (any
-:class:`~rnnkit.errors.RnnkitError`, a config error Hydra or OmegaConf raises, an output that cannot be written) then prints one line,
-``error: <message>``, and the script exits with
+:class:`~rnnkit.errors.RnnkitError`, a config error Hydra or OmegaConf raises, an output that
+cannot be written) then prints one line, ``error: <message>``, and the script exits with
 
 - ``0`` success;
 - ``2`` a user error (bad config, bad data, bad checkpoint, unwritable output);
