@@ -14,7 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from rnnkit import commands, console
 from rnnkit.utils.config import register_resolvers
-from tests.conftest import CONFIG_DIR, REPO_ROOT
+from tests.helpers import CONFIG_DIR, REPO_ROOT
 
 
 # ----- commands ---------------------------------------------------------------------------------

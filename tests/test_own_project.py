@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 SECTION = (REPO_ROOT / "README.md").read_text().split("## Your own project\n")[1].split("\n## ")[0]
 # the README's file layout: its yaml block is the file named just before it
