@@ -11,7 +11,8 @@ would cost a host sync (the loss computed before every update already rejects ba
 Three kinds of epoch values besides the updated ones:
 
 - ``best``: the best epoch value of one validation metric so far, logged as
-  ``val/{name}_best`` (the sanity-check batches never count);
+  ``val/{name}_best`` (the sanity-check batches never count; saved in checkpoints, so a resumed
+  run keeps it);
 - ``baselines``: metrics that do not depend on the model (a persistence forecast, say); their
   value on a split is computed in the first full epoch and re-logged afterwards, so
   :meth:`StageMetrics.wants` tells the task to skip their work on every later step;
@@ -100,6 +101,7 @@ class StageMetrics(nn.Module):
                 raise ValueError(f"StageMetrics: best must name a val metric and max|min: {best}")
             self.best_name = name
             self.best = MaxMetric() if mode == "max" else MinMetric()
+            self.best.persistent(True)  # in every checkpoint: a resumed run keeps its best
 
     def __contains__(self, key: str) -> bool:
         stage, _, name = key.partition("/")
@@ -141,11 +143,9 @@ class StageMetrics(nn.Module):
         )
 
     def on_train_start(self) -> None:
-        """Forget the sanity-check batches: they must not count as the best epoch."""
+        """Forget the sanity-check batches (the best value never saw them)."""
         for name in self.names("val"):
             self[f"val/{name}"].reset()
-        if self.best_name is not None:
-            self.best.reset()
 
     def on_epoch_end(self, module: L.LightningModule, stage: str) -> None:
         """Log the best value (``val``), known baselines and constants of ``stage``'s epoch."""
@@ -160,7 +160,7 @@ class StageMetrics(nn.Module):
                 module.log(key, float(value), add_dataloader_idx=False)
         if stage == "val" and self.best_name is not None:
             metric = self[f"val/{self.best_name}"]
-            if metric.update_count:  # some val metrics are skipped on some batches
+            if full_epoch and metric.update_count:  # some val metrics skip some batches
                 self.best(metric.compute())
                 best = self.best.compute()
                 module.log(f"val/{self.best_name}_best", best, sync_dist=True, prog_bar=True)
