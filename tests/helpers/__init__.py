@@ -1,6 +1,6 @@
 """Helpers the tests import: where the repository and its configs are, the overrides that make
-an experiment a fast CPU test, and composing ``configs/`` in-process (the ``compose_cfg``
-fixture of ``tests/conftest.py`` wraps :func:`compose_config`)."""
+an experiment a fast CPU test, composing ``configs/`` in-process (the ``compose_cfg`` fixture of
+``tests/conftest.py`` wraps :func:`compose_config`), and one quiet epoch of a task."""
 
 from __future__ import annotations
 
@@ -47,3 +47,21 @@ def compose_config(
 def options(group: str) -> list[str]:
     """Every option of a config group (``configs/<group>/*.yaml``), sorted."""
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def fit_one_epoch(task, batch: tuple) -> set[str]:
+    """Train ``task`` one epoch on one ``batch`` (also its validation); the metric names logged."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader([batch], batch_size=None)
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(task, loader, loader)
+    return set(trainer.callback_metrics)

@@ -11,6 +11,7 @@ from torch import nn
 from rnnkit.cells import GRUCell, LSTMCell
 from rnnkit.models import Pooling, SequenceModel
 from rnnkit.tasks import ClassificationTask
+from tests.helpers import fit_one_epoch
 
 MODES = ["last", "mean", "max", "attention"]
 
@@ -177,23 +178,11 @@ def test_predictions_read_as_label_probability_input_or_value_input() -> None:
 
 @pytest.mark.parametrize("train_metrics", [False, True])
 def test_training_batches_log_the_loss_and_scores_only_when_asked(train_metrics: bool) -> None:
-    import lightning as L
-    from torch.utils.data import DataLoader
 
     torch.manual_seed(0)
     model = SequenceModel(output_size=2, cell=GRUCell, input_size=1, hidden_size=4)
     task = ClassificationTask(model, optimizer(), num_classes=2, train_metrics=train_metrics)
     batch = (torch.randn(4, 3, 1), torch.tensor([3, 2, 3, 1]), torch.tensor([0, 1, 1, 0]))
-    loader = DataLoader([batch], batch_size=None)
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    trainer.fit(task, loader, loader)
-    logged = set(trainer.callback_metrics)
+    logged = fit_one_epoch(task, batch)
     assert {"train/loss", "val/loss", "val/acc", "val/f1", "val/acc_best"} <= logged
     assert ({"train/acc", "train/f1"} <= logged) == train_metrics

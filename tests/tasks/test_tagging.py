@@ -12,6 +12,7 @@ from rnnkit.cells import LSTMCell
 from rnnkit.models import CRF, SequenceModel
 from rnnkit.tasks import TaggingTask
 from rnnkit.tasks.spans import SpanF1, get_spans, span_counts, span_f1_score
+from tests.helpers import fit_one_epoch
 
 
 # ----- spans, as conlleval counts them --------------------------------------------------------
@@ -176,8 +177,6 @@ def test_tagging_task_with_crf_learns_a_tiny_task() -> None:
 @pytest.mark.parametrize("train_metrics", [False, True])
 def test_training_batches_are_scored_only_when_asked(train_metrics: bool) -> None:
     """Span F1 of training batches means decoding each one: off unless train_metrics."""
-    import lightning as L
-    from torch.utils.data import DataLoader
 
     torch.manual_seed(0)
     model = make_task(crf=True).model.train()
@@ -187,16 +186,6 @@ def test_training_batches_are_scored_only_when_asked(train_metrics: bool) -> Non
     )
     x = torch.tensor([[3, 5, 6], [3, 6, 6]])
     batch = (x, torch.tensor([3, 2]), torch.tensor([[0, 2, 2], [2, 2, -100]]))
-    loader = DataLoader([batch], batch_size=None)
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    trainer.fit(task, loader, loader)
-    logged = set(trainer.callback_metrics)
+    logged = fit_one_epoch(task, batch)
     assert {"train/loss", "val/loss", "val/acc", "val/f1", "val/f1_best"} <= logged
     assert ({"train/acc", "train/f1"} <= logged) == train_metrics
