@@ -9,7 +9,7 @@ from rnnkit.data.synthetic import AddingDataModule, ContextTaggingDataModule
 from rnnkit.data.system_id import NARMADataModule
 from rnnkit.data.text import TextClassificationDataModule
 from rnnkit.data.text_corpus import TextCorpusDataModule
-from rnnkit.data.timeseries import TimeSeriesDataModule
+from rnnkit.data.series import TimeSeriesDataModule
 from rnnkit.data.transduction import TransductionDataModule
 
 __all__ = [
