@@ -303,6 +303,10 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     # -- what the task asks for ------------------------------------------------------------
 
+    def windows(self, stage: str) -> list[tuple[int, int, int]]:
+        """``(series, start, stop)`` of the windows of ``stage`` (``stop - start = W + H``)."""
+        return list(self._items[stage])
+
     def spans(self, stage: str) -> list[tuple[int, int, int]]:
         """``(series, start, stop)``: each run of ``stage`` rows after ``window`` context rows."""
         W = self.hparams.window
