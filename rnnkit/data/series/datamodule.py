@@ -183,6 +183,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             [len(s.targets) for s in self.series],
             hp.test_size,
             hp.val_size,
+            hp.horizon,
         )
         self.test_names = test_split_names(self.splits)
         for s in self.series:
@@ -241,7 +242,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         hp = self.hparams
         need = hp.window + self.pipeline.lost
         for s, split in zip(self.series, self.splits, strict=True):
-            for stage in ("val", *self.test_names):
+            for stage in (*self.test_names, "val"):
                 for a, b in runs(split, stage):
                     where = f"{s.where[a]}: " if s.where else ""
                     if b - a < hp.horizon:

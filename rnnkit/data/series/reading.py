@@ -215,8 +215,8 @@ def _interpolate(values: np.ndarray, names: list[str], where: list[str], missing
         r, c = map(int, np.argwhere(holes)[0])
         path, _, line = where[r].rpartition(":")
         raise DataFormatError(
-            f"column {names[c]!r} is empty (a missing value); set data.missing=interpolate to "
-            "fill missing values linearly in time",
+            f"column {names[c]!r} has a missing value (an empty, NA or NaN cell); set "
+            "data.missing=interpolate to fill missing values linearly in time",
             path=path,
             line=int(line),
         )
