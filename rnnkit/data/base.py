@@ -53,6 +53,9 @@ class SequenceDataModule(L.LightningDataModule):
             is false; training runs the given epochs and tests the last checkpoint).
         stratify: split so that every part holds each label in the proportion of the file
             (see :func:`split_order`); labels must be names or numbers.
+        test_every: instead of ``test_fraction``, examples ``k, 2k, 3k, ...`` of the file
+            (counted from 1) are the test part, a fixed split that keeps the class mix of a
+            file sorted by class (the baselines of docs/real_data.md use ``k = 5``).
         predict_path: file to predict on (labels optional), used by ``scripts/predict.py``.
         batch_size, num_workers: loader settings.
         max_length: longest sequence allowed (``None``: any); longer ones are an error.
@@ -79,11 +82,16 @@ class SequenceDataModule(L.LightningDataModule):
         seed: int = 0,
         encoding: str = "utf-8",
         stratify: bool = False,
+        test_every: int | None = None,
     ) -> None:
         super().__init__()
         for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 <= frac < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {frac}")
+        if test_every is not None and test_every < 2:
+            raise ConfigError(f"data.test_every must be >= 2 (or null), got {test_every}")
+        if test_every is not None and test_path is not None:
+            raise ConfigError("data.test_every and data.test_path both set; give one of them")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.train_path = train_path
@@ -99,6 +107,7 @@ class SequenceDataModule(L.LightningDataModule):
         self.seed = seed
         self.encoding = encoding
         self.stratify = stratify
+        self.test_every = test_every
         self.fitted: dict[str, Any] | None = None  # JSON-able encoder state
         self.splits: dict[str, EncodedDataset] = {}
 
@@ -106,6 +115,14 @@ class SequenceDataModule(L.LightningDataModule):
     def read(self, path: str, labeled: bool = True) -> list[RawExample]:
         """Read one file into raw examples."""
         raise NotImplementedError
+
+    def read_split(self, path: str, split: str) -> list[RawExample]:
+        """Read the labelled file of ``split`` (``train``, ``val``, ``test``): :meth:`read`.
+
+        Formats that hold several splits in one file (an ``.npz`` with ``X_train`` and
+        ``X_test``) override this to pick the arrays of ``split``.
+        """
+        return self.read(path)
 
     def generate(self) -> list[RawExample]:
         """Synthetic data modules create all examples here instead of reading files."""
@@ -145,18 +162,28 @@ class SequenceDataModule(L.LightningDataModule):
             self.splits["predict"] = self._encode_all(raw, labeled=False)
 
     def _raw_splits(self) -> tuple[list[RawExample], list[RawExample], list[RawExample]]:
-        data = self.read(self.train_path) if self.train_path is not None else self.generate()
+        data = (
+            self.read_split(self.train_path, "train")
+            if self.train_path is not None
+            else self.generate()
+        )
+        fixed_test: list[RawExample] = []
+        if self.test_every:
+            k = self.test_every
+            data, fixed_test = [x for i, x in enumerate(data) if i % k != k - 1], data[k - 1 :: k]
         labels = [ex.target for ex in data] if self.stratify else None
         order = split_order(len(data), self.seed, labels)
-        n_test = 0 if self.test_path else round(self.test_fraction * len(data))
+        n_test = 0 if self.test_path or self.test_every else round(self.test_fraction * len(data))
         n_val = 0 if self.val_path else round(self.val_fraction * len(data))
         test = [data[i] for i in order[:n_test]]
         val = [data[i] for i in order[n_test : n_test + n_val]]
         train = [data[i] for i in order[n_test + n_val :]]
         if self.val_path:
-            val = self.read(self.val_path)
+            val = self.read_split(self.val_path, "val")
         if self.test_path:
-            test = self.read(self.test_path)
+            test = self.read_split(self.test_path, "test")
+        if self.test_every:
+            test = fixed_test
         if not train:
             raise EmptyDataError(f"{type(self).__name__}: the training split is empty")
         if (not val and self.val_fraction > 0) or not test:
