@@ -8,6 +8,10 @@ steps and how a prediction reads as text; this base holds the rest once:
   partial ``scheduler`` stepped once per epoch on ``val/loss`` when one is given;
 - the metric hooks: the sanity-check batches never count as the best epoch, and the epoch
   ends of validation and test log best values, baselines and constants;
+- the monitored metric: ``monitor`` and ``monitor_mode`` name the metric that selects the best
+  checkpoint and stops early (``configs/callbacks`` read ``${task.monitor}`` and
+  ``${task.monitor_mode}``); every task config sets its own default (``val/acc`` for
+  classification). They describe the run, not the model, so they are not hyper-parameters;
 - ``data_state``: the constructor arguments fitted on the data (vocabularies, label names,
   scalers). They come from ``datamodule.info`` (see :meth:`data_arguments`), never from the
   config, and are not hyper-parameters: a checkpoint carries them once, in the datamodule's
@@ -22,23 +26,44 @@ from typing import Any, ClassVar
 
 import lightning as L
 
+from rnnkit.errors import ConfigError
 from rnnkit.tasks.metrics import StageMetrics
+
+MONITOR_MODES = ("min", "max")
 
 
 class Task(L.LightningModule):
     """Base of the rnnkit tasks; subclasses set ``self.model``, ``self.metrics``, the steps.
 
-    Subclasses call ``self.save_hyperparameters(ignore=self.not_hyperparameters)`` with their
-    own arguments, which must include ``optimizer`` and ``scheduler``.
+    Subclasses take ``monitor`` and ``monitor_mode`` and pass them to ``super().__init__``,
+    then call ``self.save_hyperparameters(ignore=self.not_hyperparameters)`` with their own
+    arguments, which must include ``optimizer`` and ``scheduler``.
+
+    Args:
+        monitor: the logged metric that selects the best checkpoint and stops early
+            (``val/acc``, ``val/f1``, ``val/loss``, ...).
+        monitor_mode: ``"max"`` when larger is better, ``"min"`` otherwise.
     """
 
     data_state: ClassVar[tuple[str, ...]] = ()
     metrics: StageMetrics
 
+    def __init__(self, monitor: str = "val/loss", monitor_mode: str = "min") -> None:
+        super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise ConfigError(
+                f"task.monitor must be a metric name like 'val/loss', got {monitor!r}"
+            )
+        if monitor_mode not in MONITOR_MODES:
+            raise ConfigError(f"task.monitor_mode must be 'min' or 'max', got {monitor_mode!r}")
+        self.monitor = monitor
+        self.monitor_mode = monitor_mode
+
     @property
     def not_hyperparameters(self) -> list[str]:
-        """Constructor arguments never saved as hyper-parameters: modules and data state."""
-        return ["model", "loss", *self.data_state]
+        """Constructor arguments never saved as hyper-parameters: modules, data state and the
+        monitored metric (a property of the run, not of the model)."""
+        return ["model", "loss", "monitor", "monitor_mode", *self.data_state]
 
     @classmethod
     def data_arguments(cls, info: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,9 @@ class ClassificationTask(Task):
         label_names: class names in index order (predictions are returned by name); data
             state, from the data's label map.
         train_metrics: also score training batches (``train/acc``, ``train/f1``, ...).
+        monitor, monitor_mode: the metric that selects the best checkpoint
+            (:class:`~rnnkit.tasks.base.Task`); ``configs/task/regression.yaml`` sets
+            ``val/loss``/``min`` for regression.
     """
 
     data_state = ("label_names",)
@@ -46,8 +49,10 @@ class ClassificationTask(Task):
         num_classes: int | None = None,
         label_names: Sequence[str] | None = None,
         train_metrics: bool = False,
+        monitor: str = "val/acc",
+        monitor_mode: str = "max",
     ) -> None:
-        super().__init__()
+        super().__init__(monitor, monitor_mode)
         self.save_hyperparameters(ignore=self.not_hyperparameters)
         self.model = model
         self.regression = num_classes is None

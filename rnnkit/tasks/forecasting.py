@@ -37,6 +37,7 @@ Args:
     arx_input_delays, arx_output_delays: lags of the linear ARX baseline; ``None``: no ARX.
     baselines: score the classical baselines beside the model.
     plot: write the PNG plots at test time.
+    monitor, monitor_mode: the metric that selects the best checkpoint (:class:`Task`).
 """
 
 from __future__ import annotations
@@ -86,8 +87,10 @@ class ForecastingTask(Task):
         arx_output_delays: int | None = None,
         baselines: bool = True,
         plot: bool = True,
+        monitor: str = "val/loss",
+        monitor_mode: str = "min",
     ) -> None:
-        super().__init__()
+        super().__init__(monitor, monitor_mode)
         self.save_hyperparameters(ignore=self.not_hyperparameters)
         self.model = model
         O = model.output_size

@@ -84,6 +84,7 @@ class Seq2SeqTask(Task):
         label_smoothing: of the cross-entropy.
         attention_plots: in ``predict``, save this many attention heatmaps (PNG) under
             ``<run dir>/attention/`` (0: none; models without attention never plot).
+        monitor, monitor_mode: the metric that selects the best checkpoint (:class:`Task`).
     """
 
     data_state = ("target_vocab", "source_vocab")
@@ -105,8 +106,10 @@ class Seq2SeqTask(Task):
         max_decode_length: int = 64,
         label_smoothing: float = 0.0,
         attention_plots: int = 0,
+        monitor: str = "val/exact_match",
+        monitor_mode: str = "max",
     ) -> None:
-        super().__init__()
+        super().__init__(monitor, monitor_mode)
         self.save_hyperparameters(ignore=self.not_hyperparameters)
         if beam_size < 1 or max_decode_length < 1:
             raise ValueError(
