@@ -49,10 +49,19 @@ class SeriesErrors(Metric):
     def update(self, pred: Tensor, truth: Tensor, series: Tensor, den: Tensor) -> None:
         """``pred``, ``truth (B, S, O)`` in data units; ``series (B,)``; ``den (B, O)``."""
         B, S, O = truth.shape
-        self.series.append(series[:, None].expand(B, S).reshape(-1))
-        self.truth.append(truth.reshape(B * S, O))
-        self.pred.append(pred.reshape(B * S, O).to(truth.dtype))
-        self.den.append(den[:, None].expand(B, S, O).reshape(B * S, O))
+        self.add_points(
+            pred.reshape(B * S, O),
+            truth.reshape(B * S, O),
+            series[:, None].expand(B, S).reshape(-1),
+            den[:, None].expand(B, S, O).reshape(B * S, O),
+        )
+
+    def add_points(self, pred: Tensor, truth: Tensor, series: Tensor, den: Tensor) -> None:
+        """Points one by one: ``pred``, ``truth``, ``den (N, O)``, ``series (N,)``."""
+        self.series.append(series)
+        self.truth.append(truth)
+        self.pred.append(pred.to(truth.dtype))
+        self.den.append(den.to(truth.dtype))
 
     def _points(self):
         return tuple(_cat(getattr(self, name)) for name in ("series", "truth", "pred", "den"))
