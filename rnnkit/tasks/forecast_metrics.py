@@ -47,17 +47,13 @@ class SeriesErrors(Metric):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(self, pred: Tensor, truth: Tensor, series: Tensor, den: Tensor) -> None:
-        """``pred``, ``truth (B, S, O)`` in data units; ``series (B,)``; ``den (B, O)``."""
-        B, S, O = truth.shape
-        self.add_points(
-            pred.reshape(B * S, O),
-            truth.reshape(B * S, O),
-            series[:, None].expand(B, S).reshape(-1),
-            den[:, None].expand(B, S, O).reshape(B * S, O),
-        )
-
-    def add_points(self, pred: Tensor, truth: Tensor, series: Tensor, den: Tensor) -> None:
-        """Points one by one: ``pred``, ``truth``, ``den (N, O)``, ``series (N,)``."""
+        """Windows: ``pred``, ``truth (B, S, O)`` in data units, ``series (B,)``, ``den (B, O)``;
+        or points: ``pred``, ``truth``, ``den (N, O)`` and ``series (N,)``."""
+        if truth.dim() == 3:
+            B, S, O = truth.shape
+            pred, truth = pred.reshape(B * S, O), truth.reshape(B * S, O)
+            series = series[:, None].expand(B, S).reshape(-1)
+            den = den[:, None].expand(B, S, O).reshape(B * S, O)
         self.series.append(series)
         self.truth.append(truth)
         self.pred.append(pred.to(truth.dtype))

@@ -271,7 +271,7 @@ class ForecastingTask(Task):
             for name, (preds, truths, series) in points.items():
                 metric = SeriesErrors(self.pooled_scale)
                 ids = torch.as_tensor(np.concatenate(series))
-                metric.add_points(
+                metric.update(
                     torch.as_tensor(np.concatenate(preds)),
                     torch.as_tensor(np.concatenate(truths)),
                     ids,
