@@ -130,6 +130,18 @@ def test_one_step_and_origin_are_what_their_names_say(tmp_path):
     assert m["test/origin_mae"] == pytest.approx(23 / 5)  # from the origin, nothing seen
 
 
+def test_metrics_undo_the_transforms(tmp_path):
+    # a forecast of "no change" in log differences is the naive forecast, in the data's units
+    dm = hand_made(tmp_path, window=3, transform="log1p", difference=1)
+    assert dm.info["transform"] == "log1p" and dm.info["difference"] == 1
+    m = run_test(make_task(ZeroForecaster(), dm, plot=False), dm, tmp_path)
+    for evaluation in ("", "origin_"):
+        for name in ("mae", "rmse", "mase"):
+            assert m[f"test/{evaluation}{name}"] == pytest.approx(
+                m[f"test/{evaluation}naive_{name}"], rel=1e-5
+            )
+
+
 def test_per_series_mase_is_the_mean_over_series_not_pooled(tmp_path):
     # two series of very different scales; the zero forecast in "none" scaling
     a = [0, 1] * 6 + [1, 1, 1, 1]  # naive MAE on 12 training rows: 1

@@ -75,7 +75,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         num_workers: DataLoader workers.
 
     ``info`` (after ``setup``): ``input_size``, ``output_size``, ``window``, ``horizon``,
-    ``target_names``, ``mase_scale`` (pooled, per target), ``season``, ``series_names``.
+    ``target_names``, ``mase_scale`` (pooled, per target), ``season``, ``series_names``, and
+    ``transform``, ``difference``, ``seasonal_difference`` (what the task undoes).
     """
 
     def __init__(
@@ -235,6 +236,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             "mase_scale": self.pooled_mase_scale(),
             "season": hp.season,
             "series_names": [s.name for s in self.series],
+            "transform": self.pipeline.transform,
+            "difference": self.pipeline.difference,
+            "seasonal_difference": self.pipeline.seasonal_difference,
         }
 
     def _check_lengths(self) -> None:
