@@ -205,7 +205,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         )
         if self._saved:
             self.scaler.restore(self._saved["scaler"])
-        train_masks = [np.asarray(split) == "train" for split in self.splits]
+        # MASE's in-sample part: every row before the test splits (training and validation)
+        train_masks = [np.isin(split, ["train", "val"]) for split in self.splits]
         self.mase_den = np.stack(
             [
                 in_sample_naive_mae(s.targets, m, hp.season)
@@ -263,11 +264,12 @@ class TimeSeriesDataModule(L.LightningDataModule):
                         )
 
     def pooled_mase_scale(self) -> list[float]:
-        """Per target, the seasonal naive in-sample MAE pooled over every series' pairs."""
+        """Per target, the seasonal naive in-sample MAE pooled over every series' pairs of
+        training and validation rows (the in-sample part, as for the per-series MASE)."""
         m = self.hparams.season
         sums, counts = 0.0, 0
         for s, split in zip(self.series, self.splits, strict=True):
-            train = np.asarray(split) == "train"
+            train = np.isin(split, ["train", "val"])
             if len(train) > m:
                 pair = train[m:] & train[:-m]
                 sums = sums + np.abs(s.targets[m:] - s.targets[:-m])[pair].sum(axis=0)
