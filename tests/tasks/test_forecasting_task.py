@@ -274,3 +274,23 @@ def test_predict_needs_future_covariates_and_reads_them(tmp_path):
     scaled = (torch.tensor([40.0, 42.0]) - dm.scaler.input_mean[0, 0]) / dm.scaler.input_std[0, 0]
     torch.testing.assert_close(batch.x[0, 3:, 0], scaled.float())
     assert dm.describe("predict", 0) == ("u", ["20", "21"])
+
+
+def test_past_only_covariates_are_hidden_after_the_origin(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("t,y,cal,obs\n" + "".join(f"{i},{i % 5},{i % 7},{i * i}\n" for i in range(30)))
+    dm = TimeSeriesDataModule(
+        path, ["y"], ["cal"], past_input_columns=["obs"], time_column="t", window=4, horizon=2,
+        predict_steps=3,
+    )  # fmt: skip
+    dm.setup("fit")
+    assert dm.info["input_size"] == 2
+    for loader in (dm.train_dataloader(), *dm.test_dataloader()):
+        for batch in loader:
+            assert (batch.x[:, 4:, 1] == 0).all() and (batch.x[:, :4, 1] != 0).any()
+            assert (batch.x[:, 4:, 0] != 0).any()  # the calendar stays known
+    future = tmp_path / "f.csv"
+    future.write_text("t,cal\n30,2\n31,3\n32,4\n")  # only the known-future column
+    dm.hparams.future_path = str(future)
+    batch = next(iter(dm.predict_dataloader()))
+    assert batch.x.shape == (1, 7, 2) and (batch.x[0, 4:, 1] == 0).all()
