@@ -19,7 +19,6 @@ from rnnkit.models.forecaster import narx_forecaster, rnn_forecaster
 from rnnkit.tasks.forecasting import PER_SERIES_CSV, ForecastingTask
 
 TRAIN = [0, 2] * 5  # in-sample naive MAE: exactly 2
-VAL = [1, 1, 1, 1, 1]
 TEST = [3, 5, 4, 8, 8]
 
 
@@ -86,9 +85,9 @@ def run_test(task, dm, tmp_path):
 
 def hand_made(tmp_path, **kwargs):
     path = tmp_path / "hand.csv"
-    rows = [f"{2000 + i},{v}" for i, v in enumerate(TRAIN + VAL + TEST)]
+    rows = [f"{2000 + i},{v}" for i, v in enumerate(TRAIN + TEST)]
     path.write_text("year,y\n" + "\n".join(rows) + "\n")
-    kwargs = {"window": 2, "test_size": 5, "val_size": 5, "scale": "none", **kwargs}
+    kwargs = {"window": 2, "test_size": 5, "val_size": 0, "scale": "none", **kwargs}
     dm = TimeSeriesDataModule(path, ["y"], time_column="year", **kwargs)
     dm.setup("fit")
     return dm
@@ -99,21 +98,21 @@ def test_mase_and_baselines_on_a_hand_made_series(tmp_path):
     assert dm.info["mase_scale"] == [2.0]
     m = run_test(make_task(ZeroForecaster(), dm, plot=False), dm, tmp_path)
     # windows of H = 1: each test row from the rows before it; naive = the row before
-    # targets 3 5 4 8 8, previous rows 1 3 5 4 8 -> errors 2 2 1 4 0
-    assert m["test/naive_mae"] == pytest.approx(9 / 5)
-    assert m["test/naive_rmse"] == pytest.approx(math.sqrt(25 / 5))
-    assert m["test/naive_mase"] == pytest.approx(9 / 5 / 2)
+    # targets 3 5 4 8 8, previous rows 2 3 5 4 8 -> errors 1 2 1 4 0
+    assert m["test/naive_mae"] == pytest.approx(8 / 5)
+    assert m["test/naive_rmse"] == pytest.approx(math.sqrt(22 / 5))
+    assert m["test/naive_mase"] == pytest.approx(8 / 5 / 2)
     # the zero forecast: errors 3 5 4 8 8
     assert m["test/mae"] == pytest.approx(28 / 5)
     assert m["test/mse"] == pytest.approx(178 / 5)
     assert m["test/mase"] == pytest.approx(28 / 5 / 2)
     assert m["test/smape"] == pytest.approx(200.0)
     assert m["test/mape"] == pytest.approx(100.0)
-    # origin: the whole test span from its start; naive holds the last value before it (1)
-    assert m["test/origin_naive_mae"] == pytest.approx(23 / 5)
-    assert m["test/origin_naive_mase"] == pytest.approx(23 / 10)
-    assert m["test/origin_mean_mae"] == pytest.approx(np.mean(np.abs(np.array(TEST) - 1.0)))
-    drift = 1 + (1 - 0) / 14 * np.arange(1, 6)  # y_T + k (y_T - y_1) / (T - 1)
+    # origin: the whole test span from its start; naive holds the last value before it (2)
+    assert m["test/origin_naive_mae"] == pytest.approx(18 / 5)
+    assert m["test/origin_naive_mase"] == pytest.approx(18 / 10)
+    assert m["test/origin_mean_mae"] == pytest.approx(23 / 5)  # the training mean is 1
+    drift = 2 + (2 - 0) / 9 * np.arange(1, 6)  # y_T + k (y_T - y_1) / (T - 1)
     assert m["test/origin_drift_mae"] == pytest.approx(np.mean(np.abs(TEST - drift)))
     assert m["test/origin_mae"] == pytest.approx(28 / 5)
     assert m["test/one_step_mase"] == pytest.approx(28 / 10)
@@ -126,8 +125,20 @@ def test_one_step_and_origin_are_what_their_names_say(tmp_path):
         assert m[f"test/{name}"] == pytest.approx(m[f"test/naive_{name}"])
         assert m[f"test/one_step_{name}"] == pytest.approx(m[f"test/one_step_naive_{name}"])
         assert m[f"test/origin_{name}"] == pytest.approx(m[f"test/origin_naive_{name}"])
-    assert m["test/one_step_mae"] == pytest.approx(9 / 5)  # from the true previous row
-    assert m["test/origin_mae"] == pytest.approx(23 / 5)  # from the origin, nothing seen
+    assert m["test/one_step_mae"] == pytest.approx(8 / 5)  # from the true previous row
+    assert m["test/origin_mae"] == pytest.approx(18 / 5)  # from the origin, nothing seen
+
+
+def test_metrics_undo_the_transforms(tmp_path):
+    # a forecast of "no change" in log differences is the naive forecast, in the data's units
+    dm = hand_made(tmp_path, window=3, transform="log1p", difference=1)
+    assert dm.info["transform"] == "log1p" and dm.info["difference"] == 1
+    m = run_test(make_task(ZeroForecaster(), dm, plot=False), dm, tmp_path)
+    for evaluation in ("", "origin_"):
+        for name in ("mae", "rmse", "mase"):
+            assert m[f"test/{evaluation}{name}"] == pytest.approx(
+                m[f"test/{evaluation}naive_{name}"], rel=1e-5
+            )
 
 
 def test_per_series_mase_is_the_mean_over_series_not_pooled(tmp_path):
@@ -263,3 +274,23 @@ def test_predict_needs_future_covariates_and_reads_them(tmp_path):
     scaled = (torch.tensor([40.0, 42.0]) - dm.scaler.input_mean[0, 0]) / dm.scaler.input_std[0, 0]
     torch.testing.assert_close(batch.x[0, 3:, 0], scaled.float())
     assert dm.describe("predict", 0) == ("u", ["20", "21"])
+
+
+def test_past_only_covariates_are_hidden_after_the_origin(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("t,y,cal,obs\n" + "".join(f"{i},{i % 5},{i % 7},{i * i}\n" for i in range(30)))
+    dm = TimeSeriesDataModule(
+        path, ["y"], ["cal"], past_input_columns=["obs"], time_column="t", window=4, horizon=2,
+        predict_steps=3,
+    )  # fmt: skip
+    dm.setup("fit")
+    assert dm.info["input_size"] == 2
+    for loader in (dm.train_dataloader(), *dm.test_dataloader()):
+        for batch in loader:
+            assert (batch.x[:, 4:, 1] == 0).all() and (batch.x[:, :4, 1] != 0).any()
+            assert (batch.x[:, 4:, 0] != 0).any()  # the calendar stays known
+    future = tmp_path / "f.csv"
+    future.write_text("t,cal\n30,2\n31,3\n32,4\n")  # only the known-future column
+    dm.hparams.future_path = str(future)
+    batch = next(iter(dm.predict_dataloader()))
+    assert batch.x.shape == (1, 7, 2) and (batch.x[0, 4:, 1] == 0).all()
