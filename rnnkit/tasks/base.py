@@ -5,7 +5,8 @@ loss, the metrics (a :class:`~rnnkit.tasks.metrics.StageMetrics` in ``self.metri
 steps and how a prediction reads as text; this base holds the rest once:
 
 - ``configure_optimizers``: the partial ``optimizer`` over the trainable parameters, plus the
-  partial ``scheduler`` stepped once per epoch on ``val/loss`` when one is given;
+  partial ``scheduler`` stepped once per epoch on ``val/loss`` (``train/loss`` without a
+  validation split) when one is given;
 - the metric hooks: the sanity-check batches never count as the best epoch, and the epoch
   ends of validation and test log best values, baselines and constants;
 - the monitored metric: ``monitor`` and ``monitor_mode`` name the metric that selects the best
@@ -71,7 +72,11 @@ class Task(L.LightningModule):
         return {name: info[name] for name in cls.data_state if name in info}
 
     def configure_optimizers(self) -> dict[str, Any]:
-        """The partial optimizer on the trainable parameters, and the scheduler if any."""
+        """The partial optimizer on the trainable parameters, and the scheduler if any.
+
+        A scheduler that reads a metric (``ReduceLROnPlateau``) reads ``val/loss``, or
+        ``train/loss`` when the data has no validation split.
+        """
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = self.hparams.optimizer(params=params)
         if self.hparams.scheduler is None:
@@ -80,11 +85,15 @@ class Task(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {
                 "scheduler": self.hparams.scheduler(optimizer=optimizer),
-                "monitor": "val/loss",
+                "monitor": "val/loss" if self._validates() else "train/loss",
                 "interval": "epoch",
                 "frequency": 1,
             },
         }
+
+    def _validates(self) -> bool:
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        return bool(getattr(datamodule, "has_validation", True))
 
     def on_train_start(self) -> None:
         self.metrics.on_train_start()

@@ -18,7 +18,7 @@ class ClassificationTask(Task):
     """Train a model that maps a sequence to one label (or one number).
 
     Classification (``num_classes`` set): cross-entropy; ``acc`` and macro ``f1``, and
-    ``val/acc_best``. Regression (``num_classes=None``): mean squared error; ``mse`` and
+    ``val/acc_best``. Regression (``num_classes=None``): mean squared error; ``mse``, ``rmse`` and
     ``mae``, and ``val/mse_best``. The model is called as ``model(x, lengths) -> (B, C)``
     (``C = 1`` for regression). Training batches log only the loss unless ``train_metrics``
     (the class statistics of every update cost a host sync on a GPU).
@@ -65,6 +65,7 @@ class ClassificationTask(Task):
             self.loss_fn = loss if loss is not None else nn.MSELoss()
             scores: dict[str, Callable[[], Any]] = {
                 "mse": MeanSquaredError,
+                "rmse": lambda: MeanSquaredError(squared=False),  # the unit of the target
                 "mae": MeanAbsoluteError,
             }
             best = ("mse", "min")

@@ -68,7 +68,11 @@ def test_the_monitor_is_not_a_hyperparameter_and_its_mode_is_checked():
 
 
 def test_without_validation_the_last_checkpoint_is_tested(compose_cfg, caplog):
-    cfg = compose_cfg([*TINY, "trainer.max_epochs=2", "logger=csv", "data.val_fraction=0"])
+    plateau = "{_target_:torch.optim.lr_scheduler.ReduceLROnPlateau,_partial_:true}"
+    cfg = compose_cfg(
+        [*TINY, "trainer.max_epochs=2", "logger=csv", "data.val_fraction=0"]
+        + [f"task.scheduler={plateau}"]  # steps on train/loss: there is no val/loss
+    )
     with caplog.at_level("INFO"):
         metrics = train(cfg)
     run_dir = Path(cfg.paths.output_dir)
