@@ -12,7 +12,8 @@ import pytest
 
 from rnnkit import errors as E
 from rnnkit.data.pairs import read_pairs
-from rnnkit.data.readers import read_conll, read_csv_sequences, read_text_lines
+from rnnkit.data.readers import read_csv_sequences, read_text_lines
+from rnnkit.data.tagged_files import read_conll
 from rnnkit.data.timeseries import read_series_csv
 
 BOM = "\ufeff"

@@ -187,5 +187,5 @@ def test_training_batches_are_scored_only_when_asked(train_metrics: bool) -> Non
     x = torch.tensor([[3, 5, 6], [3, 6, 6]])
     batch = (x, torch.tensor([3, 2]), torch.tensor([[0, 2, 2], [2, 2, -100]]))
     logged = fit_one_epoch(task, batch)
-    assert {"train/loss", "val/loss", "val/acc", "val/f1", "val/f1_best"} <= logged
+    assert {"train/loss", "val/loss", "val/acc", "val/f1", "val/score", "val/score_best"} <= logged
     assert ({"train/acc", "train/f1"} <= logged) == train_metrics
