@@ -47,14 +47,14 @@ class TaggingTask(Task):
         label_names: tag names in index order, the ``num_tags`` training tags first, then any
             evaluation-only tags; data state, from the data's label map.
         crf: add a linear-chain CRF on top of the model's scores.
-        scheme: ``plain``, ``bio`` or ``bioes`` (any case); from the data (detected there).
+        scheme: ``plain``, ``bio`` or ``bioes`` (any case); data state (the data detects it).
         train_metrics: also log ``train/acc`` (and ``train/f1``).
         pretrained_embeddings: ``(table (V, D), found (V,))`` from the data's ``vectors``
             file, loaded into the model's :class:`rnnkit.models.WordEmbedder`; data state.
         monitor, monitor_mode: the metric that selects checkpoints (``val/score``, ``max``).
     """
 
-    data_state = ("label_names", "pretrained_embeddings")
+    data_state = ("label_names", "scheme", "pretrained_embeddings")
 
     def __init__(
         self,
