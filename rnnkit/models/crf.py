@@ -57,12 +57,20 @@ class CRF(nn.Module):
         return total + self.end_transitions[last]
 
     def log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
-        """:math:`\\log Z(x)` per sequence by the forward algorithm, ``(B,)``."""
+        r""":math:`\log Z(x)` per sequence by the forward algorithm, ``(B,)``.
+
+        Each step is a matrix product in the exp domain, shifted for stability:
+        :math:`\alpha'_j = m + M_j + \log \sum_i e^{\alpha_i - m} e^{A_{ij} - M_j} + E_{t,j}`
+        with :math:`m = \max_i \alpha_i` per sequence and :math:`M_j = \max_i A_{ij}`; one
+        ``(B, C) @ (C, C)`` product instead of a ``(B, C, C)`` log-sum-exp (and its backward),
+        several times faster for the tag sets of POS tagging (C = 50-170).
+        """
+        col_max = self.transitions.amax(0)  # (C,)
+        expA = (self.transitions - col_max).exp()  # (C, C), entries in (0, 1]
         alpha = self.start_transitions + emissions[:, 0]  # (B, C)
         for t in range(1, emissions.shape[1]):
-            nxt = torch.logsumexp(
-                alpha.unsqueeze(2) + self.transitions + emissions[:, t].unsqueeze(1), dim=1
-            )  # (B, C)
+            m = alpha.amax(1, keepdim=True).detach()  # (B, 1); any shift is exact
+            nxt = ((alpha - m).exp() @ expA).log() + m + col_max + emissions[:, t]  # (B, C)
             alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
         return torch.logsumexp(alpha + self.end_transitions, dim=1)
 
