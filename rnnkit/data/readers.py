@@ -1,4 +1,5 @@
-"""File readers: CSV/TSV sequences, texts (``label<TAB>text`` lines or CSV columns), CoNLL blocks.
+"""File readers: CSV/TSV sequences and texts (``label<TAB>text`` lines or CSV columns); tagged
+files (CoNLL columns, ``word/TAG`` lines) are read by :mod:`rnnkit.data.tagged_files`.
 
 Every reader returns :class:`RawExample` objects that remember where they came from
 (``file:line``), and every problem in a file is a ``ValueError`` (``FileNotFoundError`` for a
@@ -31,8 +32,6 @@ from rnnkit.errors import (
 from rnnkit.utils.logging import get_logger
 
 log = get_logger(__name__)
-
-TAG_PREFIXES = {"BIO": ("B", "I"), "BIOES": ("B", "I", "E", "S")}
 
 #: header names (lowercased) of columns that index rows instead of measuring anything: never
 #: features unless listed in ``feature_columns``
@@ -488,79 +487,4 @@ def read_csv_texts(
         raise DataFormatError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
     if not examples:
         raise EmptyDataError(f"{path}: no data rows")
-    return examples
-
-
-def check_tag(tag: str, scheme: str, where: str) -> None:
-    """``O`` or ``<prefix>-<type>`` with a prefix allowed by ``scheme`` (BIO or BIOES)."""
-    if scheme not in TAG_PREFIXES:
-        raise ConfigError(f"scheme must be one of {sorted(TAG_PREFIXES)}, got {scheme!r}")
-    if tag == "O":
-        return
-    prefix, _, kind = tag.partition("-")
-    if prefix not in TAG_PREFIXES[scheme] or not kind:
-        raise DataFormatError(
-            f"{where}: tag {tag!r} is not a {scheme} tag (expected 'O' or one of "
-            f"{'/'.join(TAG_PREFIXES[scheme])} followed by '-TYPE')"
-        )
-
-
-def read_conll(
-    path: str | Path,
-    scheme: str = "BIO",
-    delimiter: str | None = "\t",
-    num_fields: int = 2,
-    lowercase: bool = False,
-    labeled: bool = True,
-    encoding: str = "utf-8",
-) -> list[RawExample]:
-    """Read CoNLL blocks: one ``token<TAB>tag`` line per token, a blank line between sentences.
-
-    Args:
-        scheme: ``"BIO"`` or ``"BIOES"``; every tag is checked against it.
-        delimiter: field separator (``None``: any whitespace).
-        num_fields: fields per line; the token is the first, the tag the last.
-        labeled: when false, lines may hold the token alone (prediction input).
-        encoding: the file's text encoding (a UTF-8 byte-order mark is dropped).
-    """
-    path = Path(path)
-    examples: list[RawExample] = []
-    tokens: list[str] = []
-    tags: list[str] = []
-    start = ""
-
-    def flush() -> None:
-        if tokens:
-            examples.append(RawExample(list(tokens), list(tags) if tags else None, start))
-            tokens.clear()
-            tags.clear()
-
-    with open_text(path, encoding) as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\n").rstrip("\r")
-            where = f"{path}:{number}"
-            if not line.strip():
-                flush()
-                continue
-            if line.startswith("-DOCSTART-"):
-                continue
-            fields = line.split(delimiter) if delimiter else line.split()
-            if not tokens:
-                start = where
-            if not labeled and len(fields) == 1:
-                tokens.append(fields[0].lower() if lowercase else fields[0])
-                continue
-            if len(fields) != num_fields:
-                sep = "<TAB>" if delimiter == "\t" else " "
-                raise DataFormatError(
-                    f"{where}: expected {num_fields} fields ({sep.join(['token', 'tag'])}), "
-                    f"got {len(fields)}: {line!r}"
-                )
-            token, tag = fields[0], fields[-1].strip()
-            check_tag(tag, scheme, where)
-            tokens.append(token.lower() if lowercase else token)
-            tags.append(tag)
-    flush()
-    if not examples:
-        raise EmptyDataError(f"{path}: no sentences")
     return examples

@@ -9,7 +9,8 @@ from torch import Tensor
 
 from rnnkit.data.base import SequenceDataModule
 from rnnkit.data.conll import TaggingDataModule
-from rnnkit.data.readers import RawExample, check_tag, read_conll
+from rnnkit.data.readers import RawExample
+from rnnkit.data.tagged_files import read_conll
 
 
 class AddingDataModule(SequenceDataModule):
@@ -98,7 +99,7 @@ class ContextTaggingDataModule(TaggingDataModule):
 
     Args:
         num_samples: sentences generated.
-        scheme: ``"BIO"`` or ``"BIOES"``.
+        scheme: ``"bio"`` or ``"bioes"`` (any case; ``auto`` gives BIO).
         **kwargs: split fractions, loader settings and ``seed``.
     """
 
@@ -109,10 +110,10 @@ class ContextTaggingDataModule(TaggingDataModule):
 
     def _entity(self, g: torch.Generator, kind: str) -> tuple[list[str], list[str]]:
         words = AMBIGUOUS[int(torch.randint(len(AMBIGUOUS), (1,), generator=g))].split()
-        if self.scheme == "BIOES" and len(words) == 1:
+        if self.scheme == "bioes" and len(words) == 1:
             return words, [f"S-{kind}"]
         tags = [f"B-{kind}"] + [f"I-{kind}"] * (len(words) - 1)
-        if self.scheme == "BIOES":
+        if self.scheme == "bioes":
             tags[-1] = f"E-{kind}"
         return words, tags
 
@@ -134,8 +135,6 @@ class ContextTaggingDataModule(TaggingDataModule):
                     words, entity_tags = self._entity(g, slot)
                     tokens += words
                     tags += entity_tags
-            for tag in tags:
-                check_tag(tag, self.scheme, f"context[{i}]")
             examples.append(RawExample(tokens, tags, f"context[{i}]"))
         return examples
 

@@ -14,6 +14,7 @@ from rnnkit.models.language_model import LanguageModel
 from rnnkit.models.pooling import Pooling
 from rnnkit.models.seq2seq import Seq2Seq, build_seq2seq
 from rnnkit.models.sequence_model import SequenceModel
+from rnnkit.models.word_features import CharBiLSTM, CharCNN, WordEmbedder
 
 __all__ = [
     "sliding_window_forecaster",
@@ -29,4 +30,7 @@ __all__ = [
     "Pooling",
     "Seq2Seq",
     "SequenceModel",
+    "CharBiLSTM",
+    "CharCNN",
+    "WordEmbedder",
 ]

@@ -57,47 +57,93 @@ class CRF(nn.Module):
         return total + self.end_transitions[last]
 
     def log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
-        """:math:`\\log Z(x)` per sequence by the forward algorithm, ``(B,)``."""
+        r""":math:`\log Z(x)` per sequence by the forward algorithm, ``(B,)``.
+
+        Each step is a matrix product in the exp domain, shifted for stability:
+        :math:`\alpha'_j = m + M_j + \log \sum_i e^{\alpha_i - m} e^{A_{ij} - M_j} + E_{t,j}`
+        with :math:`m = \max_i \alpha_i` per sequence and :math:`M_j = \max_i A_{ij}`; one
+        ``(B, C) @ (C, C)`` product instead of a ``(B, C, C)`` log-sum-exp (and its backward),
+        several times faster for the tag sets of POS tagging (C = 50-170).
+        """
+        col_max = self.transitions.amax(0)  # (C,)
+        expA = (self.transitions - col_max).exp()  # (C, C), entries in (0, 1]
         alpha = self.start_transitions + emissions[:, 0]  # (B, C)
         for t in range(1, emissions.shape[1]):
-            nxt = torch.logsumexp(
-                alpha.unsqueeze(2) + self.transitions + emissions[:, t].unsqueeze(1), dim=1
-            )  # (B, C)
+            m = alpha.amax(1, keepdim=True).detach()  # (B, 1); any shift is exact
+            nxt = ((alpha - m).exp() @ expA).log() + m + col_max + emissions[:, t]  # (B, C)
             alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
         return torch.logsumexp(alpha + self.end_transitions, dim=1)
 
-    def forward(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
-        """Mean negative log-likelihood of ``tags`` over the batch."""
-        tags = tags.masked_fill(~mask, 0)
-        return (self.log_partition(emissions, mask) - self.score(emissions, tags, mask)).mean()
+    def check(self, emissions: Tensor, tags: Tensor | None = None, mask: Tensor | None = None):
+        """Refuse inputs the algorithms would silently get wrong, as pytorch-crf does.
 
-    def decode(self, emissions: Tensor, mask: Tensor) -> list[list[int]]:
-        """Viterbi: the highest-scoring tag sequence of each sequence (its valid steps only)."""
+        Raises:
+            ValueError: emissions not ``(B, T, num_tags)``; tags or mask of another ``(B, T)``;
+                a mask that is not bool, whose first step is off (an empty sequence), or with a
+                valid step after a padded one; a tag outside ``[0, num_tags)`` at a valid step.
+        """
+        if emissions.dim() != 3 or emissions.shape[2] != self.num_tags:
+            raise ValueError(
+                f"CRF: emissions must be (batch, steps, num_tags={self.num_tags}), "
+                f"got {tuple(emissions.shape)}"
+            )
+        if emissions.shape[1] == 0:
+            raise ValueError("CRF: emissions have no steps")
+        for name, value in (("tags", tags), ("mask", mask)):
+            if value is not None and value.shape != emissions.shape[:2]:
+                raise ValueError(
+                    f"CRF: {name} must be (batch, steps) = {tuple(emissions.shape[:2])} like the "
+                    f"emissions, got {tuple(value.shape)}"
+                )
+        if mask is None:
+            return
+        if mask.dtype != torch.bool:
+            raise ValueError(f"CRF: mask must be bool, got {mask.dtype}")
+        if not bool(mask[:, 0].all()):
+            raise ValueError("CRF: the first step of every sequence must be on in the mask")
+        if bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+            raise ValueError("CRF: the mask must have the valid steps first (no gaps)")
+        if tags is not None:
+            bad = mask & ((tags < 0) | (tags >= self.num_tags))
+            if bool(bad.any()):
+                b, t = (int(i) for i in bad.nonzero()[0])
+                raise ValueError(
+                    f"CRF: tag {int(tags[b, t])} at sequence {b}, step {t} is outside "
+                    f"[0, {self.num_tags})"
+                )
+
+    def forward(self, emissions: Tensor, tags: Tensor, mask: Tensor, reduction: str = "mean"):
+        """Negative log-likelihood of ``tags``: its batch mean, or ``(B,)`` (``"none"``)."""
+        self.check(emissions, tags, mask)
+        tags = tags.masked_fill(~mask, 0)
+        nll = self.log_partition(emissions, mask) - self.score(emissions, tags, mask)  # (B,)
+        return nll.mean() if reduction == "mean" else nll
+
+    def viterbi(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """Viterbi: the highest-scoring tag of every step, ``(B, T)`` (padded steps repeat the
+        last valid tag). Backtracking runs on whole batches, one gather per step."""
+        self.check(emissions, mask=mask)
         B, T, C = emissions.shape
         score = self.start_transitions + emissions[:, 0]  # (B, C)
+        keep = torch.arange(C, device=emissions.device).expand(B, C)
         history = []
         for t in range(1, T):
-            cand = score.unsqueeze(2) + self.transitions  # (B, C_prev, C)
-            best, index = cand.max(dim=1)  # (B, C)
-            nxt = best + emissions[:, t]
+            best, index = (score.unsqueeze(2) + self.transitions).max(dim=1)  # (B, C)
             valid = mask[:, t].unsqueeze(1)
-            score = torch.where(valid, nxt, score)
+            score = torch.where(valid, best + emissions[:, t], score)
             # at padded steps point every tag at itself so backtracking passes through
-            keep = torch.arange(C, device=emissions.device).expand(B, C)
             history.append(torch.where(valid, index, keep))
-        score = score + self.end_transitions
-        best_last = score.argmax(dim=1)  # (B,)
-        lengths = mask.sum(1).tolist()
-        paths = []
-        for b in range(B):
-            tag = int(best_last[b])
-            path = [tag]
-            for t in range(T - 2, -1, -1):
-                tag = int(history[t][b, tag])
-                path.append(tag)
-            path.reverse()
-            paths.append(path[: lengths[b]])
-        return paths
+        tag = (score + self.end_transitions).argmax(dim=1)  # (B,)
+        path = [tag]
+        for index in reversed(history):
+            tag = index.gather(1, tag.unsqueeze(1)).squeeze(1)
+            path.append(tag)
+        return torch.stack(path[::-1], 1)  # (B, T)
+
+    def decode(self, emissions: Tensor, mask: Tensor) -> list[list[int]]:
+        """The best tag sequence of each sequence (its valid steps only)."""
+        paths = self.viterbi(emissions, mask).tolist()
+        return [path[:n] for path, n in zip(paths, mask.sum(1).tolist(), strict=True)]
 
     def extra_repr(self) -> str:
         return f"num_tags={self.num_tags}"

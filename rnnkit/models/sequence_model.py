@@ -37,6 +37,11 @@ class SequenceModel(nn.Module):
             and go through an embedding of width ``embedding_dim``.
         pad_index: the padding token id (its embedding stays zero).
         embedding_dim: width of the token embedding (needed with ``vocab_size``).
+        embedder: a word-representation factory, called as ``embedder(vocab_size=...,
+            embedding_dim=..., pad_index=..., char_vocab_size=...)``, instead of the plain
+            embedding (:class:`rnnkit.models.WordEmbedder`: character CNN/BiLSTM features,
+            word dropout, pretrained vectors; ``configs/model/tagger.yaml``).
+        char_vocab_size: characters of the data (``info["char_vocab_size"]``), for ``embedder``.
         hidden_size: H of every cell (needed with ``cell``).
         num_layers, bidirectional, dropout, backend, residual, learn_init: passed to
             :func:`build_stack`; ``dropout`` also acts before the head.
@@ -47,7 +52,8 @@ class SequenceModel(nn.Module):
             ``"none"`` for one output per step.
 
     Shape:
-        x (B, T, F) floats or (B, T) token ids, lengths (B,) -> (B, C) pooled or (B, T, C).
+        x (B, T, F) floats, (B, T) token ids or (B, T, 1 + W) token and character ids,
+        lengths (B,) -> (B, C) pooled or (B, T, C).
     """
 
     def __init__(
@@ -59,6 +65,8 @@ class SequenceModel(nn.Module):
         vocab_size: int | None = None,
         pad_index: int | None = 0,
         embedding_dim: int | None = None,
+        embedder: Callable[..., nn.Module] | None = None,
+        char_vocab_size: int | None = None,
         hidden_size: int | None = None,
         num_layers: int = 1,
         bidirectional: bool = False,
@@ -83,10 +91,16 @@ class SequenceModel(nn.Module):
         if cell is not None and hidden_size is None:
             raise ValueError("SequenceModel: a recurrent `cell` needs `hidden_size`")
         self.pooling_mode = pooling
-        if vocab_size is not None:
-            self.embedding: nn.Module | None = nn.Embedding(
-                vocab_size, embedding_dim, padding_idx=pad_index
+        if vocab_size is not None and embedder is not None:
+            self.embedding: nn.Module | None = embedder(
+                vocab_size=vocab_size,
+                embedding_dim=embedding_dim,
+                pad_index=pad_index,
+                char_vocab_size=char_vocab_size,
             )
+            width = self.embedding.output_size
+        elif vocab_size is not None:
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
             width = embedding_dim
         else:
             self.embedding = None
@@ -126,7 +140,10 @@ class SequenceModel(nn.Module):
         return self.pool is None
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        if self.embedding is not None:
+        if isinstance(self.embedding, nn.Embedding):
+            # (B, T, 1 + W) inputs carry characters only an embedder reads: use the word ids
+            x = self.embedding(x[..., 0] if x.dim() == 3 else x)  # (B, T, E)
+        elif self.embedding is not None:
             x = self.embedding(x)  # (B, T, E)
         out, _ = self.encoder(x, lengths)  # (B, T, H)
         if self.pool is not None:

@@ -1,21 +1,25 @@
-"""``TaggingTask``: one label per step (named entities, parts of speech), optional CRF."""
+"""``TaggingTask``: one label per step (parts of speech, chunks, named entities), optional CRF."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics.classification import MulticlassAccuracy
 
 from rnnkit.data.collate import IGNORE_INDEX
+from rnnkit.data.tag_schemes import is_span_scheme, normalize_scheme
+from rnnkit.errors import ConfigError
 from rnnkit.models.crf import CRF
 from rnnkit.models.pooling import valid_mask
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage, scored_stages
-from rnnkit.tasks.spans import SpanF1
+from rnnkit.tasks.spans import SpanF1, prf
+
+log = logging.getLogger(__name__)
 
 
 class TaggingTask(Task):
@@ -23,7 +27,15 @@ class TaggingTask(Task):
 
     Loss: token cross-entropy over valid steps, or the CRF's negative log-likelihood
     (``crf=True``, decoding by Viterbi). Metrics of the decoded tags: token accuracy ``acc``
-    (padding ignored) and entity span ``f1`` exactly as conlleval computes it; ``val/f1_best``.
+    (padding ignored); with a span scheme (``bio``, ``bioes``) also entity span ``f1`` exactly
+    as conlleval computes it. ``score`` is the one to select checkpoints on (``val/score`` in
+    ``configs/task/tagging.yaml``, ``val/score_best``): span F1 for span schemes, token
+    accuracy for plain tags. The test split also gets a per-tag report (precision, recall, F1,
+    support of every tag, in the log and in :attr:`tag_report`).
+
+    Tags the training split never had (ids ``>= num_tags``, named after the training tags in
+    ``label_names``) are errors in every metric; the loss skips their tokens (cross-entropy)
+    or their sentences (CRF: a path through an unknown tag has no probability).
     Training batches log only the loss unless ``train_metrics``: scoring them means decoding
     every batch (Viterbi with a CRF) and counting spans on the host, work nobody reads.
 
@@ -31,16 +43,18 @@ class TaggingTask(Task):
         model: an already built per-step network (``SequenceModel`` with ``pooling="none"``).
         optimizer: partial optimizer. scheduler: partial scheduler or ``None``.
         loss: override the token loss (ignored with ``crf=True``).
-        num_tags: C, the tag set size.
-        label_names: tag names in index order (``B-PER``, ``O``, ...); data state, from the
-            data's label map.
+        num_tags: C, the tags the model predicts (the training tags).
+        label_names: tag names in index order, the ``num_tags`` training tags first, then any
+            evaluation-only tags; data state, from the data's label map.
         crf: add a linear-chain CRF on top of the model's scores.
-        scheme: ``"BIO"`` or ``"BIOES"``, the tag scheme (documented; chunks follow conlleval).
-        train_metrics: also log ``train/acc`` and ``train/f1``.
-        monitor, monitor_mode: the metric that selects the best checkpoint (:class:`Task`).
+        scheme: ``plain``, ``bio`` or ``bioes`` (any case); data state (the data detects it).
+        train_metrics: also log ``train/acc`` (and ``train/f1``).
+        pretrained_embeddings: ``(table (V, D), found (V,))`` from the data's ``vectors``
+            file, loaded into the model's :class:`rnnkit.models.WordEmbedder`; data state.
+        monitor, monitor_mode: the metric that selects checkpoints (``val/score``, ``max``).
     """
 
-    data_state = ("label_names",)
+    data_state = ("label_names", "scheme", "pretrained_embeddings")
 
     def __init__(
         self,
@@ -52,56 +66,72 @@ class TaggingTask(Task):
         num_tags: int,
         label_names: Sequence[str] | None = None,
         crf: bool = False,
-        scheme: str = "BIO",
+        scheme: str = "bio",
         train_metrics: bool = False,
-        monitor: str = "val/f1",
+        pretrained_embeddings: tuple[Tensor, Tensor] | None = None,
+        monitor: str = "val/score",
         monitor_mode: str = "max",
     ) -> None:
         super().__init__(monitor, monitor_mode)
         self.save_hyperparameters(ignore=self.not_hyperparameters)
-        if label_names is not None and len(label_names) != num_tags:
+        if label_names is not None and len(label_names) < num_tags:
             raise ValueError(f"TaggingTask: {len(label_names)} label_names for {num_tags} tags")
-        if scheme not in ("BIO", "BIOES"):
-            raise ValueError(f"TaggingTask: scheme must be 'BIO' or 'BIOES', got {scheme!r}")
+        self.scheme = normalize_scheme(scheme, key="task.scheme")
         self.model = model
+        self.num_tags = num_tags
         self.label_names = list(label_names) if label_names else [str(i) for i in range(num_tags)]
+        if pretrained_embeddings is not None:
+            embedder = getattr(model, "embedding", None)
+            if not hasattr(embedder, "load_vectors"):
+                raise ConfigError(
+                    "data.vectors needs a model with a word embedder (model=tagger, or "
+                    "model.embedder=rnnkit.models.WordEmbedder)"
+                )
+            embedder.load_vectors(*pretrained_embeddings)
         self.crf = CRF(num_tags) if crf else None
         self.loss_fn = loss if loss is not None else nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
-        scores = {
-            "acc": lambda: MulticlassAccuracy(
-                num_tags, average="micro", ignore_index=IGNORE_INDEX, validate_args=False
-            ),
-            "f1": SpanF1,
-        }
+        spans = is_span_scheme(self.scheme)
+        scores = {"acc": mean_metric, "score": SpanF1 if spans else mean_metric}
+        if spans:
+            scores["f1"] = SpanF1
         self.metrics = StageMetrics(
             merge(
                 per_stage({"loss": mean_metric}), per_stage(scores, scored_stages(train_metrics))
             ),
-            best=("f1", "max"),
-            prog_bar=["f1"],
+            best=("score", "max"),
+            prog_bar=["score"],
         )
+        self.tag_report: dict[str, dict[str, float]] = {}
+        self._tag_counts: Tensor | None = None  # (3, names): gold, predicted, correct
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> list[list[str]]:
         """Decoded tag names of every sequence (its valid steps only)."""
         scores = self.model(x, lengths)  # (B, T, C)
         mask = valid_mask(lengths, x.shape[0], x.shape[1], scores.device)
-        return [[self.label_names[i] for i in seq] for seq in self.decode(scores, mask)]
+        return self.tag_names(self.best_tags(scores, mask), mask)
 
-    def decode(self, scores: Tensor, mask: Tensor) -> list[list[int]]:
-        """Best tag ids per sequence: Viterbi with a CRF, else argmax per step."""
-        if self.crf is not None:
-            return self.crf.decode(scores, mask)
-        best = scores.argmax(-1)  # (B, T)
-        return [row[: int(n)].tolist() for row, n in zip(best, mask.sum(1), strict=True)]
+    def tag_names(self, ids: Tensor, mask: Tensor) -> list[list[str]]:
+        """The names of ``ids (B, T)`` at the valid steps of ``mask`` (valid steps first)."""
+        names = self.label_names
+        rows, lengths = ids.tolist(), mask.sum(1).tolist()
+        return [[names[i] for i in row[:n]] for row, n in zip(rows, lengths, strict=True)]
+
+    def best_tags(self, scores: Tensor, mask: Tensor) -> Tensor:
+        """Best tag ids ``(B, T)``: Viterbi with a CRF, else argmax per step."""
+        return self.crf.viterbi(scores, mask) if self.crf is not None else scores.argmax(-1)
 
     def model_step(self, batch: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         x, lengths, y = batch
         scores = self.model(x, lengths)  # (B, T, C)
         mask = valid_mask(lengths, x.shape[0], x.shape[1], scores.device) & (y != IGNORE_INDEX)
+        unseen = mask & (y >= self.num_tags)  # evaluation-only tags: no loss on them
         if self.crf is not None:
-            loss = self.crf(scores, y, mask)
+            nll = self.crf(scores, y.masked_fill(unseen, 0), mask, reduction="none")  # (B,)
+            keep = ~unseen.any(1)
+            loss = (nll * keep).sum() / keep.sum().clamp(min=1)
         else:
-            loss = self.loss_fn(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
+            target = y.masked_fill(unseen, IGNORE_INDEX)
+            loss = self.loss_fn(scores.reshape(-1, scores.shape[-1]), target.reshape(-1))
         return loss, scores, mask
 
     def _shared_step(self, batch, stage: str) -> Tensor:
@@ -109,22 +139,57 @@ class TaggingTask(Task):
         y = batch[2]
         B = y.shape[0]
         self.metrics.update(self, stage, "loss", loss.detach(), batch_size=B)
-        if self.metrics.wants(stage, "f1"):
+        if self.metrics.wants(stage, "acc"):
             self._score(scores.detach(), mask, y, stage)
         return loss
 
     def _score(self, scores: Tensor, mask: Tensor, y: Tensor, stage: str) -> None:
-        """Token accuracy and span F1 of the decoded tags of one batch."""
-        paths = self.decode(scores, mask)
-        pred = torch.full_like(y, IGNORE_INDEX)
-        for b, path in enumerate(paths):
-            pred[b, : len(path)] = torch.tensor(path, device=y.device)
+        """Token accuracy, span F1 and the test's per-tag counts of one batch."""
+        pred = self.best_tags(scores, mask)  # (B, T)
         B = y.shape[0]
-        self.metrics.update(self, stage, "acc", pred.masked_fill(~mask, 0), y, batch_size=B)
-        names = self.label_names
-        gold_tags = [[names[i] for i in row[m].tolist()] for row, m in zip(y, mask, strict=True)]
-        pred_tags = [[names[i] for i in path] for path in paths]
-        self.metrics.update(self, stage, "f1", pred_tags, gold_tags, batch_size=B)
+        hits = (pred == y)[mask].float()  # (N,) valid tokens
+        self.metrics.update(self, stage, "acc", hits, batch_size=B)
+        if stage == "test":
+            self._count_tags(pred[mask], y[mask])
+        if "f1" not in self.metrics.names(stage):
+            self.metrics.update(self, stage, "score", hits, batch_size=B)
+            return
+        gold_tags, pred_tags = self.tag_names(y, mask), self.tag_names(pred, mask)
+        for name in ("f1", "score"):
+            self.metrics.update(self, stage, name, pred_tags, gold_tags, batch_size=B)
+
+    def _count_tags(self, pred: Tensor, gold: Tensor) -> None:
+        n = len(self.label_names)
+        counts = torch.stack(
+            [
+                torch.bincount(gold, minlength=n),
+                torch.bincount(pred, minlength=n),
+                torch.bincount(gold[pred == gold], minlength=n),
+            ]
+        )
+        self._tag_counts = counts if self._tag_counts is None else self._tag_counts + counts
+
+    def on_test_epoch_start(self) -> None:
+        self._tag_counts = None
+
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        if self._tag_counts is None:
+            return
+        counts = self._tag_counts
+        if self.trainer.world_size > 1:
+            counts = self.all_gather(counts).sum(0)
+        gold, predicted, correct = counts.tolist()
+        self.tag_report = {}
+        lines = [f"{'tag':<12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"]
+        for i, name in enumerate(self.label_names):
+            if not gold[i] and not predicted[i]:
+                continue
+            p, r, f = prf(correct[i], predicted[i], gold[i])
+            self.tag_report[name] = {"precision": p, "recall": r, "f1": f, "support": gold[i]}
+            unseen = " (not in training)" if i >= self.num_tags else ""
+            lines.append(f"{name:<12} {p:>9.3f} {r:>9.3f} {f:>9.3f} {gold[i]:>8}{unseen}")
+        log.info("per-tag report on the test split:\n" + "\n".join(lines))
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")

@@ -90,7 +90,7 @@ def test_conll_info_and_padded_tags() -> None:
     dm = CoNLLDataModule(train_path=str(REPO / "data/toy_ner.conll"), batch_size=4)
     dm.setup()
     info = dm.info
-    assert info["pooling"] == "none" and info["scheme"] == "BIO"
+    assert info["pooling"] == "none" and info["scheme"] == "bio"  # detected
     assert set(info["label_names"]) == {"B-LOC", "B-PER", "I-LOC", "I-PER", "O"}
     x, lengths, y = next(iter(dm.val_dataloader()))
     for b, n in enumerate(lengths.tolist()):

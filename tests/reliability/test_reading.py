@@ -12,8 +12,9 @@ import pytest
 
 from rnnkit import errors as E
 from rnnkit.data.pairs import read_pairs
-from rnnkit.data.readers import read_conll, read_csv_sequences, read_text_lines
+from rnnkit.data.readers import read_csv_sequences, read_text_lines
 from rnnkit.data.series import Layout, read_series
+from rnnkit.data.tagged_files import read_conll
 
 BOM = "\ufeff"
 

@@ -110,6 +110,32 @@ def test_crf_matches_brute_force() -> None:
     torch.testing.assert_close(nll, (log_z - gold_score).mean())
 
 
+def test_crf_forward_algorithm_gradients_match_logsumexp_float64() -> None:
+    """The exp-domain matrix product of log_partition against the plain (B, C, C) log-sum-exp."""
+    torch.manual_seed(0)
+    crf = CRF(4).double()
+    with torch.no_grad():
+        crf.transitions.normal_(0, 3.0)  # wide transitions: the shifts must keep it exact
+    emissions = (torch.randn(3, 5, 4, dtype=torch.float64) * 5).requires_grad_()
+    mask = torch.arange(5)[None, :] < torch.tensor([5, 3, 1])[:, None]
+
+    def reference(em, trans):
+        alpha = crf.start_transitions + em[:, 0]
+        for t in range(1, em.shape[1]):
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + trans + em[:, t].unsqueeze(1), dim=1)
+            alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
+        return torch.logsumexp(alpha + crf.end_transitions, dim=1)
+
+    ours = crf.log_partition(emissions, mask)
+    ref = reference(emissions, crf.transitions)
+    torch.testing.assert_close(ours, ref)
+    g_ours = torch.autograd.grad(ours.sum(), (emissions, crf.transitions))
+    g_ref = torch.autograd.grad(ref.sum(), (emissions, crf.transitions))
+    for a, b in zip(g_ours, g_ref, strict=True):
+        torch.testing.assert_close(a, b)
+    assert torch.autograd.gradcheck(lambda e: crf.log_partition(e, mask), (emissions,))
+
+
 # ----- the task -------------------------------------------------------------------------------
 NAMES = ["B-PER", "I-PER", "O"]
 
@@ -187,5 +213,98 @@ def test_training_batches_are_scored_only_when_asked(train_metrics: bool) -> Non
     x = torch.tensor([[3, 5, 6], [3, 6, 6]])
     batch = (x, torch.tensor([3, 2]), torch.tensor([[0, 2, 2], [2, 2, -100]]))
     logged = fit_one_epoch(task, batch)
-    assert {"train/loss", "val/loss", "val/acc", "val/f1", "val/f1_best"} <= logged
+    assert {"train/loss", "val/loss", "val/acc", "val/f1", "val/score", "val/score_best"} <= logged
     assert ({"train/acc", "train/f1"} <= logged) == train_metrics
+
+
+# ----- CRF input checks (as pytorch-crf makes them) -------------------------------------------
+@pytest.mark.parametrize(
+    "emissions, tags, mask, message",
+    [
+        (torch.randn(2, 3), None, None, r"emissions must be \(batch, steps, num_tags=3\)"),
+        (torch.randn(2, 3, 4), None, None, r"num_tags=3\), got \(2, 3, 4\)"),
+        (torch.randn(2, 3, 3), torch.zeros(2, 4).long(), None, r"tags must be \(batch, steps\)"),
+        (torch.randn(2, 3, 3), None, torch.ones(3, 3, dtype=torch.bool), r"mask must be"),
+        (torch.randn(2, 3, 3), None, torch.ones(2, 3), r"mask must be bool"),
+        (
+            torch.randn(2, 3, 3),
+            None,
+            torch.tensor([[True, True, True], [False, True, True]]),
+            r"first step of every sequence must be on",
+        ),
+        (
+            torch.randn(2, 3, 3),
+            None,
+            torch.tensor([[True, False, True], [True, True, True]]),
+            r"valid steps first",
+        ),
+        (
+            torch.randn(2, 3, 3),
+            torch.tensor([[0, 1, 2], [0, 3, -100]]),
+            torch.tensor([[True, True, True], [True, True, False]]),
+            r"tag 3 at sequence 1, step 1 is outside \[0, 3\)",
+        ),
+    ],
+)
+def test_crf_refuses_bad_inputs(emissions, tags, mask, message) -> None:
+    crf = CRF(3)
+    with pytest.raises(ValueError, match=message):
+        if tags is None:
+            crf.viterbi(emissions, mask if mask is not None else torch.ones(2, 3).bool())
+        else:
+            crf(emissions, tags, mask if mask is not None else torch.ones(2, 3).bool())
+
+
+def test_crf_ignores_any_tag_value_at_padded_steps() -> None:
+    crf = CRF(3)
+    emissions = torch.randn(1, 3, 3)
+    mask = torch.tensor([[True, True, False]])
+    a = crf(emissions, torch.tensor([[0, 1, -100]]), mask)
+    torch.testing.assert_close(a, crf(emissions, torch.tensor([[0, 1, 2]]), mask))
+
+
+# ----- scoring: unseen tags, plain tags, the per-tag report -----------------------------------
+class FixedScores(torch.nn.Module):
+    """A stand-in model whose best tag at each step is the input id (mod C)."""
+
+    def __init__(self, num_tags: int) -> None:
+        super().__init__()
+        self.num_tags = num_tags
+        self.bias = torch.nn.Parameter(torch.zeros(num_tags))
+
+    def forward(self, x, lengths=None):
+        return torch.nn.functional.one_hot(x % self.num_tags, self.num_tags).float() + self.bias
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_unseen_tags_are_errors_not_aborts(crf: bool) -> None:
+    """Gold id 2 is a tag only the test split has: never predicted, skipped by the loss."""
+    opt = functools.partial(torch.optim.Adam, lr=0.01)
+    names = ["NN", "VB", "XY"]  # 2 training tags, then the evaluation-only tag
+    task = TaggingTask(
+        FixedScores(2), opt, num_tags=2, label_names=names, crf=crf, scheme="plain"
+    ).eval()
+    x = torch.tensor([[0, 1, 0], [1, 0, 0]])
+    y = torch.tensor([[0, 1, 2], [1, 0, -100]])  # 5 tokens, 1 of an unseen tag
+    batch = (x, torch.tensor([3, 2]), y)
+    loss, _, _ = task.model_step(batch)
+    assert torch.isfinite(loss)
+    task._shared_step(batch, "test")
+    assert float(task.metrics["test/acc"].compute()) == pytest.approx(4 / 5)
+    assert float(task.metrics["test/score"].compute()) == pytest.approx(4 / 5)
+    gold, predicted, correct = task._tag_counts.tolist()
+    assert (gold, predicted, correct) == ([2, 2, 1], [3, 2, 0], [2, 2, 0])
+
+
+def test_plain_scheme_has_no_span_metric_and_span_scheme_scores_f1() -> None:
+    opt = functools.partial(torch.optim.Adam, lr=0.01)
+    plain = TaggingTask(FixedScores(3), opt, num_tags=3, label_names=NAMES, scheme="plain")
+    assert "val/f1" not in plain.metrics and "val/score" in plain.metrics
+    spans = TaggingTask(FixedScores(3), opt, num_tags=3, label_names=NAMES, scheme="BIO")
+    x = torch.tensor([[0, 1, 2, 0]])  # predicted: B-PER I-PER O B-PER
+    y = torch.tensor([[0, 1, 2, 2]])  # gold: B-PER I-PER O O
+    spans._shared_step((x, torch.tensor([4]), y), "val")
+    assert float(spans.metrics["val/f1"].compute()) == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert float(spans.metrics["val/acc"].compute()) == pytest.approx(3 / 4)
+    with pytest.raises(ValueError, match=r"task\.scheme='BILOU' is not a tag scheme"):
+        TaggingTask(FixedScores(3), opt, num_tags=3, scheme="BILOU")
