@@ -140,7 +140,7 @@ class Seq2SeqTask(Task):
 
     def model_step(self, batch: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Teacher-forced loss; ``(loss, correct, n)``: counts over the ``n`` non-pad targets."""
-        src, src_lengths, tgt, _ = batch
+        src, src_lengths, tgt = batch[:3]
         tgt_in, gold = tgt[:, :-1], tgt[:, 1:]  # (B, T-1) each
         logits, _ = self.model(src, src_lengths, tgt_in)  # (B, T-1, V)
         loss = F.cross_entropy(
@@ -163,7 +163,7 @@ class Seq2SeqTask(Task):
         return loss
 
     def _decode_metrics(self, batch: Sequence[Tensor], stage: str) -> None:
-        src, src_lengths, tgt, _ = batch
+        src, src_lengths, tgt = batch[:3]
         hyp = self(src, src_lengths)
         ids = self._strip_all(hyp.tokens)
         gold = self._strip_all(tgt)
