@@ -257,10 +257,11 @@ class Seq2SeqTask(Task):
         B = src.shape[0]
         hits = exact_match(ids, gold, unknown=self.hparams.unk_index).to(self.device)
         self.metrics.update(self, stage, "exact_match", hits, batch_size=B)
-        edits = torch.tensor([edit_distance(p, g) for p, g in zip(ids, gold, strict=True)])
-        lengths = torch.tensor([max(len(g), 1) for g in gold], dtype=torch.float)
-        cer = (edits / lengths).to(self.device)
-        self.metrics.update(self, stage, "cer", cer, weight=lengths.to(self.device), batch_size=B)
+        edits = sum(edit_distance(p, g) for p, g in zip(ids, gold, strict=True))
+        chars = max(sum(len(g) for g in gold), 1)
+        # one ratio per batch weighted by its gold length: the set's edits over its gold tokens
+        cer = torch.tensor(edits / chars, device=self.device)
+        self.metrics.update(self, stage, "cer", cer, weight=chars, batch_size=B)
         oov = copy.oov if copy is not None else [()] * B
         self.metrics.update(
             self,
