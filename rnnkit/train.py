@@ -13,6 +13,13 @@
 6. ``trainer.fit`` (``cfg.train``), then ``trainer.test`` with the best checkpoint (``cfg.test``);
 7. write ``summary.json`` in the run directory and return the metrics dict.
 
+The best checkpoint is the best on the task's monitored metric (``task.monitor``,
+``task.monitor_mode``: the checkpoint and early-stopping callbacks read them); a run whose task
+never logs it stops at the first validation with one line saying what it does log. A data
+module without a validation split (``has_validation`` false, e.g. ``data.val_fraction=0``)
+trains the given epochs: no validation, no early stopping, ``last.ckpt`` only, and the test
+uses that last checkpoint.
+
 Reliability (:mod:`rnnkit.utils.checkpointing`, :mod:`rnnkit.utils.reproducibility`):
 checkpoints are written atomically and load with ``weights_only=True``; ``ckpt_path=last``
 resumes from ``<run dir>/checkpoints/last.ckpt`` (fresh start if there is none yet);
@@ -37,12 +44,13 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import get_class
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnkit import console
-from rnnkit.callbacks import RunGuard
+from rnnkit.callbacks import MonitorCheck, RunGuard
 from rnnkit.errors import RunInterruptedError
 from rnnkit.utils.atomic import write_json_atomic
 from rnnkit.utils.checkpointing import (
@@ -122,6 +130,33 @@ def build_data_and_task(cfg: DictConfig, datamodule_state: dict | None = None):
     return datamodule, model, task
 
 
+def has_validation(datamodule) -> bool:
+    """Whether the data has a validation split (``datamodule.has_validation``; True if absent)."""
+    return bool(getattr(datamodule, "has_validation", True))
+
+
+def last_only(callbacks: list[Any], checkpoint_dir: Path) -> list[Any]:
+    """The callbacks of a run without validation: no early stopping, ``last.ckpt`` only.
+
+    Every :class:`ModelCheckpoint` becomes one that writes ``last.ckpt`` at each epoch end (its
+    ``best_model_path``, so that the test and ``summary.json`` name the last checkpoint).
+    """
+    kept: list[Any] = [c for c in callbacks if not isinstance(c, EarlyStopping | ModelCheckpoint)]
+    if any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        kept.insert(
+            0,
+            ModelCheckpoint(
+                dirpath=checkpoint_dir,
+                filename="last",
+                monitor=None,
+                save_top_k=1,
+                enable_version_counter=False,
+                verbose=False,
+            ),
+        )
+    return kept
+
+
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in metrics.items():
@@ -167,7 +202,19 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     datamodule, model, task = build_data_and_task(cfg)
     checkpoint_dir = Path(cfg.paths.output_dir) / "checkpoints"
     guard = RunGuard(checkpoint_dir)  # SIGTERM saves a checkpoint; resume drops orphans
-    callbacks = [*instantiate_list(cfg.get("callbacks"), "callback"), guard]
+    callbacks = instantiate_list(cfg.get("callbacks"), "callback")
+    validation = has_validation(datamodule)
+    trainer_overrides: dict[str, Any] = {}
+    if validation:
+        # before EarlyStopping, so a monitor that is never logged gets rnnkit's one line
+        callbacks = [MonitorCheck(task.monitor), *callbacks, guard]
+    else:
+        callbacks = [*last_only(callbacks, checkpoint_dir), guard]
+        trainer_overrides = {"limit_val_batches": 0, "num_sanity_val_steps": 0}
+        log.info(
+            "No validation split: training all trainer.max_epochs epochs without early "
+            "stopping, keeping last.ckpt only and testing it (no val/ metric to optimize)"
+        )
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(console.EpochLines())  # one line per epoch instead of the bar
     loggers: list[Logger] = instantiate_list(cfg.get("logger"), "logger")
@@ -177,6 +224,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
         callbacks=callbacks,
         logger=loggers or False,
         plugins=[AtomicCheckpointIO(config=cfg)],  # atomic, pickle-free, config-checked
+        **trainer_overrides,
     )
 
     ckpt_path = cfg.get("ckpt_path") or ("last" if cfg.get("resume") else None)
@@ -200,20 +248,25 @@ def _train(cfg: DictConfig) -> dict[str, float]:
                 f"ckpt_path={guard.saved} (from the moment of the signal)",
                 signal.SIGTERM,
             ) from None
-        if ckpt_path and not any(k.startswith("val/") for k in trainer.callback_metrics):
+        if (
+            validation
+            and ckpt_path
+            and not any(k.startswith("val/") for k in trainer.callback_metrics)
+        ):
             # resumed a run that had already finished: fit trained nothing, so validate once
             # to report (and hand sweepers) the val metrics of the restored weights
             trainer.validate(task, datamodule=datamodule, verbose=False)
     metrics = _floats(trainer.callback_metrics)
 
     best_ckpt = ""
+    ckpt_label = "best checkpoint" if validation else "last checkpoint"
     if trainer.checkpoint_callback is not None:
         best_ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or ""
     if cfg.get("test", True):
         log.debug("Starting testing")
         ckpt = best_ckpt or None
         if ckpt is None:
-            log.warning("No best checkpoint found; testing the current weights")
+            log.warning(f"No {ckpt_label} found; testing the current weights")
         trainer.test(
             task,
             datamodule=datamodule,
@@ -242,7 +295,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
             },
         )
         name = str(cfg.get("task_name"))
-        log.info(console.summary_line(name, metrics, output_dir, best_ckpt, "best checkpoint"))
+        log.info(console.summary_line(name, metrics, output_dir, best_ckpt, ckpt_label))
     return metrics
 
 

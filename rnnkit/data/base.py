@@ -1,12 +1,14 @@
 """``SequenceDataModule``: the shared recipe of every many-to-one and tagging DataModule.
 
 Subclasses say how to read examples (:meth:`read`) and how to encode them (:meth:`fit`,
-:meth:`encode`); this class splits (seeded ``torch.Generator``), fits on the training split
-only, pads batches, exposes :attr:`info` and saves its fitted state as plain JSON-able data.
+:meth:`encode`); this class splits (seeded ``torch.Generator``, stratified by label on request),
+fits on the training split only, pads batches, exposes :attr:`info` and
+:attr:`~SequenceDataModule.has_validation`, and saves its fitted state as plain JSON-able data.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -47,6 +49,13 @@ class SequenceDataModule(L.LightningDataModule):
         train_path: training file (``None`` for synthetic data).
         val_path, test_path: separate files; when missing, ``val_fraction``/``test_fraction``
             of the training file are split off with a generator seeded by ``seed``.
+            ``val_fraction=0`` without ``val_path``: no validation split (``has_validation``
+            is false; training runs the given epochs and tests the last checkpoint).
+        stratify: split so that every part holds each label in the proportion of the file
+            (see :func:`split_order`); labels must be names or numbers.
+        test_every: instead of ``test_fraction``, examples ``k, 2k, 3k, ...`` of the file
+            (counted from 1) are the test part, a fixed split that keeps the class mix of a
+            file sorted by class (the baselines of docs/real_data.md use ``k = 5``).
         predict_path: file to predict on (labels optional), used by ``scripts/predict.py``.
         batch_size, num_workers: loader settings.
         max_length: longest sequence allowed (``None``: any); longer ones are an error.
@@ -72,11 +81,17 @@ class SequenceDataModule(L.LightningDataModule):
         bucket: bool = False,
         seed: int = 0,
         encoding: str = "utf-8",
+        stratify: bool = False,
+        test_every: int | None = None,
     ) -> None:
         super().__init__()
         for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0.0 <= frac < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {frac}")
+        if test_every is not None and test_every < 2:
+            raise ConfigError(f"data.test_every must be >= 2 (or null), got {test_every}")
+        if test_every is not None and test_path is not None:
+            raise ConfigError("data.test_every and data.test_path both set; give one of them")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.train_path = train_path
@@ -91,6 +106,8 @@ class SequenceDataModule(L.LightningDataModule):
         self.bucket = bucket
         self.seed = seed
         self.encoding = encoding
+        self.stratify = stratify
+        self.test_every = test_every
         self.fitted: dict[str, Any] | None = None  # JSON-able encoder state
         self.splits: dict[str, EncodedDataset] = {}
 
@@ -98,6 +115,14 @@ class SequenceDataModule(L.LightningDataModule):
     def read(self, path: str, labeled: bool = True) -> list[RawExample]:
         """Read one file into raw examples."""
         raise NotImplementedError
+
+    def read_split(self, path: str, split: str) -> list[RawExample]:
+        """Read the labelled file of ``split`` (``train``, ``val``, ``test``): :meth:`read`.
+
+        Formats that hold several splits in one file (an ``.npz`` with ``X_train`` and
+        ``X_test``) override this to pick the arrays of ``split``.
+        """
+        return self.read(path)
 
     def generate(self) -> list[RawExample]:
         """Synthetic data modules create all examples here instead of reading files."""
@@ -137,27 +162,45 @@ class SequenceDataModule(L.LightningDataModule):
             self.splits["predict"] = self._encode_all(raw, labeled=False)
 
     def _raw_splits(self) -> tuple[list[RawExample], list[RawExample], list[RawExample]]:
-        data = self.read(self.train_path) if self.train_path is not None else self.generate()
-        g = torch.Generator().manual_seed(self.seed)
-        order = torch.randperm(len(data), generator=g).tolist()
-        n_test = 0 if self.test_path else round(self.test_fraction * len(data))
+        data = (
+            self.read_split(self.train_path, "train")
+            if self.train_path is not None
+            else self.generate()
+        )
+        fixed_test: list[RawExample] = []
+        if self.test_every:
+            k = self.test_every
+            data, fixed_test = [x for i, x in enumerate(data) if i % k != k - 1], data[k - 1 :: k]
+        labels = [ex.target for ex in data] if self.stratify else None
+        order = split_order(len(data), self.seed, labels)
+        n_test = 0 if self.test_path or self.test_every else round(self.test_fraction * len(data))
         n_val = 0 if self.val_path else round(self.val_fraction * len(data))
         test = [data[i] for i in order[:n_test]]
         val = [data[i] for i in order[n_test : n_test + n_val]]
         train = [data[i] for i in order[n_test + n_val :]]
         if self.val_path:
-            val = self.read(self.val_path)
+            val = self.read_split(self.val_path, "val")
         if self.test_path:
-            test = self.read(self.test_path)
+            test = self.read_split(self.test_path, "test")
+        if self.test_every:
+            test = fixed_test
         if not train:
             raise EmptyDataError(f"{type(self).__name__}: the training split is empty")
-        if not val or not test:
+        if (not val and self.val_fraction > 0) or not test:
             raise EmptyDataError(
                 f"{type(self).__name__}: {len(data)} examples leave an empty "
-                f"{'validation' if not val else 'test'} split; give more data, a larger "
+                f"{'test' if not test else 'validation'} split; give more data, a larger "
                 "val_fraction/test_fraction, or val_path/test_path"
+                + (" (val_fraction=0 runs without validation)" if test else "")
             )
         return train, val, test
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether there is a validation split (false with ``val_fraction=0`` and no val_path)."""
+        if self.splits:
+            return len(self.splits["val"]) > 0
+        return self.val_path is not None or self.val_fraction > 0
 
     def _encode_all(self, raw: list[RawExample], labeled: bool = True) -> EncodedDataset:
         pairs = []
@@ -238,6 +281,35 @@ class SequenceDataModule(L.LightningDataModule):
         if state_dict.get("fitted") is not None:
             self.fitted = state_dict["fitted"]
             self.splits = {}
+
+
+def split_order(n: int, seed: int, labels: Sequence[Any] | None = None) -> list[int]:
+    """The order in which examples are dealt to test, validation, then training.
+
+    A seeded random permutation of ``range(n)``. With ``labels``, stratified: the ``j``-th
+    example (in random order) of a class of ``n_c`` examples gets the key ``(j + 1/2) / n_c``,
+    and the examples are sorted by key (ties in random order). Any run of consecutive positions
+    then holds each class in its proportion of the file, to within one example per class, so
+    the test and validation parts cut from the front are stratified and no class is missing
+    from a part large enough to hold it.
+    """
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=g).tolist()
+    if labels is None:
+        return order
+    try:
+        sizes = Counter(labels[i] for i in order)
+    except TypeError:
+        raise ConfigError(
+            "data.stratify=true needs one label (a name or number) per example"
+        ) from None
+    seen: Counter = Counter()
+    keys = {}
+    for position, i in enumerate(order):
+        label = labels[i]
+        keys[i] = ((seen[label] + 0.5) / sizes[label], position)
+        seen[label] += 1
+    return sorted(order, key=keys.__getitem__)
 
 
 def unknown_label(source: str, label: Any, known: list[str]) -> ValueError:

@@ -1,4 +1,5 @@
-"""CSV/TSV sequence classification or regression: one row per sequence, or one row per step."""
+"""Sequence classification or regression from files: CSV/TSV (one row per sequence, or one row
+per step), the ``.ts`` archive format and ``.npz`` arrays (:mod:`rnnkit.data.series_files`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ from torch import Tensor
 
 from rnnkit.data.base import SequenceDataModule, unknown_label
 from rnnkit.data.readers import RawExample, read_csv_sequences
+from rnnkit.data.series_files import read_npz_series, read_ts_series
 from rnnkit.data.vocab import LabelMap
-from rnnkit.errors import DataFormatError
+from rnnkit.errors import ConfigError, DataFormatError
 
 
 class CSVSequenceDataModule(SequenceDataModule):
-    """Sequences of feature vectors with one label each, read from CSV/TSV files.
+    """Sequences of feature vectors with one label each, read from CSV/TSV, ``.ts`` or ``.npz``.
+
+    The format follows each file's suffix: ``.ts`` (UCR/UEA/Monash: ``@`` header, ``:``
+    between channels, target last) and ``.npz`` (``X_train``/``y_train`` and
+    ``X_test``/``y_test`` in one file, or ``X``/``y``) give ``(T, C)`` series directly, and the
+    CSV keys below do not apply to them.
 
     Args:
         label_column: name (with a header) or index of the label column.
@@ -24,10 +31,14 @@ class CSVSequenceDataModule(SequenceDataModule):
         step_column: name or index of the time-step column of one-row-per-step files (rows
             are then ordered by it; ``None``: file order).
         step_size: features per step in one-row-per-sequence files.
+        step_stride: cells between the starts of two steps there (``None``: ``step_size``).
+        pad_last_step: pad a last step that runs past the row by repeating its last cell
+            (else such a row is an error): a series of any length can be cut.
         header: the first row names the columns.
         delimiter: ``None`` infers tab for ``.tsv`` and comma otherwise.
         regression: labels are numbers to regress (``num_classes`` is then ``None``).
         normalize: standardise every feature with the training split's mean and std.
+        stratify: stratified splits (``None``: true for classification, false for regression).
         **kwargs: paths, split fractions and loader settings of :class:`SequenceDataModule`.
     """
 
@@ -42,12 +53,19 @@ class CSVSequenceDataModule(SequenceDataModule):
         delimiter: str | None = None,
         regression: bool = False,
         normalize: bool = True,
+        step_stride: int | None = None,
+        pad_last_step: bool = False,
+        stratify: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(stratify=not regression if stratify is None else stratify, **kwargs)
         self.save_hyperparameters()
         if step_size < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size}")
+            raise ConfigError(f"data.step_size must be >= 1, got {step_size}")
+        if step_stride is not None and step_stride < 1:
+            raise ConfigError(f"data.step_stride must be >= 1 (or null), got {step_stride}")
+        self.step_stride = step_stride
+        self.pad_last_step = pad_last_step
         self.label_column = label_column
         self.sequence_column = sequence_column
         self.step_column = step_column
@@ -58,7 +76,16 @@ class CSVSequenceDataModule(SequenceDataModule):
         self.regression = regression
         self.normalize = normalize
 
+    def read_split(self, path: str, split: str) -> list[RawExample]:
+        if str(path).endswith(".npz"):
+            return read_npz_series(path, split, self.regression)
+        return self.read(path)
+
     def read(self, path: str, labeled: bool = True) -> list[RawExample]:
+        if str(path).endswith(".ts"):
+            return read_ts_series(path, self.regression)
+        if str(path).endswith(".npz"):
+            return read_npz_series(path, "predict", self.regression, labeled=labeled)
         return read_csv_sequences(
             path,
             label_column=self.label_column,
@@ -72,6 +99,8 @@ class CSVSequenceDataModule(SequenceDataModule):
             num_columns=(self.fitted or {}).get("num_columns") if not labeled else None,
             step_column=self.step_column,
             encoding=self.encoding,
+            step_stride=self.step_stride,
+            pad_last_step=self.pad_last_step,
         )
 
     def fit(self, train: list[RawExample]) -> dict[str, Any]:
@@ -85,7 +114,10 @@ class CSVSequenceDataModule(SequenceDataModule):
         labels = None if self.regression else LabelMap.build(ex.target for ex in train).names
         # columns of a labelled row in wide files, so unlabelled prediction rows can be told apart
         num_columns = None
-        if self.sequence_column is None and self.feature_columns is None:
+        # (a row of exactly T * F cells: not with .ts/.npz files, a stride or a padded step)
+        exact = self.step_stride is None and not self.pad_last_step
+        csv_file = not str(self.train_path).endswith((".ts", ".npz"))
+        if csv_file and exact and self.sequence_column is None and self.feature_columns is None:
             num_columns = len(train[0].inputs) * F + 1
         return {
             "num_columns": num_columns,

@@ -68,6 +68,9 @@ class SpelledNumbersDataModule(VocabStateMixin, LightningDataModule):
     ``unigram_perplexity``.
     """
 
+    #: the validation part is never empty (:func:`check_fractions` refuses 0), see train.py
+    has_validation = True
+
     def __init__(
         self,
         max_number: int = 999,

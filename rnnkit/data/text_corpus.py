@@ -121,6 +121,9 @@ class TextCorpusDataModule(VocabStateMixin, LightningDataModule):
     ``unigram_perplexity`` (``{"val", "test"}``).
     """
 
+    #: the validation part is never empty (:func:`check_fractions` refuses 0), see train.py
+    has_validation = True
+
     def __init__(
         self,
         path: str = PYDOC_TOPICS,

@@ -18,7 +18,7 @@ class ClassificationTask(Task):
     """Train a model that maps a sequence to one label (or one number).
 
     Classification (``num_classes`` set): cross-entropy; ``acc`` and macro ``f1``, and
-    ``val/acc_best``. Regression (``num_classes=None``): mean squared error; ``mse`` and
+    ``val/acc_best``. Regression (``num_classes=None``): mean squared error; ``mse``, ``rmse`` and
     ``mae``, and ``val/mse_best``. The model is called as ``model(x, lengths) -> (B, C)``
     (``C = 1`` for regression). Training batches log only the loss unless ``train_metrics``
     (the class statistics of every update cost a host sync on a GPU).
@@ -33,6 +33,9 @@ class ClassificationTask(Task):
         label_names: class names in index order (predictions are returned by name); data
             state, from the data's label map.
         train_metrics: also score training batches (``train/acc``, ``train/f1``, ...).
+        monitor, monitor_mode: the metric that selects the best checkpoint
+            (:class:`~rnnkit.tasks.base.Task`); ``configs/task/regression.yaml`` sets
+            ``val/loss``/``min`` for regression.
     """
 
     data_state = ("label_names",)
@@ -46,8 +49,10 @@ class ClassificationTask(Task):
         num_classes: int | None = None,
         label_names: Sequence[str] | None = None,
         train_metrics: bool = False,
+        monitor: str = "val/acc",
+        monitor_mode: str = "max",
     ) -> None:
-        super().__init__()
+        super().__init__(monitor, monitor_mode)
         self.save_hyperparameters(ignore=self.not_hyperparameters)
         self.model = model
         self.regression = num_classes is None
@@ -60,6 +65,7 @@ class ClassificationTask(Task):
             self.loss_fn = loss if loss is not None else nn.MSELoss()
             scores: dict[str, Callable[[], Any]] = {
                 "mse": MeanSquaredError,
+                "rmse": lambda: MeanSquaredError(squared=False),  # the unit of the target
                 "mae": MeanAbsoluteError,
             }
             best = ("mse", "min")

@@ -69,6 +69,7 @@ class ForecastingTask(Task):
         mase_scale: per-target MASE denominators.
         arx_input_delays, arx_output_delays: lags of the linear ARX baseline; ``None``: no ARX.
         plot: write the PNG plots at test time.
+        monitor, monitor_mode: the metric that selects the best checkpoint (:class:`Task`).
     """
 
     data_state = ("target_names", "target_mean", "target_std", "mase_scale")
@@ -87,8 +88,10 @@ class ForecastingTask(Task):
         arx_input_delays: int | None = None,
         arx_output_delays: int | None = None,
         plot: bool = True,
+        monitor: str = "val/loss",
+        monitor_mode: str = "min",
     ) -> None:
-        super().__init__()
+        super().__init__(monitor, monitor_mode)
         self.save_hyperparameters(ignore=self.not_hyperparameters)
         self.model = model
         O = model.output_size

@@ -50,6 +50,7 @@ class LanguageModelTask(Task):
         exact_match: also log ``{stage}/exact_match``, the share of sequences that greedy
             generation from the first input token (and ``cond``) reproduces exactly; meant for
             conditional tasks where one vector determines one sequence.
+        monitor, monitor_mode: the metric that selects the best checkpoint (:class:`Task`).
     """
 
     data_state = ("vocab", "unigram_perplexity")
@@ -69,8 +70,10 @@ class LanguageModelTask(Task):
         top_k: int | None = None,
         seed: int | None = None,
         exact_match: bool = False,
+        monitor: str = "val/loss",
+        monitor_mode: str = "min",
     ) -> None:
-        super().__init__()
+        super().__init__(monitor, monitor_mode)
         self.save_hyperparameters(ignore=self.not_hyperparameters)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")

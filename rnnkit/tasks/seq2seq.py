@@ -121,8 +121,7 @@ class Seq2SeqTask(Task):
         label_smoothing: of the cross-entropy.
         attention_plots: in ``predict``, save this many attention heatmaps (PNG) under
             ``<run dir>/attention/`` (0: none; models without attention never plot).
-        monitor, monitor_mode: the metric that selects checkpoints (the run's, not a
-            hyper-parameter; ``configs/task/seq2seq.yaml``).
+        monitor, monitor_mode: the metric that selects the best checkpoint (:class:`Task`).
     """
 
     data_state = ("target_vocab", "source_vocab")
@@ -151,9 +150,8 @@ class Seq2SeqTask(Task):
         monitor: str = "val/exact_match",
         monitor_mode: str = "max",
     ) -> None:
-        super().__init__()
-        self.save_hyperparameters(ignore=[*self.not_hyperparameters, "monitor", "monitor_mode"])
-        self.monitor, self.monitor_mode = monitor, monitor_mode
+        super().__init__(monitor, monitor_mode)
+        self.save_hyperparameters(ignore=self.not_hyperparameters)
         if beam_size < 1 or max_decode_length < 1:
             raise ValueError(
                 f"Seq2SeqTask: beam_size and max_decode_length must be >= 1, got {beam_size}, "

@@ -37,6 +37,7 @@ class TaggingTask(Task):
         crf: add a linear-chain CRF on top of the model's scores.
         scheme: ``"BIO"`` or ``"BIOES"``, the tag scheme (documented; chunks follow conlleval).
         train_metrics: also log ``train/acc`` and ``train/f1``.
+        monitor, monitor_mode: the metric that selects the best checkpoint (:class:`Task`).
     """
 
     data_state = ("label_names",)
@@ -53,8 +54,10 @@ class TaggingTask(Task):
         crf: bool = False,
         scheme: str = "BIO",
         train_metrics: bool = False,
+        monitor: str = "val/f1",
+        monitor_mode: str = "max",
     ) -> None:
-        super().__init__()
+        super().__init__(monitor, monitor_mode)
         self.save_hyperparameters(ignore=self.not_hyperparameters)
         if label_names is not None and len(label_names) != num_tags:
             raise ValueError(f"TaggingTask: {len(label_names)} label_names for {num_tags} tags")

@@ -120,6 +120,8 @@ def metric_value(metrics: Mapping[str, Any], name: str | None) -> float | None:
     if not name:
         return None
     if name not in metrics:
+        if name.startswith("val/") and not any(k.startswith("val/") for k in metrics):
+            return None  # a run without validation (train.py said so): nothing to optimize
         raise KeyError(
             f"optimized_metric {name!r} was not logged; logged metrics: {sorted(metrics)}"
         )

@@ -105,7 +105,8 @@ def test_long_format_csv_module() -> None:
         sequence_column="sequence_id",
     )
     dm.setup()
-    assert dm.info["input_size"] == 3 and dm.info["label_names"] == ["down", "up"]
+    # value and noise: the step column t is not a feature
+    assert dm.info["input_size"] == 2 and dm.info["label_names"] == ["down", "up"]
     assert len(dm.splits["train"]) + len(dm.splits["val"]) + len(dm.splits["test"]) == 60
 
 
