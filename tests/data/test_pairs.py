@@ -42,10 +42,10 @@ def test_a_line_without_a_tab_names_the_file_and_line(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("a\tb\tc\n", r"x\.tsv:1: expected 'source<TAB>target', found 2 tabs"),
-        ("ab\tba\n\tba\n", r"x\.tsv:2: the source \(before the tab\) is empty"),
-        ("ab\t \n", r"x\.tsv:1: the target \(after the tab\) is empty"),
-        ("\n\n  \n", r"x\.tsv: no 'source<TAB>target' lines"),
+        ("a\tb\na\tb\tc\n", r"x\.tsv:2: 3 fields, expected 2 \(as the first row\)"),
+        ("ab\tba\n\tba\n", r"x\.tsv:2: the source \(column 0\) is empty"),
+        ("ab\t \n", r"x\.tsv:1: the target \(column 1\) is empty"),
+        ("\n\n  \n", r"x\.tsv: no pairs \(only blank lines\)"),
     ],
 )
 def test_malformed_files_fail_with_file_and_line(tmp_path, text, message):
@@ -68,6 +68,44 @@ def test_prediction_input_may_omit_the_target(tmp_path):
     assert examples[1].target == list("ignored")
 
 
+def test_columns_by_index_and_name_of_a_quoted_csv(tmp_path):
+    # Pattern's word-form files: double-quoted fields, a byte-order mark, more columns than two
+    text = '\ufeff"form","lemma","pos"\n"casas","casa","n"\n"dijo, al","decir","v"\n'
+    path = _write(tmp_path, "forms.csv", text)
+    by_name = read_pairs(
+        path, source_column="form", target_column="lemma", delimiter=",", quoted=True, header=True
+    )
+    assert [("".join(e.inputs), "".join(e.target)) for e in by_name] == [
+        ("casas", "casa"),
+        ("dijo, al", "decir"),  # the delimiter inside quotes belongs to the field
+    ]
+    assert by_name[0].source == f"{path}:2"
+    by_index = read_pairs(_write(tmp_path, "n.csv", '"n","Haus","Häuser"\n'), source_column=1,
+                          target_column=-1, delimiter=",", quoted=True)  # fmt: skip
+    assert "".join(by_index[0].inputs) == "Haus" and "".join(by_index[0].target) == "Häuser"
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, message",
+    [
+        ('"a","b","c"\n"d","e"\n', {}, r"x\.csv:2: 2 fields, expected 3 \(as the first row\)"),
+        ('"a","b"\n', {"target_column": 5}, r"x\.csv: column 5 does not exist"),
+        ('"s","t"\n"a","b"\n', {"header": True, "source_column": "src"},
+         r"x\.csv: missing column 'src'"),
+        ('"a",""\n', {}, r"x\.csv:1: the target \(column 1\) is empty"),
+    ],
+)  # fmt: skip
+def test_bad_csv_rows_name_the_file_and_line(tmp_path, text, kwargs, message):
+    path = _write(tmp_path, "x.csv", text)
+    with pytest.raises(ValueError, match=message):
+        read_pairs(path, delimiter=",", quoted=True, **kwargs)
+
+
+def test_a_column_name_needs_a_header(tmp_path):
+    with pytest.raises(ValueError, match="data.source_column='form' is a name, which needs"):
+        PairsDataModule(train_path="x.csv", source_column="form")
+
+
 def _pairs_module(tmp_path, **kwargs):
     train = _write(tmp_path, "train.tsv", "abc\tcba\nab\tba\nbca\tacb\n")
     val = _write(tmp_path, "val.tsv", "abz\tzba\n")
@@ -81,9 +119,9 @@ def test_vocabularies_come_from_the_training_split_only(tmp_path):
     dm = _pairs_module(tmp_path)
     dm.setup()
     assert "z" not in dm.source_vocab.stoi and "z" not in dm.target_vocab.stoi
-    src, tgt = dm.splits["val"].pairs[0]
+    src, target = dm.splits["val"].pairs[0]
     assert src[-1].item() == Vocabulary.unk_index  # "abz": z is unknown
-    assert tgt[1].item() == Vocabulary.unk_index  # "<bos> z b a <eos>"
+    assert target.ids[1].item() == Vocabulary.unk_index  # "<bos> z b a <eos>"
     info = dm.info
     assert info["src_vocab_size"] == 4 + 3 and info["tgt_vocab_size"] == 4 + 3
     assert (info["pad_index"], info["bos_index"], info["eos_index"]) == (0, 2, 3)
@@ -94,7 +132,7 @@ def test_vocabularies_come_from_the_training_split_only(tmp_path):
 def test_batches_are_padded_and_targets_framed(tmp_path):
     dm = _pairs_module(tmp_path)
     dm.setup()
-    src, src_lengths, tgt, tgt_lengths = next(iter(dm.train_dataloader()))
+    src, src_lengths, tgt, tgt_lengths, _ = next(iter(dm.train_dataloader()))
     assert src.shape == (3, 3) and tgt.shape == (3, 5)
     assert src_lengths.dtype == torch.long and tgt_lengths.dtype == torch.long
     assert torch.equal(tgt_lengths, src_lengths + 2)  # reversal keeps the length
@@ -127,7 +165,7 @@ def test_state_dict_is_plain_data_and_restores_the_vocabularies(tmp_path):
 def test_predict_split_reads_sources_alone(tmp_path):
     dm = _pairs_module(tmp_path, predict_path=str(_write(tmp_path, "p.txt", "cab\nb\n")))
     dm.setup("predict")
-    src, src_lengths, tgt, tgt_lengths = next(iter(dm.predict_dataloader()))
+    src, src_lengths, tgt, tgt_lengths, _ = next(iter(dm.predict_dataloader()))
     assert src_lengths.tolist() == [3, 1] and tgt_lengths.tolist() == [0, 0]
 
 

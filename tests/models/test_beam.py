@@ -31,7 +31,7 @@ class MarkovModel(nn.Module):
         self.register_buffer("table", table)
         self.batch_size = batch_size
 
-    def encode(self, src, src_lengths):
+    def encode(self, src, src_lengths, copy_ids=None):
         B = src.shape[0]
         example = torch.arange(B, dtype=torch.float)[:, None, None]  # which table row
         return EncoderOutput(
@@ -59,11 +59,12 @@ class MarkovModel(nn.Module):
         return total
 
 
-def _exhaustive_best(model: MarkovModel, b: int, max_length: int, alpha: float):
-    """Every sequence over {unk, eos, 4, 5, ...} that ends at its first <eos> or at max_length."""
+def _exhaustive_ranking(model: MarkovModel, b: int, max_length: int, alpha: float):
+    """Every sequence over {unk, eos, 4, 5, ...} that ends at its first <eos> or at max_length,
+    best first: ``[(score, tokens), ...]``."""
     V = model.table.shape[-1]
     tokens = [i for i in range(V) if i not in (PAD, BOS)]
-    best, best_score = None, float("-inf")
+    ranked = []
     for n in range(1, max_length + 1):
         for seq in itertools.product(tokens, repeat=n):
             if EOS in seq[:-1] or (n < max_length and seq[-1] != EOS):
@@ -71,9 +72,12 @@ def _exhaustive_best(model: MarkovModel, b: int, max_length: int, alpha: float):
             score = model.logprob(b, list(seq)) / float(
                 length_penalty_factor(torch.tensor(n), alpha)
             )
-            if score > best_score:
-                best, best_score = list(seq), score
-    return best
+            ranked.append((score, list(seq)))
+    return sorted(ranked, key=lambda r: -r[0])
+
+
+def _exhaustive_best(model: MarkovModel, b: int, max_length: int, alpha: float):
+    return _exhaustive_ranking(model, b, max_length, alpha)[0][1]
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, 2.0])
@@ -161,6 +165,43 @@ def test_batched_beam_search_equals_one_example_at_a_time():
         torch.testing.assert_close(batch.attention[i].sum(-1)[:T], torch.ones(T))
 
 
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_nbest_are_the_exact_top_n_in_order(alpha):
+    B, L, N = 3, 3, 4
+    model = MarkovModel(B, steps=L, seed=2)
+    src, lengths = torch.zeros(B, 1, dtype=torch.long), torch.ones(B, dtype=torch.long)
+    hyp = beam_search(model, src, lengths, 64, L, alpha, nbest=N)
+    assert hyp.tokens.shape[0] == B * N and hyp.lengths.shape == hyp.scores.shape == (B * N,)
+    best = beam_search(model, src, lengths, 64, L, alpha)
+    for b in range(B):
+        expected = _exhaustive_ranking(model, b, L, alpha)[:N]
+        rows = range(b * N, b * N + N)
+        got = [hyp.tokens[r, : int(hyp.lengths[r])].tolist() for r in rows]
+        assert got == [seq for _, seq in expected]  # the same hypotheses, in the same order
+        ranked = hyp.scores[b * N : b * N + N] / length_penalty_factor(
+            hyp.lengths[b * N : b * N + N], alpha
+        )
+        assert torch.all(ranked[:-1] >= ranked[1:])
+        assert got[0] == best.tokens[b, : int(best.lengths[b])].tolist()
+
+
+def test_min_length_holds_eos_back():
+    B, L = 4, 6
+    model = MarkovModel(B, steps=L, seed=4)
+    with torch.no_grad():
+        model.table[..., EOS] = 20.0  # <eos> is by far the likeliest token at every step
+    src, lengths = torch.zeros(B, 1, dtype=torch.long), torch.ones(B, dtype=torch.long)
+    assert greedy_decode(model, src, lengths, max_length=L).lengths.tolist() == [1] * B
+    for m in (1, 3):
+        greedy = greedy_decode(model, src, lengths, max_length=L, min_length=m)
+        beam = beam_search(model, src, lengths, 3, L, min_length=m, nbest=3)
+        for hyp in (greedy, beam):
+            # exactly m tokens, then the (now allowed) <eos>: length m + 1
+            assert hyp.lengths.tolist() == [m + 1] * hyp.tokens.shape[0]
+            assert torch.all(hyp.tokens[:, m] == EOS)
+            assert not torch.any(hyp.tokens[:, :m] == EOS)
+
+
 def test_bad_decoding_arguments():
     model = MarkovModel(1)
     src, lengths = torch.zeros(1, 1, dtype=torch.long), torch.ones(1, dtype=torch.long)
@@ -168,3 +209,7 @@ def test_bad_decoding_arguments():
         beam_search(model, src, lengths, beam_size=0)
     with pytest.raises(ValueError, match="max_length"):
         greedy_decode(model, src, lengths, max_length=0)
+    with pytest.raises(ValueError, match=r"nbest must be an integer in \[1, beam_size=2\]"):
+        beam_search(model, src, lengths, beam_size=2, nbest=3)
+    with pytest.raises(ValueError, match="min_length must be an integer in"):
+        greedy_decode(model, src, lengths, max_length=4, min_length=4)

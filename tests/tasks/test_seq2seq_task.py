@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from rnnkit.data.transduction import TransductionDataModule
 from rnnkit.models.decoding import Hypotheses
 from rnnkit.models.seq2seq import build_seq2seq
-from rnnkit.tasks.seq2seq import Seq2SeqTask, bleu_text, exact_match, strip_ids
+from rnnkit.tasks.seq2seq import Seq2SeqTask, bleu_text, edit_distance, exact_match, strip_ids
 
 VOCAB = ["<pad>", "<unk>", "<bos>", "<eos>", "a", "b", "c", "d", "e", "f"]
 PAD, BOS, EOS = 0, 2, 3
@@ -77,6 +77,7 @@ def test_metrics_on_hand_made_examples():
     assert metrics["val/loss"] == pytest.approx(float(expected_loss), rel=1e-5)
     assert metrics["val/token_acc"] == pytest.approx(8 / 9)
     assert metrics["val/exact_match"] == pytest.approx(0.5)
+    assert metrics["val/cer"] == pytest.approx(1 / 7)  # one substitution over 5 + 2 gold chars
     # corpus BLEU-4 by hand: clipped n-gram matches over both sentences, brevity penalty 1
     precisions = [6 / 7, 4 / 5, 2 / 3, 1 / 2]
     expected_bleu = math.exp(sum(math.log(p) for p in precisions) / 4)
@@ -85,13 +86,15 @@ def test_metrics_on_hand_made_examples():
 
 def test_helpers():
     assert strip_ids([BOS, A, B_, EOS, C, PAD], EOS, PAD, BOS) == [A, B_]
+    assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "ab") == 2
+    assert edit_distance([1, 2, 3], [1, 2, 3]) == 0
     assert exact_match([[1, 2], [3]], [[1, 2], [3, 4]]).tolist() == [1.0, 0.0]
     assert bleu_text(["a", " ", "b"]) == "a \u2581 b"
     with pytest.raises(ValueError, match="2 predictions for 1 targets"):
         exact_match([[1], [2]], [[1]])
 
 
-def _tiny_setup(tmp_path, attention="general"):
+def _tiny_setup(tmp_path, attention="general", **task_kwargs):
     torch.manual_seed(0)
     predict = tmp_path / "sources.txt"
     predict.write_text("abcd\nba\n")
@@ -120,9 +123,8 @@ def _tiny_setup(tmp_path, attention="general"):
         target_vocab=info["target_vocab"],
         source_vocab=info["source_vocab"],
         separator=info["separator"],
-        beam_size=2,
         max_decode_length=8,
-        attention_plots=2,
+        **{"beam_size": 2, "attention_plots": 2, **task_kwargs},
     )
     return dm, task
 
@@ -140,6 +142,30 @@ def test_fit_test_predict_and_attention_heatmaps(tmp_path):
     assert task.format_predictions(texts, dm) == [f"{texts[0]}\tabcd", f"{texts[1]}\tba"]
     plots = sorted((tmp_path / "attention").glob("*.png"))
     assert [p.name for p in plots] == ["predict_000.png", "predict_001.png"]
+
+
+def test_nbest_predictions_are_ranked_lines_per_source(tmp_path):
+    dm, task = _tiny_setup(tmp_path, beam_size=3, nbest=3, attention_plots=0)
+    trainer = _trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1)
+    trainer.fit(task, datamodule=dm)
+    (ranked,) = trainer.predict(task, datamodule=dm)
+    assert [len(r) for r in ranked] == [3, 3]
+    for hypotheses in ranked:
+        texts, scores = zip(*hypotheses, strict=True)
+        assert len(set(texts)) == 3  # three different outputs
+        assert all(s <= 0.0 for s in scores)
+    lines = task.format_predictions(ranked, dm)
+    assert len(lines) == 6
+    assert [line.split("\t")[1:3] for line in lines[:3]] == [
+        ["abcd", "1"],
+        ["abcd", "2"],
+        ["abcd", "3"],
+    ]
+    assert lines[0].split("\t")[0] == ranked[0][0][0]
+    # the best of the n-best is what a plain predict writes
+    task.hparams.nbest = 1
+    (best,) = trainer.predict(task, datamodule=dm)
+    assert best == [r[0][0] for r in ranked]
 
 
 def test_model_without_attention_predicts_but_never_plots(tmp_path):
@@ -188,3 +214,5 @@ def test_bad_settings():
     model, _ = _hand_made()
     with pytest.raises(ValueError, match="beam_size and max_decode_length"):
         Seq2SeqTask(model, functools.partial(torch.optim.SGD, lr=0.1), beam_size=0)
+    with pytest.raises(ValueError, match="nbest must be in \\[1, beam_size=2\\]"):
+        Seq2SeqTask(model, functools.partial(torch.optim.SGD, lr=0.1), beam_size=2, nbest=3)
