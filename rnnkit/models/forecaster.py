@@ -19,13 +19,15 @@ networks", IEEE TNN 1990 (series-parallel vs parallel).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, check_positive
 from rnnkit.layers.sliding_window import SlidingWindow
+from rnnkit.models.arx import LinearARX, closed_loop
 from rnnkit.models.builders import build_stack
 
 
@@ -127,9 +129,18 @@ class NARXForecaster(nn.Module):
     r"""NARX network as a forecaster: open loop (series-parallel) or closed loop (parallel).
 
     .. math::
-        \hat y_t = f(u_t, \dots, u_{t-L}, \tilde y_{t-1}, \dots, \tilde y_{t-K}), \qquad
+        \hat y_t = \underbrace{\Theta\, r_t}_{\text{linear ARX (optional)}}
+                  + \alpha\, f(u_t, \dots, u_{t-L}, \tilde y_{t-1}, \dots, \tilde y_{t-K}),
+        \qquad
         \tilde y = \begin{cases} y & \text{open loop (true past outputs fed back)} \\
         \hat y & \text{closed loop (own predictions fed back)} \end{cases}
+
+    :math:`f` is the NARX cell; with a ``linear`` skip, :math:`\Theta r_t` is a
+    :class:`rnnkit.models.LinearARX` on the same delays (:math:`r_t` its regressors) and the
+    network learns a correction to it, scaled by a learned :math:`\alpha` that starts at 0
+    (ReZero, Bachlechner et al. 2020), so the untrained model *is* the linear ARX, and after
+    :meth:`fit_linear` the least-squares one: training can only start from the linear fit.
+    Without it, :math:`\hat y_t = f(\cdot)` (Lin et al. 1996).
 
     The context rows are always run open loop, so the delay lines start from real initial
     conditions (give at least ``max(L, K)`` context rows); after them, ``forecast`` runs closed
@@ -142,6 +153,7 @@ class NARXForecaster(nn.Module):
         output_size: O, targets.
         closed_loop_training: ``forward`` (training) runs closed loop, backpropagating through
             the fed-back predictions (BPTT), instead of open loop.
+        linear: the linear ARX skip, on the cell's delays; ``None``: none.
 
     Shape:
         forward: x (B, T, I), y (B, T, O), context -> (B, T - context, O).
@@ -153,6 +165,7 @@ class NARXForecaster(nn.Module):
         input_size: int,
         output_size: int,
         closed_loop_training: bool = False,
+        linear: LinearARX | None = None,
     ) -> None:
         super().__init__()
         if layer.output_size != output_size or layer.input_size != max(input_size, 1):
@@ -164,11 +177,35 @@ class NARXForecaster(nn.Module):
         self.layer = layer
         self.input_size, self.output_size = input_size, output_size
         self.closed_loop_training = closed_loop_training
+        self.linear = linear
+        if linear is not None:
+            cell = layer.layers[0].cell
+            delays = (cell.input_delays, cell.output_delays)
+            if (linear.input_delays, linear.output_delays) != delays or (
+                linear.input_size,
+                linear.output_size,
+            ) != (input_size, output_size):
+                raise ValueError(
+                    "NARXForecaster: the linear skip must have the cell's sizes and delays "
+                    f"(input_delays, output_delays) = {delays}"
+                )
+            self.correction_scale = nn.Parameter(torch.zeros(()))  # alpha
+            self.register_buffer("linear_fitted", torch.tensor(False))
 
     def _inputs(self, x: Tensor) -> Tensor:
         if self.input_size == 0:
             return x.new_ones(x.shape[0], x.shape[1], 1)  # (B, T, 1)
         return x
+
+    @torch.no_grad()
+    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Initialise the linear skip by least squares on ``(u (N, I), y (N, O))`` pieces.
+
+        Once: a model restored from a checkpoint keeps its trained skip.
+        """
+        if self.linear is not None and not self.linear_fitted:
+            self.linear.fit(pieces)
+            self.linear_fitted.fill_(True)
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         _check_windows(x, y, context, "NARXForecaster")
@@ -178,6 +215,8 @@ class NARXForecaster(nn.Module):
 
     def forecast(self, x: Tensor, y_context: Tensor) -> Tensor:
         """Open loop over the context, then closed loop over the rest of ``x``."""
+        if self.linear is not None:  # the sum is fed back: step by step
+            return closed_loop(self.one_step, x, y_context, self.linear.memory)
         x = self._inputs(x)
         W = y_context.shape[1]
         _, state = self.layer(x[:, :W], feedback=y_context)
@@ -188,7 +227,9 @@ class NARXForecaster(nn.Module):
         """Open loop over every step: the true outputs fill the delay lines."""
         _check_windows(x, y, context, "NARXForecaster")
         out, _ = self.layer(self._inputs(x), feedback=y)  # (B, T, O)
-        return out[:, context:]
+        if self.linear is None:
+            return out[:, context:]
+        return self.linear.one_step(x, y, context) + self.correction_scale * out[:, context:]
 
 
 def rnn_forecaster(
@@ -249,6 +290,8 @@ def narx_forecaster(
     output_size: int,
     hidden_size: int,
     closed_loop_training: bool = False,
+    linear_skip: bool = False,
+    train_linear: bool = False,
     backend: str = "auto",
 ) -> NARXForecaster:
     """A NARX forecaster: one layer of ``cell`` (a ``NARXCell`` partial with its delays).
@@ -260,10 +303,22 @@ def narx_forecaster(
         output_size: O, targets.
         hidden_size: H of the cell.
         closed_loop_training: train closed loop instead of open loop.
+        linear_skip: add a linear ARX on the cell's delays; the network learns a correction.
+        train_linear: the skip's weights train too (else they stay at the least-squares fit).
     """
 
     def sized_cell(**sizes) -> Cell:
         return cell(output_size=output_size, **sizes)
 
     layer = build_stack(sized_cell, max(input_size, 1), hidden_size, num_layers=1, backend=backend)
-    return NARXForecaster(layer, input_size, output_size, closed_loop_training)
+    linear = None
+    if linear_skip:
+        built = layer.layers[0].cell
+        linear = LinearARX(
+            input_size,
+            output_size,
+            built.input_delays,
+            built.output_delays,
+            trainable=train_linear,
+        )
+    return NARXForecaster(layer, input_size, output_size, closed_loop_training, linear)
