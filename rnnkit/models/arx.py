@@ -165,3 +165,70 @@ def closed_loop(
         window = torch.cat([past, unknown], dim=1)  # (B, p + 1, O)
         history.append(one_step(xp[:, t : t + memory + 1], window, memory)[:, 0])
     return torch.stack(history[memory + W :], dim=1)
+
+
+class DirectARX(nn.Module):
+    r"""Direct multi-step linear AR(X): the next ``H`` steps linear in of the last ``K`` rows.
+
+    .. math::
+        (\hat y_t; \dots; \hat y_{t+H-1}) = \Theta\, [y_{t-1}; \dots; y_{t-K};
+        u_{t-1}; \dots; u_{t-K}; 1]
+
+    Each of the ``H * O`` outputs has its own least-squares row of :math:`\Theta` (the direct
+    strategy of multi-step estimation; Chevillon, "Direct multi-step estimation and
+    forecasting", J. Economic Surveys 2007), so no prediction is fed back inside a block.
+
+    Args:
+        input_size: I, exogenous inputs (0 allowed).
+        output_size: O, targets.
+        delays: K, past rows read (the last ``K`` of the window).
+        horizon: H, steps emitted at once.
+        trainable: :math:`\Theta` is a parameter instead of a buffer set by :meth:`fit`.
+
+    Shape:
+        x (N, W, I), y (N, W, O) with ``W >= K`` -> (N, H, O).
+    """
+
+    def __init__(
+        self, input_size: int, output_size: int, delays: int, horizon: int, trainable=False
+    ):
+        super().__init__()
+        check_positive(output_size=output_size, delays=delays, horizon=horizon)
+        self.input_size, self.output_size = input_size, output_size
+        self.delays, self.horizon = delays, horizon
+        weight = torch.zeros(horizon * output_size, delays * (output_size + input_size) + 1)
+        if trainable:
+            self.weight = nn.Parameter(weight)
+        else:
+            self.register_buffer("weight", weight)
+
+    def _regressors(self, x: Tensor, y: Tensor) -> Tensor:
+        """Regressors ``[y_{t-1} .. y_{t-K}, u_{t-1} .. u_{t-K}, 1]`` of windows ending at t."""
+        K = self.delays
+        ys, xs = y[:, -K:].flip(1).flatten(1), x[:, -K:].flip(1).flatten(1)
+        return torch.cat([ys, xs, ys.new_ones(ys.shape[0], 1)], dim=1)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        out = self._regressors(x, y) @ self.weight.to(x.dtype).T  # (N, H*O)
+        return out.view(-1, self.horizon, self.output_size)
+
+    @torch.no_grad()
+    def fit(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> DirectARX:
+        """Least squares over every window (``K`` rows, then ``H``) of each ``(u, y)`` piece."""
+        K, H = self.delays, self.horizon
+        rows, targets = [], []
+        for u, y in pieces:
+            u = torch.as_tensor(np.asarray(u), dtype=torch.float64)  # (N, I)
+            y = torch.as_tensor(np.asarray(y), dtype=torch.float64)  # (N, O)
+            if len(y) < K + H:
+                continue
+            xs = u[: len(u) - H].unfold(0, K, 1).transpose(1, 2)  # (S, K, I): rows [t-K, t)
+            ys = y[: len(y) - H].unfold(0, K, 1).transpose(1, 2)  # (S, K, O)
+            rows.append(self._regressors(xs, ys))
+            targets.append(y[K:].unfold(0, H, 1).transpose(1, 2).flatten(1))  # (S, H*O)
+        if not rows:
+            raise ValueError(f"DirectARX.fit: no piece has delays + horizon = {K + H} rows")
+        a, b = torch.cat(rows).numpy(), torch.cat(targets).numpy()
+        solution, *_ = np.linalg.lstsq(a, b, rcond=None)  # (width, H*O)
+        self.weight.copy_(torch.as_tensor(solution.T, dtype=self.weight.dtype))
+        return self

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, check_positive
 from rnnkit.layers.sliding_window import SlidingWindow
-from rnnkit.models.arx import LinearARX, closed_loop
+from rnnkit.models.arx import DirectARX, LinearARX, closed_loop
 from rnnkit.models.builders import build_stack
 
 
@@ -46,13 +46,20 @@ class Forecaster(nn.Module):
 
     .. math::
         e = \text{encoder}([y_{t-W}; u_{t-W}], \dots, [y_{t-1}; u_{t-1}])_{\text{last}}, \qquad
-        (\hat y_t, \dots, \hat y_{t+H-1}) = W_{\text{head}}\, e + b
+        (\hat y_t, \dots, \hat y_{t+H-1}) = \underbrace{\Theta\, r_t}_{\text{direct ARX
+        (optional)}} + \alpha\, (W_{\text{head}}\, e + b)
 
     Symbols: :math:`W` the window (context rows), :math:`H` the horizon, :math:`y` targets,
     :math:`u` exogenous inputs, :math:`[\,;\,]` concatenation. The encoder is any layer with the
     ``(x, lengths) -> (outputs, state)`` face: a recurrent stack from
     :func:`rnnkit.models.build_stack` or the :class:`rnnkit.layers.SlidingWindow` baseline.
-    Free run over more than ``H`` steps feeds each block back (recursive strategy).
+    The ``H`` steps of a block come at once (direct strategy); free run over more than ``H``
+    steps feeds each block back (recursive strategy). With a ``linear`` skip
+    (:class:`rnnkit.models.arx.DirectARX` on the last ``K`` rows, :math:`r_t` its regressors),
+    the network learns a correction scaled by :math:`\alpha`, learned and starting at 0 (ReZero,
+    Bachlechner et al. 2020): the untrained model is the direct linear forecast, after
+    :meth:`fit_linear` the least-squares one. Without it, :math:`\alpha = 1` and no
+    :math:`\Theta r_t` term.
 
     Args:
         encoder: reads ``(B, W, O + I)``; its ``output_size`` feeds the head.
@@ -62,6 +69,7 @@ class Forecaster(nn.Module):
         horizon: H, steps emitted at once.
         head: maps the encoder's last output to ``H * O``; ``None`` when the encoder already
             emits ``H * O`` features.
+        linear: the direct linear skip (its ``horizon`` = H, ``delays`` <= W); ``None``: none.
 
     Shape:
         forward: x (B, W + H, I), y (B, W + H, O), context = W -> (B, H, O).
@@ -75,9 +83,15 @@ class Forecaster(nn.Module):
         window: int,
         horizon: int,
         head: nn.Module | None = None,
+        linear: DirectARX | None = None,
     ) -> None:
         super().__init__()
         check_positive(output_size=output_size, window=window, horizon=horizon)
+        if linear is not None and (linear.horizon != horizon or linear.delays > window):
+            raise ValueError(
+                f"Forecaster: the linear skip must emit horizon = {horizon} steps from at most "
+                f"window = {window} rows, got {linear.horizon} steps from {linear.delays}"
+            )
         if encoder.input_size != output_size + input_size:
             raise ValueError(
                 f"Forecaster: encoder reads {encoder.input_size} features per step, expected "
@@ -87,11 +101,28 @@ class Forecaster(nn.Module):
         self.head = head if head is not None else nn.Identity()
         self.input_size, self.output_size = input_size, output_size
         self.window, self.horizon = window, horizon
+        self.linear = linear
+        if linear is not None:
+            self.correction_scale = nn.Parameter(torch.zeros(()))  # alpha
+            self.register_buffer("linear_fitted", torch.tensor(False))
+
+    @torch.no_grad()
+    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Initialise the linear skip by least squares on ``(u (N, I), y (N, O))`` pieces.
+
+        Once: a model restored from a checkpoint keeps its trained skip.
+        """
+        if self.linear is not None and not self.linear_fitted:
+            self.linear.fit(pieces)
+            self.linear_fitted.fill_(True)
 
     def _block(self, x: Tensor, y: Tensor) -> Tensor:
         """``H`` steps after windows ``x (N, W, I)``, ``y (N, W, O)`` -> ``(N, H, O)``."""
         out, _ = self.encoder(torch.cat([y, x], dim=-1))  # (N, W, E)
-        return self.head(out[:, -1]).view(-1, self.horizon, self.output_size)  # (N, H, O)
+        out = self.head(out[:, -1]).view(-1, self.horizon, self.output_size)  # (N, H, O)
+        if self.linear is None:
+            return out
+        return self.linear(x, y) + self.correction_scale * out
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         """Training target: the free-run forecast of the steps after ``context``."""
@@ -241,6 +272,8 @@ def rnn_forecaster(
     hidden_size: int,
     num_layers: int = 1,
     dropout: float = 0.0,
+    linear_delays: int = 0,
+    train_linear: bool = False,
     backend: str = "auto",
 ) -> Forecaster:
     """A recurrent encoder (any cell, via :func:`build_stack`) with a linear multi-step head.
@@ -252,6 +285,9 @@ def rnn_forecaster(
         window: W, context rows.
         horizon: H, steps forecast at once.
         hidden_size, num_layers, dropout, backend: of the stack.
+        linear_delays: K > 0: a direct linear skip on the last K rows (:class:`DirectARX`),
+            the network learns a correction; 0: none.
+        train_linear: the skip's weights train too (else they stay at the least-squares fit).
     """
     encoder = build_stack(
         cell,
@@ -262,7 +298,10 @@ def rnn_forecaster(
         backend=backend,
     )
     head = nn.Linear(encoder.output_size, horizon * output_size)
-    return Forecaster(encoder, input_size, output_size, window, horizon, head=head)
+    linear = None
+    if linear_delays:
+        linear = DirectARX(input_size, output_size, linear_delays, horizon, train_linear)
+    return Forecaster(encoder, input_size, output_size, window, horizon, head, linear)
 
 
 def sliding_window_forecaster(

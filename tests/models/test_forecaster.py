@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from rnnkit.cells import GRUCell, NARXCell
-from rnnkit.models.arx import LinearARX
+from rnnkit.models.arx import DirectARX, LinearARX
 from rnnkit.models.forecaster import (
+    Forecaster,
     NARXForecaster,
     narx_forecaster,
     rnn_forecaster,
@@ -204,3 +205,33 @@ def test_narx_skip_trains_the_correction_and_optionally_the_linear_part():
         assert model.correction_scale.grad.abs() > 0  # alpha moves first (ReZero)
     with pytest.raises(ValueError, match="the cell's sizes and delays"):
         NARXForecaster(make_narx().layer, I, O, linear=LinearARX(I, O, 1, 1))
+
+
+def sinusoid(n=80):
+    # y_t = 2 cos(w) y_{t-1} - y_{t-2} + const: exactly linear in the last two values
+    t = np.arange(n)
+    return (np.sin(0.4 * t) + 0.5)[:, None], np.zeros((n, 0))
+
+
+def test_direct_arx_is_exact_on_a_linear_system_and_forecaster_skip_starts_there():
+    y, u = sinusoid()
+    H = 3
+    direct = DirectARX(0, 1, delays=2, horizon=H).double().fit([(u, y)])
+    y_t, x_t = torch.tensor(y)[None], torch.zeros(1, len(y), 0, dtype=torch.double)
+    # every block of H from the last two true values is exact (so is its free run)
+    torch.testing.assert_close(direct(x_t[:, 30:32], y_t[:, 30:32]), y_t[:, 32 : 32 + H])
+    torch.manual_seed(0)
+    model = rnn_forecaster(GRUCell, 0, 1, W, H, hidden_size=4, linear_delays=2).double()
+    model.fit_linear([(u, y)])
+    torch.testing.assert_close(model.linear.weight, direct.weight)
+    # alpha = 0: the forecaster is the direct linear forecast, free run and one step
+    torch.testing.assert_close(model.forecast(x_t, y_t[:, :W]), y_t[:, W:])
+    torch.testing.assert_close(model.one_step(x_t, y_t, W), y_t[:, W:])
+    # the network's correction enters once alpha moves, and alpha gets a gradient first
+    (model(x_t[:, : W + H], y_t[:, : W + H] + 0.1, W) - 1.0).pow(2).sum().backward()
+    assert model.correction_scale.grad.abs() > 0
+    with torch.no_grad():
+        model.correction_scale.fill_(1.0)
+    assert not torch.allclose(model.forecast(x_t, y_t[:, :W]), y_t[:, W:])
+    with pytest.raises(ValueError, match="the linear skip must emit"):
+        Forecaster(model.encoder, 0, 1, W, H, model.head, DirectARX(0, 1, W + 1, H))
