@@ -37,6 +37,8 @@ class LinearARX(nn.Module):
     Attributes:
         weight (O, K*O + (L+1)*I + 1): :math:`\Theta`, columns in the order of :math:`r_t`;
         zeros until :meth:`fit`.
+        residual_std (O,): buffer, the root mean square of the least-squares residuals (1
+        until :meth:`fit`): the size of what a nonlinear correction has left to explain.
     """
 
     def __init__(
@@ -56,11 +58,8 @@ class LinearARX(nn.Module):
         self.input_size, self.output_size = input_size, output_size
         self.input_delays, self.output_delays = input_delays, output_delays
         width = output_delays * output_size + (input_delays + 1) * input_size + 1
-        weight = torch.zeros(output_size, width)
-        if trainable:
-            self.weight = nn.Parameter(weight)
-        else:
-            self.register_buffer("weight", weight)
+        _register_weight(self, torch.zeros(output_size, width), trainable)
+        self.register_buffer("residual_std", torch.ones(output_size))
 
     @property
     def memory(self) -> int:
@@ -99,9 +98,7 @@ class LinearARX(nn.Module):
             raise ValueError(
                 f"LinearARX.fit: no piece is longer than the lags ({self.memory} steps)"
             )
-        a, b = torch.cat(rows).numpy(), torch.cat(targets).numpy()
-        solution, *_ = np.linalg.lstsq(a, b, rcond=None)  # (width, O)
-        self.weight.copy_(torch.as_tensor(solution.T, dtype=self.weight.dtype))
+        _least_squares(self, torch.cat(rows), torch.cat(targets))
         return self
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
@@ -120,6 +117,23 @@ class LinearARX(nn.Module):
             f"{self.input_size}, {self.output_size}, input_delays={self.input_delays}, "
             f"output_delays={self.output_delays}"
         )
+
+
+def _register_weight(module: nn.Module, weight: Tensor, trainable: bool) -> None:
+    if trainable:
+        module.weight = nn.Parameter(weight)
+    else:
+        module.register_buffer("weight", weight)
+
+
+def _least_squares(module: nn.Module, rows: Tensor, targets: Tensor) -> None:
+    """Set ``module.weight (C, width)`` to the least-squares solution of ``rows @ W.T = targets``
+    (``(N, width)``, ``(N, C)``) and ``module.residual_std (C,)`` to its residuals' RMS."""
+    a, b = rows.numpy(), targets.numpy()
+    solution, *_ = np.linalg.lstsq(a, b, rcond=None)  # (width, C)
+    rms = np.sqrt(np.mean((b - a @ solution) ** 2, axis=0))
+    module.weight.copy_(torch.as_tensor(solution.T, dtype=module.weight.dtype))
+    module.residual_std.copy_(torch.as_tensor(np.maximum(rms, 1e-8)))
 
 
 def _pad_front(v: Tensor, rows: int) -> Tensor:
@@ -187,6 +201,10 @@ class DirectARX(nn.Module):
 
     Shape:
         x (N, W, I), y (N, W, O) with ``W >= K`` -> (N, H, O).
+
+    Attributes:
+        weight (H*O, K*(O+I) + 1): :math:`\Theta`; residual_std (H*O,): as
+        :class:`LinearARX`'s, one per output.
     """
 
     def __init__(
@@ -196,11 +214,9 @@ class DirectARX(nn.Module):
         check_positive(output_size=output_size, delays=delays, horizon=horizon)
         self.input_size, self.output_size = input_size, output_size
         self.delays, self.horizon = delays, horizon
-        weight = torch.zeros(horizon * output_size, delays * (output_size + input_size) + 1)
-        if trainable:
-            self.weight = nn.Parameter(weight)
-        else:
-            self.register_buffer("weight", weight)
+        width = delays * (output_size + input_size) + 1
+        _register_weight(self, torch.zeros(horizon * output_size, width), trainable)
+        self.register_buffer("residual_std", torch.ones(horizon * output_size))
 
     def _regressors(self, x: Tensor, y: Tensor) -> Tensor:
         """Regressors ``[y_{t-1} .. y_{t-K}, u_{t-1} .. u_{t-K}, 1]`` of windows ending at t."""
@@ -228,7 +244,5 @@ class DirectARX(nn.Module):
             targets.append(y[K:].unfold(0, H, 1).transpose(1, 2).flatten(1))  # (S, H*O)
         if not rows:
             raise ValueError(f"DirectARX.fit: no piece has delays + horizon = {K + H} rows")
-        a, b = torch.cat(rows).numpy(), torch.cat(targets).numpy()
-        solution, *_ = np.linalg.lstsq(a, b, rcond=None)  # (width, H*O)
-        self.weight.copy_(torch.as_tensor(solution.T, dtype=self.weight.dtype))
+        _least_squares(self, torch.cat(rows), torch.cat(targets))
         return self

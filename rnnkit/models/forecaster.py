@@ -47,7 +47,7 @@ class Forecaster(nn.Module):
     .. math::
         e = \text{encoder}([y_{t-W}; u_{t-W}], \dots, [y_{t-1}; u_{t-1}])_{\text{last}}, \qquad
         (\hat y_t, \dots, \hat y_{t+H-1}) = \underbrace{\Theta\, r_t}_{\text{direct ARX
-        (optional)}} + \alpha\, (W_{\text{head}}\, e + b)
+        (optional)}} + \alpha \sigma \odot (W_{\text{head}}\, e + b)
 
     Symbols: :math:`W` the window (context rows), :math:`H` the horizon, :math:`y` targets,
     :math:`u` exogenous inputs, :math:`[\,;\,]` concatenation. The encoder is any layer with the
@@ -57,9 +57,10 @@ class Forecaster(nn.Module):
     steps feeds each block back (recursive strategy). With a ``linear`` skip
     (:class:`rnnkit.models.arx.DirectARX` on the last ``K`` rows, :math:`r_t` its regressors),
     the network learns a correction scaled by :math:`\alpha`, learned and starting at 0 (ReZero,
-    Bachlechner et al. 2020): the untrained model is the direct linear forecast, after
-    :meth:`fit_linear` the least-squares one. Without it, :math:`\alpha = 1` and no
-    :math:`\Theta r_t` term.
+    Bachlechner et al. 2020), and by :math:`\sigma`, the RMS of the least-squares residuals of
+    each output: the untrained model is the direct linear forecast, after :meth:`fit_linear`
+    the least-squares one. Without it, :math:`\alpha \sigma = 1` and no :math:`\Theta r_t`
+    term.
 
     Args:
         encoder: reads ``(B, W, O + I)``; its ``output_size`` feeds the head.
@@ -122,7 +123,8 @@ class Forecaster(nn.Module):
         out = self.head(out[:, -1]).view(-1, self.horizon, self.output_size)  # (N, H, O)
         if self.linear is None:
             return out
-        return self.linear(x, y) + self.correction_scale * out
+        scale = self.correction_scale * self.linear.residual_std.to(x.dtype)  # (H*O,)
+        return self.linear(x, y) + scale.view(self.horizon, self.output_size) * out
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         """Training target: the free-run forecast of the steps after ``context``."""
@@ -161,7 +163,7 @@ class NARXForecaster(nn.Module):
 
     .. math::
         \hat y_t = \underbrace{\Theta\, r_t}_{\text{linear ARX (optional)}}
-                  + \alpha\, f(u_t, \dots, u_{t-L}, \tilde y_{t-1}, \dots, \tilde y_{t-K}),
+                  + \alpha \sigma\, f(u_t, \dots, u_{t-L}, \tilde y_{t-1}, \dots, \tilde y_{t-K}),
         \qquad
         \tilde y = \begin{cases} y & \text{open loop (true past outputs fed back)} \\
         \hat y & \text{closed loop (own predictions fed back)} \end{cases}
@@ -170,8 +172,11 @@ class NARXForecaster(nn.Module):
     :class:`rnnkit.models.LinearARX` on the same delays (:math:`r_t` its regressors) and the
     network learns a correction to it, scaled by a learned :math:`\alpha` that starts at 0
     (ReZero, Bachlechner et al. 2020), so the untrained model *is* the linear ARX, and after
-    :meth:`fit_linear` the least-squares one: training can only start from the linear fit.
-    Without it, :math:`\hat y_t = f(\cdot)` (Lin et al. 1996).
+    :meth:`fit_linear` the least-squares one: training starts from the linear fit. The
+    correction is in units of :math:`\sigma`, the RMS of the least-squares residuals
+    (``linear.residual_std``): an optimizer step moves it relative to what is left to explain,
+    not to the series' scale, so a nearly linear series is not swamped by it. Without the skip,
+    :math:`\hat y_t = f(\cdot)` (Lin et al. 1996).
 
     The context rows are always run open loop, so the delay lines start from real initial
     conditions (give at least ``max(L, K)`` context rows); after them, ``forecast`` runs closed
@@ -260,7 +265,8 @@ class NARXForecaster(nn.Module):
         out, _ = self.layer(self._inputs(x), feedback=y)  # (B, T, O)
         if self.linear is None:
             return out[:, context:]
-        return self.linear.one_step(x, y, context) + self.correction_scale * out[:, context:]
+        scale = self.correction_scale * self.linear.residual_std.to(x.dtype)  # (O,)
+        return self.linear.one_step(x, y, context) + scale * out[:, context:]
 
 
 def rnn_forecaster(
