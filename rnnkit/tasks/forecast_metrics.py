@@ -47,12 +47,17 @@ class SeriesErrors(Metric):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(self, pred: Tensor, truth: Tensor, series: Tensor, den: Tensor) -> None:
-        """``pred``, ``truth (B, S, O)`` in data units; ``series (B,)``; ``den (B, O)``."""
-        B, S, O = truth.shape
-        self.series.append(series[:, None].expand(B, S).reshape(-1))
-        self.truth.append(truth.reshape(B * S, O))
-        self.pred.append(pred.reshape(B * S, O).to(truth.dtype))
-        self.den.append(den[:, None].expand(B, S, O).reshape(B * S, O))
+        """Windows: ``pred``, ``truth (B, S, O)`` in data units, ``series (B,)``, ``den (B, O)``;
+        or points: ``pred``, ``truth``, ``den (N, O)`` and ``series (N,)``."""
+        if truth.dim() == 3:
+            B, S, O = truth.shape
+            pred, truth = pred.reshape(B * S, O), truth.reshape(B * S, O)
+            series = series[:, None].expand(B, S).reshape(-1)
+            den = den[:, None].expand(B, S, O).reshape(B * S, O)
+        self.series.append(series)
+        self.truth.append(truth)
+        self.pred.append(pred.to(truth.dtype))
+        self.den.append(den.to(truth.dtype))
 
     def _points(self):
         return tuple(_cat(getattr(self, name)) for name in ("series", "truth", "pred", "den"))

@@ -47,6 +47,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
@@ -266,14 +267,21 @@ class ForecastingTask(Task):
             evaluations += [("origin_", "origin", items), ("one_step_", "one_step", items)]
         scores = {}
         for prefix, kind, items in evaluations:
-            metrics: dict[str, SeriesErrors] = {}
+            points: dict[str, tuple[list, list, list]] = {}
             for name, k, truth, pred in baseline_forecasts(targets, items, kind, m):
-                metric = metrics.setdefault(name, SeriesErrors(self.pooled_scale))
-                series = torch.tensor([k])
+                preds, truths, series = points.setdefault(name, ([], [], []))
+                preds.append(pred)
+                truths.append(truth)
+                series.append(np.full(len(truth), k))
+            for name, (preds, truths, series) in points.items():
+                metric = SeriesErrors(self.pooled_scale)
+                ids = torch.as_tensor(np.concatenate(series))
                 metric.update(
-                    torch.as_tensor(pred)[None], torch.as_tensor(truth)[None], series, den[series]
+                    torch.as_tensor(np.concatenate(preds)),
+                    torch.as_tensor(np.concatenate(truths)),
+                    ids,
+                    den[ids],
                 )
-            for name, metric in metrics.items():
                 for metric_name, value in metric.compute().items():
                     scores[f"{split}/{prefix}{name}_{metric_name}"] = float(value)
                 if rows is not None:
@@ -299,6 +307,7 @@ class ForecastingTask(Task):
 
     def _write_table(self, rows: list[list]) -> None:
         path = Path(self.trainer.default_root_dir) / PER_SERIES_CSV
+        path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(

@@ -49,7 +49,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
     Args:
         path: the CSV file (long, one series, or one column per series).
         target_columns: columns to forecast (``O`` of them).
-        input_columns: covariates, known at every step (also in the future for ``predict``).
+        input_columns: known-future covariates (calendar, planned inputs): known at every step,
+            also after the forecast origin (``predict`` reads them from ``future_path``).
+        past_input_columns: past-only covariates, known up to the forecast origin only: in
+            every window their rows after the ``window`` context rows read 0 (their training
+            mean), in training and evaluation alike; they follow ``input_columns`` in ``x``.
         series_column: the series id column of the long layout.
         series_columns: wide layout: each of these columns is its own series (target ``y``).
         split_column: a column of split labels: ``train``, optional ``val``, any other label a
@@ -75,7 +79,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         num_workers: DataLoader workers.
 
     ``info`` (after ``setup``): ``input_size``, ``output_size``, ``window``, ``horizon``,
-    ``target_names``, ``mase_scale`` (pooled, per target), ``season``, ``series_names``.
+    ``target_names``, ``mase_scale`` (pooled, per target), ``season``, ``series_names``, and
+    ``transform``, ``difference``, ``seasonal_difference`` (what the task undoes).
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         path: str | None = None,
         target_columns: Sequence[str] = ("y",),
         input_columns: Sequence[str] = (),
+        past_input_columns: Sequence[str] = (),
         series_column: str | None = None,
         series_columns: Sequence[str] = (),
         split_column: str | None = None,
@@ -125,7 +131,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             raise ConfigError("data.date_column is the old name of time_column: give one")
         self.layout = Layout(
             target_columns=list(target_columns),
-            input_columns=list(input_columns),
+            input_columns=[*input_columns, *past_input_columns],
             series_column=series_column,
             series_columns=list(series_columns),
             split_column=split_column,
@@ -133,6 +139,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             frequency=frequency,
             missing=missing,
         )
+        self.known_inputs = len(input_columns)  # x columns after these are past-only
         self.scale_method = {True: "standard", False: "none"}.get(scale, scale)
         self.pipeline = TargetPipeline(transform, difference, seasonal_difference)
         if window < self.pipeline.lost:
@@ -183,6 +190,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             [len(s.targets) for s in self.series],
             hp.test_size,
             hp.val_size,
+            hp.horizon,
         )
         self.test_names = test_split_names(self.splits)
         for s in self.series:
@@ -203,7 +211,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         )
         if self._saved:
             self.scaler.restore(self._saved["scaler"])
-        train_masks = [np.asarray(split) == "train" for split in self.splits]
+        # MASE's in-sample part: every row before the test splits (training and validation)
+        train_masks = [np.isin(split, ["train", "val"]) for split in self.splits]
         self.mase_den = np.stack(
             [
                 in_sample_naive_mae(s.targets, m, hp.season)
@@ -234,6 +243,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             "mase_scale": self.pooled_mase_scale(),
             "season": hp.season,
             "series_names": [s.name for s in self.series],
+            "transform": self.pipeline.transform,
+            "difference": self.pipeline.difference,
+            "seasonal_difference": self.pipeline.seasonal_difference,
         }
 
     def _check_lengths(self) -> None:
@@ -241,7 +253,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         hp = self.hparams
         need = hp.window + self.pipeline.lost
         for s, split in zip(self.series, self.splits, strict=True):
-            for stage in ("val", *self.test_names):
+            for stage in (*self.test_names, "val"):
                 for a, b in runs(split, stage):
                     where = f"{s.where[a]}: " if s.where else ""
                     if b - a < hp.horizon:
@@ -258,11 +270,12 @@ class TimeSeriesDataModule(L.LightningDataModule):
                         )
 
     def pooled_mase_scale(self) -> list[float]:
-        """Per target, the seasonal naive in-sample MAE pooled over every series' pairs."""
+        """Per target, the seasonal naive in-sample MAE pooled over every series' pairs of
+        training and validation rows (the in-sample part, as for the per-series MASE)."""
         m = self.hparams.season
         sums, counts = 0.0, 0
         for s, split in zip(self.series, self.splits, strict=True):
-            train = np.asarray(split) == "train"
+            train = np.isin(split, ["train", "val"])
             if len(train) > m:
                 pair = train[m:] & train[:-m]
                 sums = sums + np.abs(s.targets[m:] - s.targets[:-m])[pair].sum(axis=0)
@@ -343,16 +356,20 @@ class TimeSeriesDataModule(L.LightningDataModule):
             return DataLoader(
                 dataset,
                 batch_sampler=EqualLengthBatches(items, hp.batch_size),
-                collate_fn=CollateWindows(tensors),
+                collate_fn=self._collate(tensors),
                 num_workers=hp.num_workers,
             )
         return DataLoader(
             dataset,
             batch_size=hp.batch_size,
             shuffle=shuffle,
-            collate_fn=CollateWindows(tensors),
+            collate_fn=self._collate(tensors),
             num_workers=hp.num_workers,
         )
+
+    def _collate(self, tensors: SeriesTensors) -> CollateWindows:
+        past = list(range(self.known_inputs, len(self.layout.input_columns)))
+        return CollateWindows(tensors, self.hparams.window, past)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self._items["train"], shuffle=True)
@@ -434,17 +451,18 @@ class TimeSeriesDataModule(L.LightningDataModule):
 
     def _future_inputs(self, history: list[Series], steps: int) -> list[np.ndarray]:
         """Covariates of the ``steps`` rows after each series' end, from ``future_path``."""
-        I = history[0].inputs.shape[1]
-        if I == 0:
-            return [np.zeros((steps, 0)) for _ in history]
+        known = list(self.layout.input_columns)[: self.known_inputs]
+        past = np.zeros((steps, len(self.layout.input_columns) - len(known)))  # never known
+        if not known:
+            return [past for _ in history]
         hp = self.hparams
         if hp.future_path is None:
             raise ConfigError(
-                f"data.future_path: the model reads covariates {list(self.layout.input_columns)}; "
-                f"give a CSV with their values for the {steps} steps after the end of each series"
+                f"data.future_path: the model reads covariates {known}; give a CSV with their "
+                f"values for the {steps} steps after the end of each series"
             )
         layout = Layout(
-            target_columns=list(self.layout.input_columns),  # read as values, no targets
+            target_columns=known,  # read as values, no targets
             series_column=self.layout.series_column,
             time_column=self.layout.time_column,
             frequency=self.layout.frequency,
@@ -477,7 +495,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
                     path=path,
                     line=int(line),
                 )
-            out.append(f.targets[:steps])
+            out.append(np.concatenate([f.targets[:steps], past], axis=1))
         return out
 
     # -- checkpointing: plain numbers -------------------------------------------------------

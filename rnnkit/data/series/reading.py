@@ -131,8 +131,9 @@ def _cell_value(cell: str, path: Path, line: int, column: str) -> float:
     return value
 
 
-def _read_rows(path: Path, layout: Layout, split_label: str | None) -> list[_Row]:
-    """Every data row of ``path`` as :class:`_Row` (one per series column in the wide layout)."""
+def _read_rows(path: Path, layout: Layout, split_label: str | None, name: str) -> list[_Row]:
+    """Every data row of ``path`` as :class:`_Row` (one per series column in the wide layout);
+    ``name`` names the series of a one-series file."""
     if not path.is_file():
         raise DataFileNotFoundError(path, "CSV time-series file")
     with io.StringIO(read_text(path), newline="") as f:
@@ -148,10 +149,10 @@ def _read_rows(path: Path, layout: Layout, split_label: str | None) -> list[_Row
         numeric = [*layout.target_columns, *layout.input_columns]
         wanted = [*numeric, *series_columns, *layout.time_columns]
         wanted += [c for c in (layout.series_column, layout.split_column) if c is not None]
-        for name in wanted:
-            if name not in where:
+        for column in wanted:
+            if column not in where:
                 raise DataFormatError(
-                    f"no column {name!r} in the header (columns are {header})", path=path, line=1
+                    f"no column {column!r} in the header (columns are {header})", path=path, line=1
                 )
         rows = []
         for row in reader:
@@ -189,18 +190,17 @@ def _read_rows(path: Path, layout: Layout, split_label: str | None) -> list[_Row
                     value = _cell_value(row[where[c]], path, line, c)
                     rows.append(_Row(c, time, [value, *inputs], split, here))
                 continue
+            series = name
             if layout.series_column is not None:
-                name = row[where[layout.series_column]].strip()
-                if not name:
+                series = row[where[layout.series_column]].strip()
+                if not series:
                     raise DataFormatError(
                         f"column {layout.series_column!r} (the series id) is empty",
                         path=path,
                         line=line,
                     )
-            else:
-                name = path.stem
             targets = [_cell_value(row[where[c]], path, line, c) for c in layout.target_columns]
-            rows.append(_Row(name, time, [*targets, *inputs], split, here))
+            rows.append(_Row(series, time, [*targets, *inputs], split, here))
     if not rows:
         raise EmptyDataError("no data rows after the header line", path=path)
     return rows
@@ -215,8 +215,8 @@ def _interpolate(values: np.ndarray, names: list[str], where: list[str], missing
         r, c = map(int, np.argwhere(holes)[0])
         path, _, line = where[r].rpartition(":")
         raise DataFormatError(
-            f"column {names[c]!r} is empty (a missing value); set data.missing=interpolate to "
-            "fill missing values linearly in time",
+            f"column {names[c]!r} has a missing value (an empty, NA or NaN cell); set "
+            "data.missing=interpolate to fill missing values linearly in time",
             path=path,
             line=int(line),
         )
@@ -246,7 +246,8 @@ def read_series(
     Returns:
         The series in the order of their first row, and the time axis they share.
     """
-    rows = [r for path, label in files for r in _read_rows(Path(path), layout, label)]
+    name = Path(files[0][0]).stem  # a one-series layout: the series of the first file
+    rows = [r for path, label in files for r in _read_rows(Path(path), layout, label, name)]
     groups: dict[str, list[_Row]] = {}
     for r in rows:
         groups.setdefault(r.series, []).append(r)
@@ -258,7 +259,7 @@ def read_series(
     value_names = [*layout.target_names, *layout.input_columns]
     n_targets = len(layout.target_names)
     series = []
-    for name, group in groups.items():
+    for series_name, group in groups.items():
         times = None
         if axis.kind != "none":
             parsed = []
@@ -270,7 +271,7 @@ def read_series(
                     raise DataFormatError(str(error), path=path, line=int(line)) from None
             order = sorted(range(len(group)), key=parsed.__getitem__)  # stable
             group, times = [group[i] for i in order], [parsed[i] for i in order]
-            _check_grid(name, group, times, axis)
+            _check_grid(series_name, group, times, axis)
         where = [r.where for r in group]
         values = _interpolate(
             np.asarray([r.values for r in group], dtype=np.float64).reshape(len(group), -1),
@@ -281,7 +282,7 @@ def read_series(
         has_split = any(r.split is not None for r in group)
         series.append(
             Series(
-                name=name,
+                name=series_name,
                 targets=values[:, :n_targets],
                 inputs=values[:, n_targets:],
                 labels=[r.time for r in group]

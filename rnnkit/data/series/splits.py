@@ -9,7 +9,7 @@ whose rows carry that label), or by size from the end of each series:
   training part just before its first test row are ``val`` (time-respecting: validation is
   later than everything trained on); 0 for none; ``None`` (the default) means 10 % when the
   splits are by size, and no validation when the data labels its splits (a train/test file is
-  used as given).
+  used as given); the default tail has at least ``horizon`` rows.
 
 Labels other than ``train`` and ``val`` are test splits, each evaluated and logged under its
 own name (``test/...``, ``test1/...``, ``test2/...``).
@@ -41,11 +41,13 @@ def assign_splits(
     lengths: Sequence[int],
     test_size: float | int,
     val_size: float | int | None,
+    horizon: int = 1,
 ) -> list[list[str]]:
     """The split label of every row of every series (see the module docstring).
 
     ``labels``: per series, the row labels from the data (``None`` for unlabelled rows or a
-    series without labels); ``lengths``: the rows of each series.
+    series without labels); ``lengths``: the rows of each series; ``horizon``: the fewest
+    rows of the default validation tail.
     """
     labelled = any(row is not None for series in labels if series is not None for row in series)
     out = []
@@ -58,9 +60,11 @@ def assign_splits(
                 rows[i] = "test"
         first_test = next((i for i, r in enumerate(rows) if r not in (None, "train", "val")), n)
         if "val" not in rows:
-            size = (0 if labelled else DEFAULT_VAL_FRACTION) if val_size is None else val_size
             train = [i for i in range(first_test) if rows[i] in (None, "train")]
-            k = _count(size, len(train), "val_size")
+            if val_size is None:  # the default: 10 % of the training part, at least H rows
+                k = 0 if labelled else max(_count(DEFAULT_VAL_FRACTION, len(train), ""), horizon)
+            else:
+                k = _count(val_size, len(train), "val_size")
             for i in train[len(train) - k :] if k else []:
                 rows[i] = "val"
         out.append(["train" if r is None else r for r in rows])

@@ -109,13 +109,19 @@ class EqualLengthBatches(Sampler[list[int]]):
 
 
 class CollateWindows:
-    """Stack the windows of ``tensors`` into a :class:`ForecastBatch` (picklable for workers)."""
+    """Stack the windows of ``tensors`` into a :class:`ForecastBatch` (picklable for workers).
 
-    def __init__(self, tensors: SeriesTensors) -> None:
-        self.tensors = tensors
+    ``past``: the ``x`` columns of past-only covariates, zeroed after the ``context`` rows (their
+    values after the forecast origin are unknown).
+    """
+
+    def __init__(self, tensors: SeriesTensors, context: int, past: Sequence[int] = ()) -> None:
+        self.tensors, self.context, self.past = tensors, context, list(past)
 
     def __call__(self, items) -> ForecastBatch:
         x = torch.stack([it[0] for it in items])  # (B, T, I)
+        if self.past:
+            x[:, self.context :, self.past] = 0.0
         series = torch.tensor([it[3] for it in items], dtype=torch.long)
         return ForecastBatch(
             x=x,
