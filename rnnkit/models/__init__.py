@@ -1,6 +1,6 @@
 """Models: plain ``nn.Module`` architectures built from layers, and their builders."""
 
-from rnnkit.models.arx import LinearARX
+from rnnkit.models.arx import DirectARX, LinearARX
 from rnnkit.models.builders import build_stack
 from rnnkit.models.crf import CRF
 from rnnkit.models.forecaster import (
@@ -22,6 +22,7 @@ __all__ = [
     "narx_forecaster",
     "NARXForecaster",
     "LinearARX",
+    "DirectARX",
     "Forecaster",
     "CRF",
     "build_seq2seq",

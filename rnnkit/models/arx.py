@@ -2,7 +2,7 @@ r"""Linear ARX: the least-squares baseline a NARX network must beat on the same 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -16,25 +16,39 @@ class LinearARX(nn.Module):
 
     .. math::
         \hat y_t = \sum_{k=1}^{K} A_k \tilde y_{t-k} + \sum_{l=0}^{L} B_l u_{t-l} + c
+                 = \Theta\, r_t, \qquad
+        r_t = [\tilde y_{t-1}; \dots; \tilde y_{t-K}; u_t; \dots; u_{t-L}; 1]
 
     Symbols and lags as :class:`rnnkit.cells.NARXCell` (``K`` output delays, ``L`` input delays,
     so ``L + 1`` input taps with :math:`u_t` included; values before the start are 0);
     :math:`\tilde y` is the true output (open loop) or the model's own prediction (closed loop).
     The same ``forecast``/``one_step`` calls as the forecasters in
-    :mod:`rnnkit.models.forecaster`.
+    :mod:`rnnkit.models.forecaster`. :meth:`fit` solves
+    :math:`\min_\Theta \sum_t \lVert y_t - \Theta r_t \rVert^2` over the training rows.
 
     Args:
         input_size: I, exogenous inputs (0 allowed).
         output_size: O, targets.
         input_delays: L.
         output_delays: K.
+        trainable: :math:`\Theta` is a parameter (trained by gradient descent after
+            :meth:`fit`) instead of a buffer set by :meth:`fit` only.
 
     Attributes:
-        weight (O, K*O + (L+1)*I + 1): buffer, columns ``[y_{t-1} .. y_{t-K}, u_t .. u_{t-L}, 1]``;
+        weight (O, K*O + (L+1)*I + 1): :math:`\Theta`, columns in the order of :math:`r_t`;
         zeros until :meth:`fit`.
+        residual_std (O,): buffer, the root mean square of the least-squares residuals (1
+        until :meth:`fit`): the size of what a nonlinear correction has left to explain.
     """
 
-    def __init__(self, input_size: int, output_size: int, input_delays: int, output_delays: int):
+    def __init__(
+        self,
+        input_size: int,
+        output_size: int,
+        input_delays: int,
+        output_delays: int,
+        trainable: bool = False,
+    ):
         super().__init__()
         check_positive(
             output_size=output_size, input_delays=input_delays, output_delays=output_delays
@@ -44,18 +58,28 @@ class LinearARX(nn.Module):
         self.input_size, self.output_size = input_size, output_size
         self.input_delays, self.output_delays = input_delays, output_delays
         width = output_delays * output_size + (input_delays + 1) * input_size + 1
-        self.register_buffer("weight", torch.zeros(output_size, width))
+        _register_weight(self, torch.zeros(output_size, width), trainable)
+        self.register_buffer("residual_std", torch.ones(output_size))
 
-    def _regressors(self, x: Tensor, y: Tensor, t: int) -> Tensor:
-        """Row of regressors for step ``t`` from padded ``x``/``y`` (``t`` counts the padding)."""
-        K, L = self.output_delays, self.input_delays
-        ys = y[:, t - K : t].flip(1).flatten(1)  # (B, K*O), newest first
-        xs = x[:, t - L : t + 1].flip(1).flatten(1)  # (B, (L+1)*I)
-        return torch.cat([ys, xs, ys.new_ones(ys.shape[0], 1)], dim=1)
+    @property
+    def memory(self) -> int:
+        """Past rows one prediction reads: ``max(L, K)``."""
+        return max(self.input_delays, self.output_delays)
 
-    def _pad(self, v: Tensor) -> Tensor:
-        pad = max(self.input_delays, self.output_delays)
-        return torch.cat([v.new_zeros(v.shape[0], pad, v.shape[2]), v], dim=1)
+    def regressors(self, x: Tensor, y: Tensor, context: int) -> Tensor:
+        r"""Rows :math:`r_t` for every step ``t`` in ``[context, T)``: ``(B, T - context, width)``.
+
+        ``x (B, T, I)``, ``y (B, T, O)``; only ``y[:, :T-1]`` is read (never the row predicted).
+        """
+        K, L, p = self.output_delays, self.input_delays, self.memory
+        T = x.shape[1]
+        xp, yp = _pad_front(x, p), _pad_front(y, p)  # row t of the series is row t + p
+        # steps t in [context, T): y rows [t-K, t) and x rows [t-L, t], newest first
+        ys = yp[:, context + p - K : T + p - 1].unfold(1, K, 1).flip(-1)  # (B, S, O, K)
+        xs = xp[:, context + p - L : T + p].unfold(1, L + 1, 1).flip(-1)  # (B, S, I, L+1)
+        ys = ys.transpose(-1, -2).flatten(2)  # (B, S, K*O), blocks of O per lag
+        xs = xs.transpose(-1, -2).flatten(2)  # (B, S, (L+1)*I)
+        return torch.cat([ys, xs, ys.new_ones(*ys.shape[:2], 1)], dim=-1)
 
     @torch.no_grad()
     def fit(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> LinearARX:
@@ -64,46 +88,161 @@ class LinearARX(nn.Module):
         Only steps whose lags all lie inside their piece are used (no zero-padded rows).
         """
         rows, targets = [], []
-        start = max(self.input_delays, self.output_delays)
         for u, y in pieces:
             u = torch.as_tensor(np.asarray(u), dtype=torch.float64)[None]  # (1, N, I)
             y = torch.as_tensor(np.asarray(y), dtype=torch.float64)[None]  # (1, N, O)
-            xp, yp = self._pad(u), self._pad(y)
-            for t in range(start, u.shape[1]):
-                rows.append(self._regressors(xp, yp, t + start)[0])
-                targets.append(y[0, t])
+            if y.shape[1] > self.memory:
+                rows.append(self.regressors(u, y, self.memory)[0])
+                targets.append(y[0, self.memory :])
         if not rows:
-            raise ValueError(f"LinearARX.fit: no piece is longer than the lags ({start} steps)")
-        a, b = torch.stack(rows).numpy(), torch.stack(targets).numpy()
-        solution, *_ = np.linalg.lstsq(a, b, rcond=None)  # (width, O)
-        self.weight.copy_(torch.as_tensor(solution.T, dtype=self.weight.dtype))
+            raise ValueError(
+                f"LinearARX.fit: no piece is longer than the lags ({self.memory} steps)"
+            )
+        _least_squares(self, torch.cat(rows), torch.cat(targets))
         return self
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         return self.one_step(x, y, context)
 
-    @torch.no_grad()
     def one_step(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         """Each step from the true past: ``(B, T - context, O)``."""
-        pad = max(self.input_delays, self.output_delays)
-        xp, yp = self._pad(x), self._pad(y)
-        steps = [self._regressors(xp, yp, t + pad) for t in range(context, x.shape[1])]
-        return torch.stack(steps, dim=1) @ self.weight.to(x.dtype).T  # (B, S, O)
+        return self.regressors(x, y, context) @ self.weight.to(x.dtype).T
 
-    @torch.no_grad()
     def forecast(self, x: Tensor, y_context: Tensor) -> Tensor:
         """Free run after ``y_context (B, W, O)``, feeding back its own predictions."""
-        pad = max(self.input_delays, self.output_delays)
-        W, T = y_context.shape[1], x.shape[1]
-        xp, history = self._pad(x), self._pad(y_context)
-        weight = self.weight.to(x.dtype)
-        for t in range(W, T):
-            y_t = self._regressors(xp, history, t + pad) @ weight.T  # (B, O)
-            history = torch.cat([history, y_t[:, None]], dim=1)
-        return history[:, pad + W :]
+        return closed_loop(self.one_step, x, y_context, self.memory)
 
     def extra_repr(self) -> str:
         return (
             f"{self.input_size}, {self.output_size}, input_delays={self.input_delays}, "
             f"output_delays={self.output_delays}"
         )
+
+
+def _register_weight(module: nn.Module, weight: Tensor, trainable: bool) -> None:
+    if trainable:
+        module.weight = nn.Parameter(weight)
+    else:
+        module.register_buffer("weight", weight)
+
+
+def _least_squares(module: nn.Module, rows: Tensor, targets: Tensor) -> None:
+    """Set ``module.weight (C, width)`` to the least-squares solution of ``rows @ W.T = targets``
+    (``(N, width)``, ``(N, C)``) and ``module.residual_std (C,)`` to its residuals' RMS."""
+    a, b = rows.numpy(), targets.numpy()
+    solution, *_ = np.linalg.lstsq(a, b, rcond=None)  # (width, C)
+    rms = np.sqrt(np.mean((b - a @ solution) ** 2, axis=0))
+    module.weight.copy_(torch.as_tensor(solution.T, dtype=module.weight.dtype))
+    module.residual_std.copy_(torch.as_tensor(np.maximum(rms, 1e-8)))
+
+
+def _pad_front(v: Tensor, rows: int) -> Tensor:
+    """``rows`` zero rows before the first: ``(B, T, F) -> (B, rows + T, F)``."""
+    return torch.cat([v.new_zeros(v.shape[0], rows, v.shape[2]), v], dim=1)
+
+
+def closed_loop(
+    one_step: Callable[[Tensor, Tensor, int], Tensor],
+    x: Tensor,
+    y_context: Tensor,
+    memory: int,
+) -> Tensor:
+    r"""Free run of a finite-memory one-step model, its own predictions fed back.
+
+    For a model whose prediction of :math:`y_t` reads :math:`y_{t-1}, \dots, y_{t-p}` and
+    :math:`u_t, \dots, u_{t-p}` only (``p = memory``; values before the start are 0), each step
+    is ``one_step`` on the last ``p + 1`` rows with the predictions so far in place of the
+    unknown outputs:
+
+    .. math::
+        \hat y_t = f(u_{t-p..t}, \tilde y_{t-p..t-1}), \qquad
+        \tilde y_s = y_s \ (s < W), \quad \tilde y_s = \hat y_s \ (s \ge W)
+
+    Args:
+        one_step: ``(x (B, p+1, I), y (B, p+1, O), p) -> (B, 1, O)``; its last ``y`` row is
+            never read.
+        x: ``(B, T, I)`` inputs over context and forecast.
+        y_context: ``(B, W, O)`` the known outputs.
+        memory: p.
+
+    Returns:
+        ``(B, T - W, O)``; differentiable (closed-loop training backpropagates through it).
+    """
+    W, T = y_context.shape[1], x.shape[1]
+    if T == W:
+        return y_context[:, :0]
+    xp = _pad_front(x, memory)  # row t is row t + p
+    history = list(_pad_front(y_context, memory).unbind(1))  # rows before t, each (B, O)
+    unknown = y_context.new_zeros(y_context.shape[0], 1, y_context.shape[2])  # never read
+    for t in range(W, T):
+        past = torch.stack(history[t : t + memory], dim=1)  # rows [t - p, t), (B, p, O)
+        window = torch.cat([past, unknown], dim=1)  # (B, p + 1, O)
+        history.append(one_step(xp[:, t : t + memory + 1], window, memory)[:, 0])
+    return torch.stack(history[memory + W :], dim=1)
+
+
+class DirectARX(nn.Module):
+    r"""Direct multi-step linear AR(X): the next ``H`` steps linear in of the last ``K`` rows.
+
+    .. math::
+        (\hat y_t; \dots; \hat y_{t+H-1}) = \Theta\, [y_{t-1}; \dots; y_{t-K};
+        u_{t-1}; \dots; u_{t-K}; 1]
+
+    Each of the ``H * O`` outputs has its own least-squares row of :math:`\Theta` (the direct
+    strategy of multi-step estimation; Chevillon, "Direct multi-step estimation and
+    forecasting", J. Economic Surveys 2007), so no prediction is fed back inside a block.
+
+    Args:
+        input_size: I, exogenous inputs (0 allowed).
+        output_size: O, targets.
+        delays: K, past rows read (the last ``K`` of the window).
+        horizon: H, steps emitted at once.
+        trainable: :math:`\Theta` is a parameter instead of a buffer set by :meth:`fit`.
+
+    Shape:
+        x (N, W, I), y (N, W, O) with ``W >= K`` -> (N, H, O).
+
+    Attributes:
+        weight (H*O, K*(O+I) + 1): :math:`\Theta`; residual_std (H*O,): as
+        :class:`LinearARX`'s, one per output.
+    """
+
+    def __init__(
+        self, input_size: int, output_size: int, delays: int, horizon: int, trainable=False
+    ):
+        super().__init__()
+        check_positive(output_size=output_size, delays=delays, horizon=horizon)
+        self.input_size, self.output_size = input_size, output_size
+        self.delays, self.horizon = delays, horizon
+        width = delays * (output_size + input_size) + 1
+        _register_weight(self, torch.zeros(horizon * output_size, width), trainable)
+        self.register_buffer("residual_std", torch.ones(horizon * output_size))
+
+    def _regressors(self, x: Tensor, y: Tensor) -> Tensor:
+        """Regressors ``[y_{t-1} .. y_{t-K}, u_{t-1} .. u_{t-K}, 1]`` of windows ending at t."""
+        K = self.delays
+        ys, xs = y[:, -K:].flip(1).flatten(1), x[:, -K:].flip(1).flatten(1)
+        return torch.cat([ys, xs, ys.new_ones(ys.shape[0], 1)], dim=1)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        out = self._regressors(x, y) @ self.weight.to(x.dtype).T  # (N, H*O)
+        return out.view(-1, self.horizon, self.output_size)
+
+    @torch.no_grad()
+    def fit(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> DirectARX:
+        """Least squares over every window (``K`` rows, then ``H``) of each ``(u, y)`` piece."""
+        K, H = self.delays, self.horizon
+        rows, targets = [], []
+        for u, y in pieces:
+            u = torch.as_tensor(np.asarray(u), dtype=torch.float64)  # (N, I)
+            y = torch.as_tensor(np.asarray(y), dtype=torch.float64)  # (N, O)
+            if len(y) < K + H:
+                continue
+            xs = u[: len(u) - H].unfold(0, K, 1).transpose(1, 2)  # (S, K, I): rows [t-K, t)
+            ys = y[: len(y) - H].unfold(0, K, 1).transpose(1, 2)  # (S, K, O)
+            rows.append(self._regressors(xs, ys))
+            targets.append(y[K:].unfold(0, H, 1).transpose(1, 2).flatten(1))  # (S, H*O)
+        if not rows:
+            raise ValueError(f"DirectARX.fit: no piece has delays + horizon = {K + H} rows")
+        _least_squares(self, torch.cat(rows), torch.cat(targets))
+        return self

@@ -19,13 +19,15 @@ networks", IEEE TNN 1990 (series-parallel vs parallel).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, check_positive
 from rnnkit.layers.sliding_window import SlidingWindow
+from rnnkit.models.arx import DirectARX, LinearARX, closed_loop
 from rnnkit.models.builders import build_stack
 
 
@@ -44,13 +46,21 @@ class Forecaster(nn.Module):
 
     .. math::
         e = \text{encoder}([y_{t-W}; u_{t-W}], \dots, [y_{t-1}; u_{t-1}])_{\text{last}}, \qquad
-        (\hat y_t, \dots, \hat y_{t+H-1}) = W_{\text{head}}\, e + b
+        (\hat y_t, \dots, \hat y_{t+H-1}) = \underbrace{\Theta\, r_t}_{\text{direct ARX
+        (optional)}} + \alpha \sigma \odot (W_{\text{head}}\, e + b)
 
     Symbols: :math:`W` the window (context rows), :math:`H` the horizon, :math:`y` targets,
     :math:`u` exogenous inputs, :math:`[\,;\,]` concatenation. The encoder is any layer with the
     ``(x, lengths) -> (outputs, state)`` face: a recurrent stack from
     :func:`rnnkit.models.build_stack` or the :class:`rnnkit.layers.SlidingWindow` baseline.
-    Free run over more than ``H`` steps feeds each block back (recursive strategy).
+    The ``H`` steps of a block come at once (direct strategy); free run over more than ``H``
+    steps feeds each block back (recursive strategy). With a ``linear`` skip
+    (:class:`rnnkit.models.arx.DirectARX` on the last ``K`` rows, :math:`r_t` its regressors),
+    the network learns a correction scaled by :math:`\alpha`, learned and starting at 0 (ReZero,
+    Bachlechner et al. 2020), and by :math:`\sigma`, the RMS of the least-squares residuals of
+    each output: the untrained model is the direct linear forecast, after :meth:`fit_linear`
+    the least-squares one. Without it, :math:`\alpha \sigma = 1` and no :math:`\Theta r_t`
+    term.
 
     Args:
         encoder: reads ``(B, W, O + I)``; its ``output_size`` feeds the head.
@@ -60,6 +70,7 @@ class Forecaster(nn.Module):
         horizon: H, steps emitted at once.
         head: maps the encoder's last output to ``H * O``; ``None`` when the encoder already
             emits ``H * O`` features.
+        linear: the direct linear skip (its ``horizon`` = H, ``delays`` <= W); ``None``: none.
 
     Shape:
         forward: x (B, W + H, I), y (B, W + H, O), context = W -> (B, H, O).
@@ -73,9 +84,15 @@ class Forecaster(nn.Module):
         window: int,
         horizon: int,
         head: nn.Module | None = None,
+        linear: DirectARX | None = None,
     ) -> None:
         super().__init__()
         check_positive(output_size=output_size, window=window, horizon=horizon)
+        if linear is not None and (linear.horizon != horizon or linear.delays > window):
+            raise ValueError(
+                f"Forecaster: the linear skip must emit horizon = {horizon} steps from at most "
+                f"window = {window} rows, got {linear.horizon} steps from {linear.delays}"
+            )
         if encoder.input_size != output_size + input_size:
             raise ValueError(
                 f"Forecaster: encoder reads {encoder.input_size} features per step, expected "
@@ -85,11 +102,29 @@ class Forecaster(nn.Module):
         self.head = head if head is not None else nn.Identity()
         self.input_size, self.output_size = input_size, output_size
         self.window, self.horizon = window, horizon
+        self.linear = linear
+        if linear is not None:
+            self.correction_scale = nn.Parameter(torch.zeros(()))  # alpha
+            self.register_buffer("linear_fitted", torch.tensor(False))
+
+    @torch.no_grad()
+    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Initialise the linear skip by least squares on ``(u (N, I), y (N, O))`` pieces.
+
+        Once: a model restored from a checkpoint keeps its trained skip.
+        """
+        if self.linear is not None and not self.linear_fitted:
+            self.linear.fit(pieces)
+            self.linear_fitted.fill_(True)
 
     def _block(self, x: Tensor, y: Tensor) -> Tensor:
         """``H`` steps after windows ``x (N, W, I)``, ``y (N, W, O)`` -> ``(N, H, O)``."""
         out, _ = self.encoder(torch.cat([y, x], dim=-1))  # (N, W, E)
-        return self.head(out[:, -1]).view(-1, self.horizon, self.output_size)  # (N, H, O)
+        out = self.head(out[:, -1]).view(-1, self.horizon, self.output_size)  # (N, H, O)
+        if self.linear is None:
+            return out
+        scale = self.correction_scale * self.linear.residual_std.to(x.dtype)  # (H*O,)
+        return self.linear(x, y) + scale.view(self.horizon, self.output_size) * out
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         """Training target: the free-run forecast of the steps after ``context``."""
@@ -127,9 +162,21 @@ class NARXForecaster(nn.Module):
     r"""NARX network as a forecaster: open loop (series-parallel) or closed loop (parallel).
 
     .. math::
-        \hat y_t = f(u_t, \dots, u_{t-L}, \tilde y_{t-1}, \dots, \tilde y_{t-K}), \qquad
+        \hat y_t = \underbrace{\Theta\, r_t}_{\text{linear ARX (optional)}}
+                  + \alpha \sigma\, f(u_t, \dots, u_{t-L}, \tilde y_{t-1}, \dots, \tilde y_{t-K}),
+        \qquad
         \tilde y = \begin{cases} y & \text{open loop (true past outputs fed back)} \\
         \hat y & \text{closed loop (own predictions fed back)} \end{cases}
+
+    :math:`f` is the NARX cell; with a ``linear`` skip, :math:`\Theta r_t` is a
+    :class:`rnnkit.models.LinearARX` on the same delays (:math:`r_t` its regressors) and the
+    network learns a correction to it, scaled by a learned :math:`\alpha` that starts at 0
+    (ReZero, Bachlechner et al. 2020), so the untrained model *is* the linear ARX, and after
+    :meth:`fit_linear` the least-squares one: training starts from the linear fit. The
+    correction is in units of :math:`\sigma`, the RMS of the least-squares residuals
+    (``linear.residual_std``): an optimizer step moves it relative to what is left to explain,
+    not to the series' scale, so a nearly linear series is not swamped by it. Without the skip,
+    :math:`\hat y_t = f(\cdot)` (Lin et al. 1996).
 
     The context rows are always run open loop, so the delay lines start from real initial
     conditions (give at least ``max(L, K)`` context rows); after them, ``forecast`` runs closed
@@ -142,6 +189,7 @@ class NARXForecaster(nn.Module):
         output_size: O, targets.
         closed_loop_training: ``forward`` (training) runs closed loop, backpropagating through
             the fed-back predictions (BPTT), instead of open loop.
+        linear: the linear ARX skip, on the cell's delays; ``None``: none.
 
     Shape:
         forward: x (B, T, I), y (B, T, O), context -> (B, T - context, O).
@@ -153,6 +201,7 @@ class NARXForecaster(nn.Module):
         input_size: int,
         output_size: int,
         closed_loop_training: bool = False,
+        linear: LinearARX | None = None,
     ) -> None:
         super().__init__()
         if layer.output_size != output_size or layer.input_size != max(input_size, 1):
@@ -164,11 +213,35 @@ class NARXForecaster(nn.Module):
         self.layer = layer
         self.input_size, self.output_size = input_size, output_size
         self.closed_loop_training = closed_loop_training
+        self.linear = linear
+        if linear is not None:
+            cell = layer.layers[0].cell
+            delays = (cell.input_delays, cell.output_delays)
+            if (linear.input_delays, linear.output_delays) != delays or (
+                linear.input_size,
+                linear.output_size,
+            ) != (input_size, output_size):
+                raise ValueError(
+                    "NARXForecaster: the linear skip must have the cell's sizes and delays "
+                    f"(input_delays, output_delays) = {delays}"
+                )
+            self.correction_scale = nn.Parameter(torch.zeros(()))  # alpha
+            self.register_buffer("linear_fitted", torch.tensor(False))
 
     def _inputs(self, x: Tensor) -> Tensor:
         if self.input_size == 0:
             return x.new_ones(x.shape[0], x.shape[1], 1)  # (B, T, 1)
         return x
+
+    @torch.no_grad()
+    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Initialise the linear skip by least squares on ``(u (N, I), y (N, O))`` pieces.
+
+        Once: a model restored from a checkpoint keeps its trained skip.
+        """
+        if self.linear is not None and not self.linear_fitted:
+            self.linear.fit(pieces)
+            self.linear_fitted.fill_(True)
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         _check_windows(x, y, context, "NARXForecaster")
@@ -178,6 +251,8 @@ class NARXForecaster(nn.Module):
 
     def forecast(self, x: Tensor, y_context: Tensor) -> Tensor:
         """Open loop over the context, then closed loop over the rest of ``x``."""
+        if self.linear is not None:  # the sum is fed back: step by step
+            return closed_loop(self.one_step, x, y_context, self.linear.memory)
         x = self._inputs(x)
         W = y_context.shape[1]
         _, state = self.layer(x[:, :W], feedback=y_context)
@@ -188,7 +263,10 @@ class NARXForecaster(nn.Module):
         """Open loop over every step: the true outputs fill the delay lines."""
         _check_windows(x, y, context, "NARXForecaster")
         out, _ = self.layer(self._inputs(x), feedback=y)  # (B, T, O)
-        return out[:, context:]
+        if self.linear is None:
+            return out[:, context:]
+        scale = self.correction_scale * self.linear.residual_std.to(x.dtype)  # (O,)
+        return self.linear.one_step(x, y, context) + scale * out[:, context:]
 
 
 def rnn_forecaster(
@@ -200,6 +278,8 @@ def rnn_forecaster(
     hidden_size: int,
     num_layers: int = 1,
     dropout: float = 0.0,
+    linear_delays: int = 0,
+    train_linear: bool = False,
     backend: str = "auto",
 ) -> Forecaster:
     """A recurrent encoder (any cell, via :func:`build_stack`) with a linear multi-step head.
@@ -211,6 +291,9 @@ def rnn_forecaster(
         window: W, context rows.
         horizon: H, steps forecast at once.
         hidden_size, num_layers, dropout, backend: of the stack.
+        linear_delays: K > 0: a direct linear skip on the last K rows (:class:`DirectARX`),
+            the network learns a correction; 0: none.
+        train_linear: the skip's weights train too (else they stay at the least-squares fit).
     """
     encoder = build_stack(
         cell,
@@ -221,7 +304,10 @@ def rnn_forecaster(
         backend=backend,
     )
     head = nn.Linear(encoder.output_size, horizon * output_size)
-    return Forecaster(encoder, input_size, output_size, window, horizon, head=head)
+    linear = None
+    if linear_delays:
+        linear = DirectARX(input_size, output_size, linear_delays, horizon, train_linear)
+    return Forecaster(encoder, input_size, output_size, window, horizon, head, linear)
 
 
 def sliding_window_forecaster(
@@ -249,6 +335,8 @@ def narx_forecaster(
     output_size: int,
     hidden_size: int,
     closed_loop_training: bool = False,
+    linear_skip: bool = False,
+    train_linear: bool = False,
     backend: str = "auto",
 ) -> NARXForecaster:
     """A NARX forecaster: one layer of ``cell`` (a ``NARXCell`` partial with its delays).
@@ -260,10 +348,22 @@ def narx_forecaster(
         output_size: O, targets.
         hidden_size: H of the cell.
         closed_loop_training: train closed loop instead of open loop.
+        linear_skip: add a linear ARX on the cell's delays; the network learns a correction.
+        train_linear: the skip's weights train too (else they stay at the least-squares fit).
     """
 
     def sized_cell(**sizes) -> Cell:
         return cell(output_size=output_size, **sizes)
 
     layer = build_stack(sized_cell, max(input_size, 1), hidden_size, num_layers=1, backend=backend)
-    return NARXForecaster(layer, input_size, output_size, closed_loop_training)
+    linear = None
+    if linear_skip:
+        built = layer.layers[0].cell
+        linear = LinearARX(
+            input_size,
+            output_size,
+            built.input_delays,
+            built.output_delays,
+            trainable=train_linear,
+        )
+    return NARXForecaster(layer, input_size, output_size, closed_loop_training, linear)

@@ -152,6 +152,11 @@ class ForecastingTask(Task):
 
     # -- training and validation -----------------------------------------------------------
 
+    def on_fit_start(self) -> None:
+        """A model with a linear skip (``fit_linear``) starts from its least-squares fit."""
+        if hasattr(self.model, "fit_linear"):
+            self.model.fit_linear(self.trainer.datamodule.split_arrays("train"))
+
     def model_step(self, batch) -> tuple[Tensor, Tensor, Tensor]:
         """Training: the model's own prediction mode (open or closed loop) and its loss."""
         W = self.hparams.window

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from rnnkit.cells import GRUCell, NARXCell
-from rnnkit.models.arx import LinearARX
+from rnnkit.models.arx import DirectARX, LinearARX
 from rnnkit.models.forecaster import (
+    Forecaster,
+    NARXForecaster,
     narx_forecaster,
     rnn_forecaster,
     sliding_window_forecaster,
@@ -145,3 +147,91 @@ def test_linear_arx_recovers_a_linear_system_and_free_runs_like_a_hand_loop():
     torch.testing.assert_close(
         arx.forecast(x_t, context)[0, :, 0], torch.tensor(hand[2:], dtype=torch.double)
     )
+
+
+def make_skip_narx(train_linear=False):
+    torch.manual_seed(0)
+    cell = functools.partial(NARXCell, input_delays=3, output_delays=4)
+    return narx_forecaster(
+        cell, I, O, hidden_size=5, linear_skip=True, train_linear=train_linear
+    ).double()
+
+
+def test_narx_linear_skip_starts_as_the_least_squares_arx_on_the_same_delays():
+    rng = np.random.default_rng(1)
+    u, y = rng.normal(size=(60, I)), rng.normal(size=(60, O))
+    model = make_skip_narx()
+    model.fit_linear([(u, y)])
+    arx = LinearARX(I, O, input_delays=3, output_delays=4).double().fit([(u, y)])
+    torch.testing.assert_close(model.linear.weight, arx.weight)
+    x_t, y_t = torch.tensor(u)[None], torch.tensor(y)[None]
+    # alpha = 0: the model is the linear ARX, open and closed loop
+    torch.testing.assert_close(model.one_step(x_t, y_t, W), arx.one_step(x_t, y_t, W))
+    torch.testing.assert_close(model.forecast(x_t, y_t[:, :W]), arx.forecast(x_t, y_t[:, :W]))
+    # fitted once: a second call (a resumed run) keeps the weights it has
+    model.linear.weight.add_(1.0)
+    model.fit_linear([(u, y)])
+    assert not torch.allclose(model.linear.weight, arx.weight)
+    assert bool(model.state_dict()["linear_fitted"])
+
+
+def test_narx_skip_free_run_feeds_back_the_sum_like_the_native_loop():
+    # linear part 0 and alpha 1: the step-by-step closed loop must equal the layer's own loop
+    plain, skip = make_narx(), make_skip_narx()
+    skip.layer.load_state_dict(plain.layer.state_dict())
+    with torch.no_grad():
+        skip.correction_scale.fill_(1.0)
+    x = torch.randn(B, W + 9, I, dtype=torch.double)
+    y = torch.randn(B, W + 9, O, dtype=torch.double)
+    torch.testing.assert_close(skip.forecast(x, y[:, :W]), plain.forecast(x, y[:, :W]))
+    torch.testing.assert_close(skip.one_step(x, y, W), plain.one_step(x, y, W))
+    # with a linear part, what is fed back is the sum: open loop on the model's own
+    # forecast reproduces it, and differs from the network alone
+    with torch.no_grad():
+        skip.linear.weight.normal_(0.0, 0.3)
+    free = skip.forecast(x, y[:, :W])
+    torch.testing.assert_close(skip.one_step(x, torch.cat([y[:, :W], free], 1), W), free)
+    assert not torch.allclose(free, plain.forecast(x, y[:, :W]))
+
+
+def test_narx_skip_trains_the_correction_and_optionally_the_linear_part():
+    x = torch.randn(B, W + 5, I, dtype=torch.double)
+    y = torch.randn(B, W + 5, O, dtype=torch.double)
+    for train_linear in (False, True):
+        model = make_skip_narx(train_linear)
+        names = {n for n, p in model.named_parameters()}
+        assert ("linear.weight" in names) is train_linear
+        (model(x, y, W) - y[:, W:]).pow(2).sum().backward()
+        assert model.correction_scale.grad.abs() > 0  # alpha moves first (ReZero)
+    with pytest.raises(ValueError, match="the cell's sizes and delays"):
+        NARXForecaster(make_narx().layer, I, O, linear=LinearARX(I, O, 1, 1))
+
+
+def sinusoid(n=80):
+    # y_t = 2 cos(w) y_{t-1} - y_{t-2} + const: exactly linear in the last two values
+    t = np.arange(n)
+    return (np.sin(0.4 * t) + 0.5)[:, None], np.zeros((n, 0))
+
+
+def test_direct_arx_is_exact_on_a_linear_system_and_forecaster_skip_starts_there():
+    y, u = sinusoid()
+    H = 3
+    direct = DirectARX(0, 1, delays=2, horizon=H).double().fit([(u, y)])
+    y_t, x_t = torch.tensor(y)[None], torch.zeros(1, len(y), 0, dtype=torch.double)
+    # every block of H from the last two true values is exact (so is its free run)
+    torch.testing.assert_close(direct(x_t[:, 30:32], y_t[:, 30:32]), y_t[:, 32 : 32 + H])
+    torch.manual_seed(0)
+    model = rnn_forecaster(GRUCell, 0, 1, W, H, hidden_size=4, linear_delays=2).double()
+    model.fit_linear([(u, y)])
+    torch.testing.assert_close(model.linear.weight, direct.weight)
+    # alpha = 0: the forecaster is the direct linear forecast, free run and one step
+    torch.testing.assert_close(model.forecast(x_t, y_t[:, :W]), y_t[:, W:])
+    torch.testing.assert_close(model.one_step(x_t, y_t, W), y_t[:, W:])
+    # the network's correction enters once alpha moves, and alpha gets a gradient first
+    (model(x_t[:, : W + H], y_t[:, : W + H] + 0.1, W) - 1.0).pow(2).sum().backward()
+    assert model.correction_scale.grad.abs() > 0
+    with torch.no_grad():
+        model.correction_scale.fill_(1.0)
+    assert not torch.allclose(model.forecast(x_t, y_t[:, :W]), y_t[:, W:])
+    with pytest.raises(ValueError, match="the linear skip must emit"):
+        Forecaster(model.encoder, 0, 1, W, H, model.head, DirectARX(0, 1, W + 1, H))
