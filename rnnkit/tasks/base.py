@@ -6,9 +6,8 @@ steps and how a prediction reads as text; this base holds the rest once:
 
 - ``configure_optimizers``: the partial ``optimizer`` over the trainable parameters, plus the
   partial ``scheduler`` stepped once per epoch on ``val/loss`` when one is given;
-- the metric hooks: each epoch start lets the stage's metrics be logged anew, the
-  sanity-check batches never count as the best epoch, and the epoch ends of validation and
-  test log best values, baselines and constants;
+- the metric hooks: the sanity-check batches never count as the best epoch, and the epoch
+  ends of validation and test log best values, baselines and constants;
 - ``data_state``: the constructor arguments fitted on the data (vocabularies, label names,
   scalers). They come from ``datamodule.info`` (see :meth:`data_arguments`), never from the
   config, and are not hyper-parameters: a checkpoint carries them once, in the datamodule's
@@ -64,15 +63,6 @@ class Task(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.metrics.on_train_start()
-
-    def on_train_epoch_start(self) -> None:
-        self.metrics.on_epoch_start("train")
-
-    def on_validation_epoch_start(self) -> None:
-        self.metrics.on_epoch_start("val")
-
-    def on_test_epoch_start(self) -> None:
-        self.metrics.on_epoch_start("test")
 
     def on_validation_epoch_end(self) -> None:
         self.metrics.on_epoch_end(self, "val")

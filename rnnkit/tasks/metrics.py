@@ -1,14 +1,13 @@
 """``StageMetrics``: the one way a task keeps its metrics, per stage, logged once per epoch.
 
 A task declares its torchmetrics objects once, by stage (``train``, ``val``, ``test``) and name;
-each step calls :meth:`StageMetrics.update`, which updates the object. The first update of a
-key in an epoch also hands the object to Lightning's ``self.log`` (``on_epoch=True``), which
-keeps the reference, so the value logged as ``{stage}/{name}`` is computed (and reduced across
-processes) once per epoch from every update of that epoch. Only the first: a ``self.log`` call
-walks Lightning's result collection (device moves, metadata checks) and cost more than the
-whole forward pass of a small model when it ran on every step (``scripts/bench_tasks.py``).
-The task's epoch-start hooks call :meth:`StageMetrics.on_epoch_start`, once per validation run
-too (``val_check_interval`` may run several in an epoch).
+each step calls :meth:`StageMetrics.update`, which updates the object. The first update since
+the object was last reset also hands it to Lightning's ``self.log`` (``on_epoch=True``), which
+keeps the reference, computes the value logged as ``{stage}/{name}`` (reduced across
+processes) from every update of the epoch, and resets the object when the epoch (or the
+validation run) ends; the next update is a first one again. Only the first: a ``self.log``
+call walks Lightning's result collection (device moves, metadata checks) and cost more than
+the whole forward pass of a small model when it ran on every step (``scripts/bench_tasks.py``).
 
 Nothing here reads a value back to the host during a step: updates stay on the device, and
 tasks build their metrics without the per-update argument checks (``validate_args=False``,
@@ -101,7 +100,6 @@ class StageMetrics(nn.Module):
         self.baselines = set(baselines)
         self.constants = dict(constants or {})
         self._known: dict[str, Tensor] = {}  # baseline values of finished full epochs
-        self._logged: set[str] = set()  # keys handed to Lightning in their stage's epoch
         self.best_name: str | None = None
         if best is not None:
             name, mode = best
@@ -134,7 +132,7 @@ class StageMetrics(nn.Module):
     def update(
         self, module: L.LightningModule, stage: str, name: str, *args: Any, batch_size: int, **kw
     ) -> None:
-        """Update ``{stage}/{name}`` with ``args``/``kw``; log it on its first update in the epoch.
+        """Update ``{stage}/{name}`` with ``args``/``kw``; log it on its epoch's first update.
 
         ``batch_size`` spares Lightning guessing it from the batch (a metric object reduces
         itself over its updates).
@@ -143,10 +141,10 @@ class StageMetrics(nn.Module):
         if key in self._known:
             return
         metric = self[key]
+        first = metric.update_count == 0  # new epoch: Lightning reset what it was handed
         metric.update(*args, **kw)
-        if key in self._logged:
+        if not first:
             return
-        self._logged.add(key)
         module.log(
             key,
             metric,
@@ -156,10 +154,6 @@ class StageMetrics(nn.Module):
             batch_size=batch_size,
             add_dataloader_idx=False,
         )
-
-    def on_epoch_start(self, stage: str) -> None:
-        """A new epoch (or validation run) of ``stage``: its keys are logged again."""
-        self._logged = {key for key in self._logged if not key.startswith(f"{stage}/")}
 
     def on_train_start(self) -> None:
         """Forget the sanity-check batches (the best value never saw them)."""
