@@ -1,4 +1,4 @@
-"""Benchmark rnnkit's execution backends against torch.nn, plus a Lightning vs plain-loop figure.
+"""Benchmark rnnkit's execution backends against torch.nn; ``--tasks`` adds the task loops.
 
 Every cell runs under every backend that supports it, interleaved with the torch.nn reference
 in the same process (one round = each contender once, the order rotated every round), after
@@ -13,7 +13,8 @@ the same hidden size for the custom ones (GRU reset_before, Jordan, NARX).
 
 ``--device cuda`` times the same table on the GPU, every clock read after
 ``torch.cuda.synchronize()`` (kernels run asynchronously), TF32 off on both sides unless
-``--tf32``, plus the size GPUs are for (B=256, H=1024, T=1000); the Lightning figure is CPU only.
+``--tf32``, plus the size GPUs are for (B=256, H=1024, T=1000). ``--tasks`` (CPU only) runs
+``scripts/bench_tasks.py`` afterwards: every task's training loop against a plain PyTorch loop.
 
 Rows written by ``--json``: ``{cell, backend, mode, B, I, H, T, ms, torch_ms, ratio}``.
 """
@@ -21,13 +22,13 @@ Rows written by ``--json``: ``{cell, backend, mode, B, I, H, T, ms, torch_ms, ra
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
 
+import bench_tasks  # scripts/: the end-to-end section
 import torch
 from torch import Tensor, nn
 
@@ -179,115 +180,7 @@ def _fmt(row: dict) -> str:
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# end to end: Lightning task vs a plain PyTorch loop
-
-
-class _Classifier(nn.Module):
-    """Stacked LSTM over the sequence, the last valid output, a linear head: ``(x, lengths)``."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_classes: int, backend: str):
-        super().__init__()
-        from rnnkit.models.builders import build_stack
-
-        self.rnn = build_stack(LSTMCell, input_size, hidden_size, num_layers=1, backend=backend)
-        self.head = nn.Linear(hidden_size, num_classes)
-
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        _, states = self.rnn(x, lengths)
-        h, _ = states[-1]  # (B, H) at each sequence's end
-        return self.head(h)
-
-
-def bench_lightning(args) -> dict:
-    import lightning as L
-    from torch.utils.data import DataLoader, TensorDataset
-
-    B, I, H, T, C = 32, 64, 128, 100, 4
-    steps = 15 if args.quick else 60
-    skip = 3 if args.quick else 10  # steps not timed: warm-up, first-batch setup
-    g = torch.Generator().manual_seed(0)
-    n = B * (steps + skip)
-    data = TensorDataset(
-        torch.randn(n, T, I, generator=g),
-        torch.randint(T // 2, T + 1, (n,), generator=g),
-        torch.randint(0, C, (n,), generator=g),
-    )
-    optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
-
-    # the Lightning task (or a minimal module if rnnkit.tasks is missing)
-    try:
-        from rnnkit.tasks import ClassificationTask
-
-        def make_task(model):
-            return ClassificationTask(model, optimizer=optimizer, num_classes=C)
-
-        which = "rnnkit.tasks.ClassificationTask"
-    except ImportError:
-
-        class _Minimal(L.LightningModule):
-            def __init__(self, model):
-                super().__init__()
-                self.model, self.loss_fn = model, nn.CrossEntropyLoss()
-
-            def training_step(self, batch, batch_idx):
-                x, lengths, y = batch
-                return self.loss_fn(self.model(x, lengths), y)
-
-            def configure_optimizers(self):
-                return optimizer(self.parameters())
-
-        make_task = _Minimal
-        which = "a minimal LightningModule (rnnkit.tasks.ClassificationTask not found)"
-
-    # A plain PyTorch step (own model, optimizer and data iterator) runs right after every
-    # Lightning step, so both see the same machine at the same moment: on a shared VM a
-    # sequential A-then-B timing moved the ratio by +-15%. Each step's time is taken between
-    # stamps; the figures are medians over steps after a warm-up.
-    torch.manual_seed(0)
-    plain_model = _Classifier(I, H, C, "auto")
-    plain_opt = optimizer(plain_model.parameters())
-    loss_fn = nn.CrossEntropyLoss()
-    plain_batches = iter(DataLoader(data, batch_size=B))
-
-    class _Interleave(L.Callback):
-        def __init__(self):
-            self.lightning, self.plain, self.last = [], [], None
-
-        def on_train_batch_end(self, *a, **k):
-            now = _clock()
-            if self.last is not None:
-                self.lightning.append(now - self.last)
-            x, lengths, y = next(plain_batches)
-            loss = loss_fn(plain_model(x, lengths), y)
-            plain_opt.zero_grad()
-            loss.backward()
-            plain_opt.step()
-            self.last = _clock()
-            self.plain.append(self.last - now)
-
-    torch.manual_seed(0)
-    timer = _Interleave()
-    trainer = L.Trainer(
-        accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
-        num_sanity_val_steps=0,
-    )  # fmt: skip
-    trainer.fit(make_task(_Classifier(I, H, C, "auto")), DataLoader(data, batch_size=B))
-    plain = 1 / statistics.median(timer.plain[skip:])
-    lightning = 1 / statistics.median(timer.lightning[skip:])
-    result = dict(task=which, B=B, I=I, H=H, T=T, plain_steps_s=round(plain, 2),
-                  lightning_steps_s=round(lightning, 2),
-                  ratio=round(lightning / plain, 3))  # fmt: skip
-    print(
-        f"end to end (LSTM H={H}, T<={T}, B={B}, Adam): plain loop {plain:.2f} steps/s, "
-        f"Lightning {lightning:.2f} steps/s, ratio {lightning / plain:.2f}  [{which}]",
-        flush=True,
-    )
-    return result
-
-
-def markdown(rows: list[dict], e2e: dict | None) -> str:
+def markdown(rows: list[dict], e2e: list[dict] | None) -> str:
     """The rows as one markdown table per size: ms and ratio to torch.nn, train and inference."""
     lines = []
     sizes = sorted({(r["B"], r["I"], r["H"], r["T"]) for r in rows}, key=lambda s: (s[3], s[2]))
@@ -311,10 +204,7 @@ def markdown(rows: list[dict], e2e: dict | None) -> str:
                     ]  # fmt: skip
                 lines.append(f"| {cell} | {name} | " + " | ".join(cols) + " |")
     if e2e:
-        lines.append(
-            f"\nEnd to end, {e2e['task']}: plain loop {e2e['plain_steps_s']} steps/s, Lightning "
-            f"{e2e['lightning_steps_s']} steps/s, ratio {e2e['ratio']:.2f}."
-        )
+        lines.append("\n**End to end (steps/s)**\n\n" + bench_tasks.markdown(e2e))
     return "\n".join(lines)
 
 
@@ -359,7 +249,11 @@ def main() -> None:
         "H=1024, T=1000",
     )  # fmt: skip
     parser.add_argument("--tf32", action="store_true", help="cuda: allow TF32 on both sides")
-    parser.add_argument("--no-lightning", action="store_true")
+    parser.add_argument(
+        "--tasks", action="store_true",
+        help="also every task's training loop against a plain loop (scripts/bench_tasks.py)",
+    )  # fmt: skip
+    bench_tasks.add_arguments(parser)
     parser.add_argument(
         "--long", action="store_true",
         help=f"also time {', '.join(SCAN_CELLS)} at B, I, H, T = {LONG_SIZES}",
@@ -394,7 +288,7 @@ def main() -> None:
     rows = bench_backends(args)
     if args.long:
         rows += bench_backends(args, sizes=LONG_SIZES, only=SCAN_CELLS)
-    e2e = None if args.no_lightning or args.device == "cuda" else bench_lightning(args)
+    e2e = bench_tasks.bench_tasks(args) if args.tasks and args.device == "cpu" else None
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.markdown:
         with open(args.markdown, "w") as f:

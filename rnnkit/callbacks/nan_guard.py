@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import Tensor
+from torch.nn.utils import get_total_norm
 
 from rnnkit.errors import ConfigError, NonFiniteLossError
 
@@ -65,6 +66,11 @@ class NaNGuard(L.Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
     ) -> None:
         if not self.check_gradients:
+            return
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        # one host sync a step: the largest |g| over all gradients (NaN and inf propagate; a
+        # max-norm cannot overflow as a 2-norm of huge finite values would)
+        if not grads or torch.isfinite(get_total_norm(grads, norm_type=float("inf"))):
             return
         for name, parameter in pl_module.named_parameters():
             grad = parameter.grad

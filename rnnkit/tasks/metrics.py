@@ -1,12 +1,18 @@
 """``StageMetrics``: the one way a task keeps its metrics, per stage, logged once per epoch.
 
 A task declares its torchmetrics objects once, by stage (``train``, ``val``, ``test``) and name;
-each step calls :meth:`StageMetrics.update`, which updates the object and hands it to
-Lightning's ``self.log`` (``on_epoch=True``), so the value logged as ``{stage}/{name}`` is
-computed (and reduced across processes) once per epoch. Nothing here reads a value back to the
-host during a step: updates stay on the device, and tasks build their metrics without the
-per-update argument checks (``validate_args=False``, ``nan_strategy="disable"``), each of which
-would cost a host sync (the loss computed before every update already rejects bad targets).
+each step calls :meth:`StageMetrics.update`, which updates the object. The first update since
+the object was last reset also hands it to Lightning's ``self.log`` (``on_epoch=True``), which
+keeps the reference, computes the value logged as ``{stage}/{name}`` (reduced across
+processes) from every update of the epoch, and resets the object when the epoch (or the
+validation run) ends; the next update is a first one again. Only the first: a ``self.log``
+call walks Lightning's result collection (device moves, metadata checks) and cost more than
+the whole forward pass of a small model when it ran on every step (``scripts/bench_tasks.py``).
+
+Nothing here reads a value back to the host during a step: updates stay on the device, and
+tasks build their metrics without the per-update argument checks (``validate_args=False``,
+``nan_strategy="disable"``), each of which would cost a host sync (the loss computed before
+every update already rejects bad targets).
 
 Three kinds of epoch values besides the updated ones:
 
@@ -126,12 +132,19 @@ class StageMetrics(nn.Module):
     def update(
         self, module: L.LightningModule, stage: str, name: str, *args: Any, batch_size: int, **kw
     ) -> None:
-        """Update ``{stage}/{name}`` with ``args``/``kw`` and log it for the epoch."""
+        """Update ``{stage}/{name}`` with ``args``/``kw``; log it on its epoch's first update.
+
+        ``batch_size`` spares Lightning guessing it from the batch (a metric object reduces
+        itself over its updates).
+        """
         key = f"{stage}/{name}"
         if key in self._known:
             return
         metric = self[key]
+        first = metric.update_count == 0  # new epoch: Lightning reset what it was handed
         metric.update(*args, **kw)
+        if not first:
+            return
         module.log(
             key,
             metric,

@@ -1,4 +1,4 @@
-"""StageMetrics: per-stage epoch values, the best value, constants, and its argument checks."""
+"""StageMetrics: epoch values (logged once an epoch), best value, constants, argument checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import functools
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric
@@ -55,6 +56,62 @@ def test_epoch_values_best_and_constants() -> None:
     assert float(m["val/value_best"]) == pytest.approx(2.0)  # epoch 0, not the sanity check
     assert float(m["val/baseline"]) == 7.0
     assert "train/loss" in m and "train/value" not in m
+
+
+class Recorder(Logger):
+    """Keeps every ``log_metrics`` call: ``[(step, {name: value})]``."""
+
+    name, version = "recorder", 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[int, dict[str, float]]] = []
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.rows.append((step, dict(metrics)))
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+    def values(self, key: str) -> list[float]:
+        return [round(row[key], 4) for _, row in self.rows if key in row]
+
+
+class StepTask(MeanTask):
+    """``train/loss`` = batch + 10 * epoch; ``val/value`` = batch + global step."""
+
+    def training_step(self, batch, batch_idx):
+        loss = (
+            self.model(batch[:, None]).pow(2).mean() * 0 + batch.mean() + 10 * self.current_epoch
+        )
+        self.metrics.update(self, "train", "loss", loss.detach(), batch_size=len(batch))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        values = batch + self.global_step
+        self.metrics.update(self, "val", "value", values, batch_size=len(batch))
+
+
+def test_every_epoch_and_validation_run_logs_its_own_updates() -> None:
+    """The metric object is handed to Lightning once per epoch (or validation run), not per
+    step; each logged value must still be the mean of exactly that epoch's updates."""
+    task = StepTask(functools.partial(torch.optim.SGD, lr=0.0))
+    train = DataLoader([torch.tensor([v]) for v in (1.0, 2.0, 3.0, 4.0)], batch_size=None)
+    val = DataLoader([torch.tensor([10.0]), torch.tensor([20.0])], batch_size=None)
+    recorder = Recorder()
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=recorder,
+        log_every_n_steps=1,
+        val_check_interval=2,  # two validation runs an epoch
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(task, train, val)
+    assert recorder.values("train/loss") == [2.5, 12.5]  # means of 1..4, then 11..14
+    assert recorder.values("val/value") == [17.0, 19.0, 21.0, 23.0]  # 15 + step 2, 4, 6, 8
 
 
 def test_bad_declarations_are_clear_errors() -> None:

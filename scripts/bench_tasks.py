@@ -1,0 +1,609 @@
+"""End-to-end training speed of every rnnkit task against a plain PyTorch loop, in one run.
+
+Each task trains under the Trainer that ``scripts/train.py`` builds from the default configs
+(``configs/trainer/default.yaml``, ``configs/callbacks/default.yaml``, the CSV logger, the
+one-line-per-epoch console), and a plain loop trains a copy of the same model (same
+initial weights, same batches from the same collate, Adam, the trainer's gradient clipping)
+with nothing else. Two figures per task:
+
+- **step**: median steps/s of single training steps. The plain loop's step runs right after
+  every Lightning step, inside the same process (a callback), so both see the machine at the
+  same moment; a Lightning step is the time between two of those callbacks less the plain
+  step: its batch, its hooks, its logging, forward, backward, clipping, optimizer.
+- **epoch**: training steps per second of wall time of ``trainer.fit`` over a few epochs with
+  validation, sanity check, metrics, checkpoints and logging, against a plain loop over the
+  same epochs that also computes the validation loss; whole fits alternate, A B A B, and the
+  figure is the median.
+
+Every duration is CPU time of this process by default (``--clock cpu``): on a machine shared
+with other jobs, elapsed time mostly measures the other jobs; with one thread (OMP_NUM_THREADS=1)
+and the data in the main process, the process's CPU time is the work of the step.
+``--clock wall`` times elapsed seconds, for a quiet machine.
+
+The forecasting row is the shape issue 20 measured darts and neuralforecast on: 81 short
+series (seeded), a GRU of hidden 64, batch 32, window 12, a 6-step output. With the ``bench``
+extra installed (``pip install -e .[bench]``) the same model trains under darts'
+``BlockRNNModel`` and neuralforecast's ``GRU`` (both over torch's ``nn.GRU``) and their median
+step is timed the same way (a Lightning callback); without them the comparison is skipped with a
+message.
+
+    OMP_NUM_THREADS=1 python scripts/bench_tasks.py --quick      # ~2 min, one thread
+    OMP_NUM_THREADS=1 python scripts/bench_tasks.py --json e2e.json --markdown e2e.md
+    python scripts/bench.py --tasks                               # the kernels, then this
+
+Rows written by ``--json``: ``{task, backend, plain_step, task_step, step_ratio, plain_epoch,
+task_epoch, epoch_ratio}`` in steps/s, plus ``{library, backend, step, ...}`` rows for darts
+and neuralforecast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+#: the clock of every figure: ``time.process_time`` (CPU seconds of this process, what a
+#: shared machine's load does not inflate) or ``time.perf_counter`` (wall, ``--clock wall``)
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+_clock = CLOCKS["cpu"]
+
+#: Adam as ``configs/task/base/optimization.yaml`` sets it
+OPTIMIZER = functools.partial(torch.optim.Adam, lr=3e-3)
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+# the forecasting shape of issue 20
+SERIES, SERIES_ROWS, WINDOW, HORIZON, HIDDEN, BATCH = 81, 60, 12, 6, 64, 32
+
+
+@dataclass
+class Case:
+    """One task: its model, its Lightning task, its loaders and the plain loop's loss."""
+
+    name: str
+    backend: str
+    make_model: Callable[[], nn.Module]
+    make_task: Callable[[nn.Module], L.LightningModule]
+    plain_loss: Callable[[nn.Module, tuple], Tensor]
+    train_loader: Callable[[], DataLoader]
+    val_loader: Callable[[], DataLoader]
+
+
+# ----------------------------------------------------------------------------------------------
+# the five tasks
+
+
+def _token_pairs(n: int, vocab: int, lo: int, hi: int, g: torch.Generator, per_step: bool):
+    """``n`` examples ``(ids (T,), y)`` with ``T`` in ``[lo, hi]``; ``y`` per step or one label."""
+    out = []
+    for _ in range(n):
+        T = int(torch.randint(lo, hi + 1, (1,), generator=g))
+        x = torch.randint(1, vocab, (T,), generator=g)
+        y = torch.randint(0, 17, (T,), generator=g) if per_step else torch.randint(0, 4, ())
+        out.append((x, y))
+    return out
+
+
+def forecasting_case(backend: str, workdir: Path) -> Case:
+    """81 seeded series of 60 rows (a seasonal random walk), one global GRU forecaster."""
+    from rnnkit.cells import GRUCell
+    from rnnkit.data import TimeSeriesDataModule
+    from rnnkit.models import rnn_forecaster
+    from rnnkit.tasks import ForecastingTask
+
+    path = workdir / "series.csv"
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        rows = ["series,t,y"]
+        for s in range(SERIES):
+            t = np.arange(SERIES_ROWS)
+            y = np.cumsum(rng.normal(size=SERIES_ROWS)) + 3 * np.sin(2 * np.pi * t / 12 + s)
+            rows += [f"s{s},{i},{v:.5f}" for i, v in zip(t, y, strict=True)]
+        path.write_text("\n".join(rows) + "\n")
+    data = TimeSeriesDataModule(
+        path=str(path),
+        target_columns=["y"],
+        series_column="series",
+        window=WINDOW,
+        horizon=HORIZON,
+        batch_size=BATCH,
+    )
+    data.setup("fit")
+    info = data.info
+
+    def make_model() -> nn.Module:
+        return rnn_forecaster(GRUCell, 0, 1, WINDOW, HORIZON, HIDDEN, backend=backend)
+
+    def make_task(model: nn.Module) -> L.LightningModule:
+        state = {k: info[k] for k in ForecastingTask.data_state}
+        return ForecastingTask(
+            model, OPTIMIZER, window=WINDOW, horizon=HORIZON, plot=False, **state
+        )
+
+    def plain_loss(model: nn.Module, batch: tuple) -> Tensor:
+        x, _, y, _ = batch
+        return F.mse_loss(model(x, y, WINDOW), y[:, WINDOW:])
+
+    return Case(
+        "forecasting", backend, make_model, make_task, plain_loss,
+        data.train_dataloader, data.val_dataloader,
+    )  # fmt: skip
+
+
+def _loaders(train: list, val: list, collate) -> tuple[Callable, Callable]:
+    def train_loader() -> DataLoader:
+        return DataLoader(train, batch_size=BATCH, shuffle=True, collate_fn=collate)
+
+    def val_loader() -> DataLoader:
+        return DataLoader(val, batch_size=BATCH, collate_fn=collate)
+
+    return train_loader, val_loader
+
+
+def classification_case(backend: str, workdir: Path) -> Case:
+    """Text classification: 2000 ids, embedding 64, GRU 64, 4 classes, 20-60 tokens."""
+    from rnnkit.cells import GRUCell
+    from rnnkit.data.collate import PadCollate
+    from rnnkit.models import SequenceModel
+    from rnnkit.tasks import ClassificationTask
+
+    g = torch.Generator().manual_seed(1)
+    train, val = (_token_pairs(n, 2000, 20, 60, g, False) for n in (2048, 512))
+
+    def make_model() -> nn.Module:
+        return SequenceModel(4, GRUCell, vocab_size=2000, embedding_dim=64, hidden_size=64,
+                             backend=backend)  # fmt: skip
+
+    def plain_loss(model: nn.Module, batch: tuple) -> Tensor:
+        x, lengths, y = batch
+        return F.cross_entropy(model(x, lengths), y)
+
+    return Case(
+        "classification", backend, make_model,
+        lambda model: ClassificationTask(model, OPTIMIZER, num_classes=4), plain_loss,
+        *_loaders(train, val, PadCollate()),
+    )  # fmt: skip
+
+
+def tagging_case(backend: str, workdir: Path) -> Case:
+    """Tagging: 2000 ids, embedding 64, bidirectional GRU 64, 17 tags, 5-40 tokens, no CRF."""
+    from rnnkit.cells import GRUCell
+    from rnnkit.data.collate import IGNORE_INDEX, PadCollate
+    from rnnkit.models import SequenceModel
+    from rnnkit.tasks import TaggingTask
+
+    g = torch.Generator().manual_seed(2)
+    train, val = (_token_pairs(n, 2000, 5, 40, g, True) for n in (2048, 512))
+    names = ["O"] + [f"{p}-T{i}" for i in range(8) for p in "BI"]
+
+    def make_model() -> nn.Module:
+        return SequenceModel(17, GRUCell, vocab_size=2000, embedding_dim=64, hidden_size=64,
+                             bidirectional=True, backend=backend, pooling="none")  # fmt: skip
+
+    def plain_loss(model: nn.Module, batch: tuple) -> Tensor:
+        x, lengths, y = batch
+        scores = model(x, lengths)
+        return F.cross_entropy(scores.reshape(-1, 17), y.reshape(-1), ignore_index=IGNORE_INDEX)
+
+    return Case(
+        "tagging", backend, make_model,
+        lambda model: TaggingTask(model, OPTIMIZER, num_tags=17, label_names=names),
+        plain_loss, *_loaders(train, val, PadCollate(per_step_targets=True)),
+    )  # fmt: skip
+
+
+def seq2seq_case(backend: str, workdir: Path) -> Case:
+    """Character transduction: 40 symbols, embedding 32, GRU 64 with attention, 3-12 steps."""
+    from rnnkit.data.pairs import PairCollate
+    from rnnkit.models.seq2seq import build_seq2seq
+    from rnnkit.tasks import Seq2SeqTask
+
+    g = torch.Generator().manual_seed(3)
+
+    def pairs(n: int) -> list[tuple[Tensor, Tensor]]:
+        out = []
+        for _ in range(n):
+            src = torch.randint(
+                4, 40, (int(torch.randint(3, 13, (1,), generator=g)),), generator=g
+            )
+            out.append((src, torch.cat([torch.tensor([2]), src.flip(0), torch.tensor([3])])))
+        return out
+
+    train, val = pairs(2048), pairs(256)
+
+    def make_model() -> nn.Module:
+        return build_seq2seq(40, 40, embedding_size=32, hidden_size=64, backend=backend)
+
+    def plain_loss(model: nn.Module, batch: tuple) -> Tensor:
+        src, src_lengths, tgt, _ = batch
+        logits, _ = model(src, src_lengths, tgt[:, :-1])
+        return F.cross_entropy(logits.reshape(-1, 40), tgt[:, 1:].reshape(-1), ignore_index=0)
+
+    return Case(
+        "seq2seq", backend, make_model,
+        lambda model: Seq2SeqTask(model, OPTIMIZER, max_decode_length=16), plain_loss,
+        *_loaders(train, val, PairCollate()),
+    )  # fmt: skip
+
+
+def language_model_case(backend: str, workdir: Path) -> Case:
+    """Character LM: 60 symbols, embedding 32, GRU 64, chunks of 32 steps."""
+    from rnnkit.cells import GRUCell
+    from rnnkit.data.collate import PadCollate
+    from rnnkit.models import LanguageModel
+    from rnnkit.tasks import LanguageModelTask
+
+    g = torch.Generator().manual_seed(4)
+    text = torch.randint(1, 60, (33 * 2560,), generator=g).reshape(2560, 33)
+    chunks = [(row[:-1], row[1:]) for row in text]
+    train, val = chunks[:2048], chunks[2048:]
+
+    def make_model() -> nn.Module:
+        return LanguageModel(GRUCell, 60, 32, 64, backend=backend)
+
+    def plain_loss(model: nn.Module, batch: tuple) -> Tensor:
+        x, lengths, y = batch
+        logits = model(x, lengths)[0]
+        return F.cross_entropy(logits.transpose(1, 2), y, ignore_index=0)
+
+    return Case(
+        "language_model", backend, make_model,
+        lambda model: LanguageModelTask(model, OPTIMIZER), plain_loss,
+        *_loaders(train, val, PadCollate()),
+    )  # fmt: skip
+
+
+CASES = {
+    "forecasting": forecasting_case,
+    "classification": classification_case,
+    "tagging": tagging_case,
+    "seq2seq": seq2seq_case,
+    "language_model": language_model_case,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# the user's Trainer, and the plain loop
+
+
+def user_trainer(
+    workdir: Path, epochs: int, callbacks: list, overrides: tuple[str, ...] = ()
+) -> L.Trainer:
+    """The Trainer ``scripts/train.py`` builds from the default configs, outputs in ``workdir``.
+
+    ``overrides``: Hydra overrides of those configs (``callbacks=none``, ...).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import instantiate
+
+    from rnnkit import console
+    from rnnkit.train import instantiate_list
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train.yaml", overrides=[f"paths.output_dir={workdir}",
+                                               f"paths.log_dir={workdir}",
+                                               f"trainer.max_epochs={epochs}",
+                                               *overrides])  # fmt: skip
+    user_callbacks = instantiate_list(cfg.callbacks, "callback")
+    if not cfg.trainer.enable_progress_bar:
+        user_callbacks.append(console.EpochLines())
+    return instantiate(
+        cfg.trainer,
+        callbacks=[*user_callbacks, *callbacks],
+        logger=instantiate_list(cfg.logger, "logger") or False,
+    )
+
+
+class PlainLoop:
+    """Adam, clipping as the trainer clips, nothing else: the floor a task loop is held to."""
+
+    def __init__(self, case: Case, model: nn.Module, clip: float | None) -> None:
+        self.case, self.model, self.clip = case, model, clip
+        self.optimizer = OPTIMIZER(model.parameters())
+        self.val_loss = float("nan")  # mean validation batch loss of the last epoch
+
+    def step(self, batch: tuple) -> None:
+        loss = self.case.plain_loss(self.model, batch)
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.optimizer.step()
+
+    def fit(self, epochs: int) -> int:
+        """``epochs`` of training, each followed by the validation loss; the steps taken."""
+        steps = 0
+        for _ in range(epochs):
+            self.model.train()
+            for batch in self.case.train_loader():
+                self.step(batch)
+                steps += 1
+            self.model.eval()
+            with torch.no_grad():
+                losses = [
+                    float(self.case.plain_loss(self.model, b)) for b in self.case.val_loader()
+                ]
+            self.val_loss = statistics.fmean(losses)
+        return steps
+
+
+class Interleave(L.Callback):
+    """After every Lightning training step, one plain step; both durations recorded."""
+
+    def __init__(self, plain: PlainLoop, loader: DataLoader) -> None:
+        self.plain, self.loader = plain, loader
+        self.batches = iter(loader)
+        self.task_s: list[float] = []
+        self.plain_s: list[float] = []
+        self.last: float | None = None
+
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        now = _clock()
+        if self.last is not None:
+            self.task_s.append(now - self.last)
+        try:
+            batch = next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.loader)
+            batch = next(self.batches)
+        self.plain.step(batch)
+        self.last = _clock()
+        self.plain_s.append(self.last - now)
+
+    def on_train_epoch_end(self, *args, **kwargs) -> None:
+        self.last = None  # the gap holds validation and checkpoints: the epoch figure's part
+
+
+def _fresh(case: Case) -> tuple[nn.Module, nn.Module]:
+    """The task's model and the plain loop's, with the same initial weights."""
+    torch.manual_seed(0)
+    model = case.make_model()
+    plain = case.make_model()
+    plain.load_state_dict(model.state_dict())
+    return model, plain
+
+
+def time_steps(case: Case, workdir: Path, epochs: int, skip: int) -> tuple[float, float]:
+    """Median steps/s of the task's training step and the plain loop's, interleaved."""
+    model, plain_model = _fresh(case)
+    timer = Interleave(PlainLoop(case, plain_model, clip=None), case.train_loader())
+    trainer = user_trainer(workdir / "steps", epochs, [timer])
+    timer.plain.clip = trainer.gradient_clip_val
+    trainer.fit(case.make_task(model), case.train_loader(), case.val_loader())
+    return 1 / statistics.median(timer.task_s[skip:]), 1 / statistics.median(timer.plain_s[skip:])
+
+
+def time_epochs(case: Case, workdir: Path, epochs: int, reps: int) -> tuple[float, float]:
+    """Median training steps per second of whole fits (validation included), alternated."""
+    task_rates, plain_rates = [], []
+    for r in range(reps):
+        for which in ("task", "plain") if r % 2 == 0 else ("plain", "task"):
+            model, plain_model = _fresh(case)
+            if which == "task":
+                trainer = user_trainer(workdir / f"fit{r}", epochs, [])
+                task = case.make_task(model)
+                start = _clock()
+                trainer.fit(task, case.train_loader(), case.val_loader())
+                task_rates.append(trainer.global_step / (_clock() - start))
+            else:
+                loop = PlainLoop(case, plain_model, clip=1.0)
+                start = _clock()
+                steps = loop.fit(epochs)
+                plain_rates.append(steps / (_clock() - start))
+    return statistics.median(task_rates), statistics.median(plain_rates)
+
+
+# ----------------------------------------------------------------------------------------------
+# darts and neuralforecast (the optional `bench` extra)
+
+
+class StepTimer(L.Callback):
+    """Durations between consecutive training-batch ends (one library step each).
+
+    ``epoch_gaps``: also time the gap across an epoch end (neuralforecast's epoch is one step).
+    """
+
+    def __init__(self, epoch_gaps: bool = False) -> None:
+        self.steps: list[float] = []
+        self.last: float | None = None
+        self.epoch_gaps = epoch_gaps
+
+    def on_train_batch_end(self, *args, **kwargs) -> None:
+        now = _clock()
+        if self.last is not None:
+            self.steps.append(now - self.last)
+        self.last = now
+
+    def on_train_epoch_end(self, *args, **kwargs) -> None:
+        if not self.epoch_gaps:
+            self.last = None
+
+
+def _series_values(workdir: Path) -> list[np.ndarray]:
+    """The forecasting case's series, training part (what the task trains on)."""
+    rows = (workdir / "series.csv").read_text().splitlines()[1:]
+    by: dict[str, list[float]] = {}
+    for row in rows:
+        name, _, value = row.split(",")
+        by.setdefault(name, []).append(float(value))
+    n_train = SERIES_ROWS - 2 * round(0.15 * SERIES_ROWS)
+    return [np.asarray(v[:n_train], dtype=np.float32) for v in by.values()]
+
+
+def bench_darts(workdir: Path, epochs: int, skip: int) -> dict | None:
+    try:
+        from darts import TimeSeries
+        from darts.models import BlockRNNModel
+    except ImportError as error:
+        print(f"darts: skipped ({error}; pip install -e .[bench])", flush=True)
+        return None
+    series = [TimeSeries.from_values(v) for v in _series_values(workdir)]
+    timer = StepTimer()
+    model = BlockRNNModel(
+        input_chunk_length=WINDOW, output_chunk_length=HORIZON, model="GRU",
+        hidden_dim=HIDDEN, n_rnn_layers=1, batch_size=BATCH, n_epochs=epochs,
+        optimizer_kwargs={"lr": 3e-3}, random_state=0,
+        pl_trainer_kwargs={"accelerator": "cpu", "callbacks": [timer],
+                           "enable_progress_bar": False, "enable_model_summary": False},
+    )  # fmt: skip
+    model.fit(series, verbose=False)
+    return dict(library="darts", model="BlockRNNModel GRU", steps=len(timer.steps),
+                step=round(1 / statistics.median(timer.steps[skip:]), 1))  # fmt: skip
+
+
+def bench_neuralforecast(workdir: Path, steps: int, skip: int) -> dict | None:
+    try:
+        import pandas as pd
+        import pytorch_lightning
+        from neuralforecast import NeuralForecast
+        from neuralforecast.models import GRU
+    except ImportError as error:
+        print(f"neuralforecast: skipped ({error}; pip install -e .[bench])", flush=True)
+        return None
+    frames = [
+        pd.DataFrame({"unique_id": f"s{i}", "ds": np.arange(len(v)), "y": v})
+        for i, v in enumerate(_series_values(workdir))
+    ]
+
+    class Timer(StepTimer, pytorch_lightning.Callback):  # neuralforecast's Lightning package
+        pass
+
+    timer = Timer(epoch_gaps=True)
+    model = GRU(  # a batch: BATCH windows sampled from BATCH series
+        h=HORIZON, input_size=WINDOW, encoder_hidden_size=HIDDEN, encoder_n_layers=1,
+        batch_size=BATCH, windows_batch_size=BATCH, max_steps=steps, learning_rate=3e-3,
+        random_seed=0, accelerator="cpu", callbacks=[timer], enable_progress_bar=False,
+        enable_model_summary=False, logger=False,
+    )  # fmt: skip
+    forecaster = NeuralForecast(models=[model], freq=1)
+    forecaster.fit(pd.concat(frames))
+    # NeuralForecast trains deep copies of its models: the copy's timer holds the steps
+    (timer,) = (
+        c for c in forecaster.models[0].trainer_kwargs["callbacks"] if isinstance(c, Timer)
+    )
+    return dict(library="neuralforecast", model="GRU", steps=len(timer.steps),
+                step=round(1 / statistics.median(timer.steps[skip:]), 1))  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def bench_tasks(args) -> list[dict]:
+    """Every task (and backend) against the plain loop; darts and neuralforecast if present."""
+    global _clock
+    _clock = CLOCKS[args.clock]
+    epochs = 1 if args.quick else 3
+    skip = 5
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="rnnkit-bench-") as tmp:
+        workdir = Path(tmp)
+        for name, backend in args.task_cases:
+            case = CASES[name](backend, workdir)
+            task_step, plain_step = time_steps(case, workdir, epochs, skip)
+            task_epoch, plain_epoch = time_epochs(case, workdir, epochs, args.fits)
+            row = dict(task=name, backend=backend,
+                       plain_step=round(plain_step, 1), task_step=round(task_step, 1),
+                       step_ratio=round(task_step / plain_step, 3),
+                       plain_epoch=round(plain_epoch, 1), task_epoch=round(task_epoch, 1),
+                       epoch_ratio=round(task_epoch / plain_epoch, 3))  # fmt: skip
+            print(
+                f"{name:<15}{backend:<7} step: task {task_step:7.1f}  plain {plain_step:7.1f} "
+                f"steps/s  x{row['step_ratio']:.2f} | with epochs: task {task_epoch:7.1f}  "
+                f"plain {plain_epoch:7.1f}  x{row['epoch_ratio']:.2f}",
+                flush=True,
+            )
+            rows.append(row)
+        if any(name == "forecasting" for name, _ in args.task_cases) and not args.no_libraries:
+            CASES["forecasting"]("fused", workdir)  # writes the series if no row did
+            for result in (
+                bench_darts(workdir, epochs, skip),
+                bench_neuralforecast(workdir, 64 * epochs, skip),
+            ):
+                if result is not None:
+                    print(f"{result['library']:<22}step: {result['step']:7.1f} steps/s  "
+                          f"[{result['model']}]", flush=True)  # fmt: skip
+                    rows.append(result)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """The task rows as one markdown table, then the libraries' step rates."""
+    lines = [
+        "| task | backend | plain step/s | task step/s | ratio | plain, with epochs | task, "
+        "with epochs | ratio |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        if "task" in r:
+            lines.append(
+                f"| {r['task']} | {r['backend']} | {r['plain_step']} | {r['task_step']} | "
+                f"{r['step_ratio']:.2f} | {r['plain_epoch']} | {r['task_epoch']} | "
+                f"{r['epoch_ratio']:.2f} |"
+            )
+    for r in rows:
+        if "library" in r:
+            lines.append(f"\n{r['library']} ({r['model']}): {r['step']} steps/s (median step).")
+    return "\n".join(lines)
+
+
+DEFAULT_CASES = [
+    ("forecasting", "fused"), ("forecasting", "auto"), ("classification", "auto"),
+    ("tagging", "auto"), ("seq2seq", "auto"), ("language_model", "auto"),
+]  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--task-cases", nargs="*", type=lambda s: tuple(s.split(":")), default=DEFAULT_CASES,
+        help="task:backend pairs (default: every task, forecasting with fused and auto)",
+    )  # fmt: skip
+    parser.add_argument("--fits", type=int, default=4, help="alternated whole fits per side")
+    parser.add_argument("--no-libraries", action="store_true", help="skip darts/neuralforecast")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one epoch per fit, 2 fits a side")
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument(
+        "--clock", choices=list(CLOCKS), default="cpu",
+        help="cpu: CPU time of this process (robust on a loaded machine); wall: elapsed time",
+    )  # fmt: skip
+    parser.add_argument("--json", help="write the rows to this file")
+    parser.add_argument("--markdown", help="also write the table as markdown to this file")
+    add_arguments(parser)
+    args = parser.parse_args()
+    if args.quick:
+        args.fits = min(args.fits, 2)
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), Lightning "
+          f"{L.__version__}, {args.clock} clock; steps/s, medians", flush=True)  # fmt: skip
+    rows = bench_tasks(args)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows) + "\n")
+    if args.json:
+        meta = dict(torch=torch.__version__, threads=torch.get_num_threads(), quick=args.quick,
+                    clock=args.clock)  # fmt: skip
+        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
