@@ -96,6 +96,19 @@ def _runner(module: nn.Module, x: Tensor, feedback: Tensor | None, train: bool) 
 _clock = time.perf_counter
 
 
+def _clock_name() -> str:
+    return {time.thread_time: "cpu", time.perf_counter: "wall"}.get(_clock, "cuda")
+
+
+def _use_threads(threads: int, clock: str) -> None:
+    """Run on ``threads`` intra-op threads. The CPU clock times the one thread doing the work
+    (all of it, backward included, runs there at one thread): robust when other processes load
+    the machine, but blind to a second thread, so at more threads it falls back to wall time."""
+    global _clock
+    torch.set_num_threads(threads)
+    _clock = time.thread_time if clock == "cpu" and threads == 1 else time.perf_counter
+
+
 def _cuda_clock() -> float:
     """Wall time once every queued kernel has finished (CUDA runs them asynchronously)."""
     torch.cuda.synchronize()
@@ -118,13 +131,22 @@ def _time(contenders: dict[str, Callable], rounds: int, warmup: int) -> dict[str
     return {n: statistics.median(v) for n, v in times.items()}
 
 
+def default_sizes(args) -> list[tuple[int, int, int, int]]:
+    """``(B, I, H, T)`` to time: every ``--batch`` at every ``--hidden`` x ``--steps`` (or the
+    three standard (H, T) points, one with ``--quick``), I = 64."""
+    if args.hidden or args.steps:
+        points = [(H, T) for H in args.hidden or [128] for T in args.steps or [100]]
+    else:
+        points = [(128, 100)] if args.quick else [(128, 100), (512, 100), (128, 500)]
+    sizes = [(B, 64, H, T) for H, T in points for B in args.batch]
+    if args.device == "cuda" and not args.hidden:  # where GPUs live: large batches, wide, long
+        sizes.append((256, 64, 1024, 1000))
+    return sizes
+
+
 def bench_backends(args, sizes=None, only=None) -> list[dict]:
     if sizes is None:
-        sizes = [(32, 64, 128, 100)] if args.quick else [
-            (32, 64, 128, 100), (32, 64, 512, 100), (32, 64, 128, 500)
-        ]  # fmt: skip
-        if args.device == "cuda":  # where GPUs live: large batches, wide layers, long sequences
-            sizes.append((256, 64, 1024, 1000))
+        sizes = default_sizes(args)
     device = torch.device(args.device)
     rows = []
     for B, I, H, T in sizes:
@@ -152,10 +174,11 @@ def bench_backends(args, sizes=None, only=None) -> list[dict]:
                     start = time.perf_counter()
                     contenders["compiled"]()
                     compile_s = time.perf_counter() - start
-                rounds = args.rounds if T * H <= 100 * 128 else max(3, args.rounds // 2)
+                rounds = args.rounds if B * T * H <= 32 * 100 * 128 else max(3, args.rounds // 2)
                 ms = _time(contenders, rounds, args.warmup)
                 for b in [*backends, "auto"]:
                     row = dict(cell=name, backend=b, mode=mode, B=B, I=I, H=H, T=T,
+                               threads=torch.get_num_threads(), clock=_clock_name(),
                                ms=round(ms[b], 2), torch_ms=round(ms["torch"], 2),
                                ratio=round(ms[b] / ms["torch"], 3))  # fmt: skip
                     if b == "auto":
@@ -174,8 +197,8 @@ def _fmt(row: dict) -> str:
         extra = f"  (first call {row['first_call_s']} s)"
     return (
         f"{row['cell']:<17}{row['backend']:<9}{row['mode']:<10}"
-        f"H={row['H']:<4} T={row['T']:<4} {row['ms']:>9.1f} ms  torch {row['torch_ms']:>8.1f} ms"
-        f"  x{row['ratio']:.2f}{extra}"
+        f"B={row['B']:<4}H={row['H']:<4} T={row['T']:<4} {row['ms']:>9.1f} ms  "
+        f"torch {row['torch_ms']:>8.1f} ms  x{row['ratio']:.2f}{extra}"
     )
 
 
@@ -288,14 +311,20 @@ def bench_lightning(args) -> dict:
 
 
 def markdown(rows: list[dict], e2e: dict | None) -> str:
-    """The rows as one markdown table per size: ms and ratio to torch.nn, train and inference."""
+    """The rows as one markdown table per size and thread count: ms and ratio to torch.nn,
+    train and inference."""
     lines = []
-    sizes = sorted({(r["B"], r["I"], r["H"], r["T"]) for r in rows}, key=lambda s: (s[3], s[2]))
-    for B, I, H, T in sizes:
-        lines += [f"\n**B={B}, I={I}, H={H}, T={T}**\n",
+
+    def point(r):
+        return r["B"], r["I"], r["H"], r["T"], r.get("threads"), r.get("clock")
+
+    points = sorted({point(r) for r in rows}, key=lambda p: (p[3], p[2], p[0], p[4] or 0))
+    for B, I, H, T, threads, clock in points:
+        where = "" if threads is None else f", threads {threads}, {clock} clock"
+        lines += [f"\n**B={B}, I={I}, H={H}, T={T}{where}**\n",
                   "| cell | backend | train ms | torch.nn | ratio | inference ms | torch.nn "
                   "| ratio |", "|---|---|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
-        at = [r for r in rows if (r["B"], r["I"], r["H"], r["T"]) == (B, I, H, T)]
+        at = [r for r in rows if point(r) == (B, I, H, T, threads, clock)]
         for cell in dict.fromkeys(r["cell"] for r in at):
             for backend in dict.fromkeys(r["backend"] for r in at if r["cell"] == cell):
                 by = {r["mode"]: r for r in at if r["cell"] == cell and r["backend"] == backend}
@@ -340,11 +369,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one size, fewer rounds (< 3 min)")
     parser.add_argument("--json", help="write the rows to this file")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[2],
+        help="intra-op thread counts to sweep (torch.set_num_threads), e.g. --threads 1 2",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[32], help="batch sizes to sweep, e.g. 1 32 256"
+    )
+    parser.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (with --steps)")
+    parser.add_argument("--steps", type=int, nargs="+", help="sequence lengths T (with --hidden)")
     parser.add_argument(
         "--clock", choices=["wall", "cpu"], default="wall",
-        help="wall: elapsed time; cpu: CPU time of the one thread doing the work (forces "
-        "--threads 1): robust when other processes load the machine",
+        help="wall: elapsed time; cpu: CPU time of the one thread doing the work, robust when "
+        "other processes load the machine (at one thread; more threads are timed by the wall)",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per size")
     parser.add_argument("--warmup", type=int, default=1)
@@ -379,28 +416,28 @@ def main() -> None:
                 f.write(text + "\n")
         print(text)
         return
-    if args.clock == "cpu":
-        # one intra-op thread: all work (backward included, on CPU) runs in this thread
-        args.threads, _clock = 1, time.thread_time
-    torch.set_num_threads(args.threads)
     device_meta = {}
     if args.device == "cuda":
         device_meta = _use_cuda(args)
-        _clock = _cuda_clock
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock, "
-          f"ms = median of {args.rounds} interleaved rounds; ratio = ms / torch.nn ms "
-          "(lower is faster)")  # fmt: skip
+    rows = []
     start = time.perf_counter()
-    rows = bench_backends(args)
-    if args.long:
-        rows += bench_backends(args, sizes=LONG_SIZES, only=SCAN_CELLS)
+    for threads in args.threads:
+        _use_threads(threads, args.clock)
+        if args.device == "cuda":
+            _clock = _cuda_clock
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {_clock_name()} "
+              f"clock, ms = median of {args.rounds} interleaved rounds; ratio = ms / torch.nn ms "
+              "(lower is faster)")  # fmt: skip
+        rows += bench_backends(args)
+        if args.long:
+            rows += bench_backends(args, sizes=LONG_SIZES, only=SCAN_CELLS)
     e2e = None if args.no_lightning or args.device == "cuda" else bench_lightning(args)
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(markdown(rows, e2e) + "\n")
     if args.json:
-        meta = dict(torch=torch.__version__, threads=torch.get_num_threads(), quick=args.quick,
+        meta = dict(torch=torch.__version__, threads=args.threads, quick=args.quick,
                     clock=args.clock, **device_meta)  # fmt: skip
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows, "end_to_end": e2e}, f, indent=1)
