@@ -191,6 +191,54 @@ def bench_backends(args, sizes=None, only=None) -> list[dict]:
     return rows
 
 
+#: the cells of the streaming rows (``--stream``)
+STREAM_CELLS = ("lstm", "gru", "elman", "gru_reset_before", "jordan", "narx", "narx_forecast")
+
+
+def bench_stream(args) -> list[dict]:
+    """Streaming inference: batch 1, one step a call, the state carried from call to call, T
+    calls timed together. Ours: ``Recurrent.step`` (``auto``) and ``forward`` on a one-step
+    chunk with ``state=``; the reference: the torch.nn module called on ``(1, 1, I)`` with its
+    ``hx`` carried (``torch.nn.LSTM`` for the custom cells, as above)."""
+    rows = []
+    T, I = 100, 64
+    for H in args.hidden or [128, 512]:
+        for name, (make, ref_cls, tf) in _cells(I, H).items():
+            if tf or name not in STREAM_CELLS or (args.cells and name not in args.cells):
+                continue
+            torch.manual_seed(0)
+            layer = Recurrent(make(), backend="auto")
+            ref = ref_cls(I, H, batch_first=True)
+            xs = torch.randn(1, T, I).unbind(1)
+
+            def ours_step(layer=layer, xs=xs):
+                state = None
+                for x_t in xs:
+                    _, state = layer.step(x_t, state)
+
+            def ours_chunk(layer=layer, xs=xs):
+                state = None
+                for x_t in xs:
+                    _, state = layer(x_t[:, None], state=state)
+
+            def reference(ref=ref, xs=xs):
+                hx = None
+                for x_t in xs:
+                    _, hx = ref(x_t[:, None], hx)
+
+            contenders = {"torch": reference, "step": ours_step, "forward": ours_chunk}
+            with torch.no_grad():
+                ms = _time(contenders, args.rounds, args.warmup)
+            for b in ("step", "forward"):
+                row = dict(cell=name, backend=b, mode="stream", B=1, I=I, H=H, T=T,
+                           threads=torch.get_num_threads(), clock=_clock_name(),
+                           ms=round(ms[b], 2), torch_ms=round(ms["torch"], 2),
+                           ratio=round(ms[b] / ms["torch"], 3))  # fmt: skip
+                rows.append(row)
+                print(_fmt(row), flush=True)
+    return rows
+
+
 def _fmt(row: dict) -> str:
     extra = f"  (auto -> {row['picked']})" if "picked" in row else ""
     if "first_call_s" in row:
@@ -401,6 +449,11 @@ def main() -> None:
         "--long", action="store_true",
         help=f"also time {', '.join(SCAN_CELLS)} at B, I, H, T = {LONG_SIZES}",
     )  # fmt: skip
+    parser.add_argument(
+        "--stream", action="store_true",
+        help="also time streaming inference: batch 1, a step a call (Recurrent.step)",
+    )  # fmt: skip
+    parser.add_argument("--stream-only", action="store_true", help="only the streaming rows")
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
     parser.add_argument("--render", help="only render an earlier --json file (with --markdown)")
     args = parser.parse_args()
@@ -428,7 +481,10 @@ def main() -> None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {_clock_name()} "
               f"clock, ms = median of {args.rounds} interleaved rounds; ratio = ms / torch.nn ms "
               "(lower is faster)")  # fmt: skip
-        rows += bench_backends(args)
+        if not args.stream_only:
+            rows += bench_backends(args)
+        if args.stream or args.stream_only:
+            rows += bench_stream(args)
         if args.long:
             rows += bench_backends(args, sizes=LONG_SIZES, only=SCAN_CELLS)
     e2e = None if args.no_lightning or args.device == "cuda" else bench_lightning(args)

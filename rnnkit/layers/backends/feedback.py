@@ -42,7 +42,7 @@ class _JordanClosedFn(torch.autograd.Function):
         plain = not bool(mu.any()) and bool((c == 1).all())
         loop = _jordan_closed_native if native else _jordan_closed_loop
         ys, ms, hs = loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act)
-        ctx.act, ctx.out_act = act, out_act
+        ctx.act, ctx.out_act, ctx.native = act, out_act, native
         ctx.save_for_backward(m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask)
         return ys, ms  # ms is None for the plain memory m_t = y_{t-1}: nothing to store
 
@@ -63,20 +63,10 @@ class _JordanClosedFn(torch.autograd.Function):
                 k_y = torch.where(mask, k_y, 0)
         if d_ys is None:
             d_ys = torch.zeros_like(ys)
-        d_ypre = torch.empty_like(ys)
-        d_pre = torch.empty_like(hs)
-        d_m_all = torch.empty_like(ms)
-        dm = torch.zeros_like(m0)  # gradient reaching m_t from step t+1
-        for t in range(T - 1, -1, -1):
-            dy = d_ys[t] if t == T - 1 else torch.addcmul(d_ys[t], c, dm)
-            if k_y is not None:
-                dy = dy * k_y[t]
-            d_ypre[t] = dy
-            torch.mul(dy @ w_ho, k_h[t], out=d_pre[t])
-            dm = torch.addmm(dm * mu, d_pre[t], w_mh)
-            if d_ms is not None and (mask is not None or t == T - 1):
-                dm = dm + d_ms[t]
-            d_m_all[t] = dm
+        loop = _jordan_closed_backward_native if ctx.native else _jordan_closed_backward_loop
+        d_ypre, d_pre, d_m_all, dm = loop(
+            d_ys.contiguous(), d_ms, k_h, k_y, w_mh, w_ho, mu, c, mask is not None
+        )
         m_prev = torch.cat([m0.unsqueeze(0), ms[:-1]])
         y_prev = torch.cat([y0.unsqueeze(0), ys[:-1]])
         hs_, ms_ = hs, ms
@@ -89,6 +79,34 @@ class _JordanClosedFn(torch.autograd.Function):
         dmu = (d_m_all * m_prev).sum((0, 1))
         dc = (d_m_all * y_prev).sum((0, 1))
         return (d_pre, dm * mu, dm * c, dw_mh, dw_ho, db_ho, dmu, dc, None, None, None, None)
+
+
+def _jordan_closed_backward_loop(d_ys, d_ms, k_h, k_y, w_mh, w_ho, mu, c, masked: bool):
+    """The closed-loop backward loop in Python: ``(d_ypre, d_pre, d_m_all, dm)``, with ``dm``
+    the gradient reaching ``m_t`` from step ``t + 1`` (C++ ``jordan_closed_backward``)."""
+    T = k_h.shape[0]
+    d_ypre = torch.empty_like(d_ys)
+    d_pre = torch.empty_like(k_h)
+    d_m_all = torch.empty_like(d_ys)
+    dm = d_ys.new_zeros(d_ys.shape[1:])
+    for t in range(T - 1, -1, -1):
+        dy = d_ys[t] if t == T - 1 else torch.addcmul(d_ys[t], c, dm)
+        if k_y is not None:
+            dy = dy * k_y[t]
+        d_ypre[t] = dy
+        torch.mul(dy @ w_ho, k_h[t], out=d_pre[t])
+        dm = torch.addmm(dm * mu, d_pre[t], w_mh)
+        if d_ms is not None and (masked or t == T - 1):
+            dm = dm + d_ms[t]
+        d_m_all[t] = dm
+    return d_ypre, d_pre, d_m_all, dm
+
+
+def _jordan_closed_backward_native(d_ys, d_ms, k_h, k_y, w_mh, w_ho, mu, c, masked: bool):
+    """The same loop in C++ (``native`` backend)."""
+    return native_build.load().jordan_closed_backward(
+        d_ys, d_ms, k_h.contiguous(), k_y, w_mh, w_ho, mu, c, masked
+    )
 
 
 def _jordan_closed_loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act):
@@ -247,7 +265,7 @@ class _NARXClosedFn(torch.autograd.Function):
     def forward(ctx, xp, y_taps0, w_yh, w_hy, b_y, act, mask, native):
         loop = _narx_closed_native if native else _narx_closed_loop
         r, hs = loop(xp, y_taps0, w_yh, w_hy, b_y, act)
-        ctx.act = act
+        ctx.act, ctx.native = act, native
         ctx.save_for_backward(w_yh, w_hy, r, hs, mask)
         T = xp.shape[0]
         return r[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
@@ -263,10 +281,10 @@ class _NARXClosedFn(torch.autograd.Function):
             k_h = torch.where(mask, k_h, 0)
         dr = r.new_zeros(B, T + K, O)
         dr[:, :T] = d_ys.flip(0).transpose(0, 1)
-        d_a = torch.empty_like(hs)
-        for t in range(T - 1, -1, -1):
-            torch.mul(dr[:, T - 1 - t] @ w_hy, k_h[t], out=d_a[t])  # (B, H)
-            dr[:, T - t : T - t + K] += (d_a[t] @ w_yh).view(B, K, O)
+        if ctx.native:
+            d_a = native_build.load().narx_closed_backward(dr, k_h.contiguous(), w_yh, w_hy)
+        else:
+            d_a = _narx_closed_backward_loop(dr, k_h, w_yh, w_hy)
         d_y = dr[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
         taps = r.unfold(1, K, 1)[:, 1 : T + 1].flip(1)  # (B, T, O, K): windows of steps 0..T-1
         taps = taps.transpose(-1, -2).transpose(0, 1).flatten(2)  # (T, B, K*O)
@@ -278,6 +296,18 @@ class _NARXClosedFn(torch.autograd.Function):
         db_y = d_y.sum((0, 1))
         dw_yh = d_a.flatten(0, 1).t() @ taps.flatten(0, 1)
         return d_a, dr[:, T:], dw_yh, dw_hy, db_y, None, None, None
+
+
+def _narx_closed_backward_loop(dr: Tensor, k_h: Tensor, w_yh: Tensor, w_hy: Tensor) -> Tensor:
+    """The closed-loop backward loop in Python: ``d_a (T, B, H)``; ``dr (B, T+K, O)`` collects
+    what each step sends back to the outputs it read (C++ ``narx_closed_backward``)."""
+    T, B, _ = k_h.shape
+    K, O = dr.shape[1] - T, dr.shape[2]
+    d_a = torch.empty_like(k_h)
+    for t in range(T - 1, -1, -1):
+        torch.mul(dr[:, T - 1 - t] @ w_hy, k_h[t], out=d_a[t])  # (B, H)
+        dr[:, T - t : T - t + K] += (d_a[t] @ w_yh).view(B, K, O)
+    return d_a
 
 
 def _narx_closed_loop(xp, y_taps0, w_yh, w_hy, b_y, act):
