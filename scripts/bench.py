@@ -97,6 +97,19 @@ def _runner(module: nn.Module, x: Tensor, feedback: Tensor | None, train: bool) 
 _clock = time.perf_counter
 
 
+def _clock_name() -> str:
+    return {time.thread_time: "cpu", time.perf_counter: "wall"}.get(_clock, "cuda")
+
+
+def _use_threads(threads: int, clock: str) -> None:
+    """Run on ``threads`` intra-op threads. The CPU clock times the one thread doing the work
+    (all of it, backward included, runs there at one thread): robust when other processes load
+    the machine, but blind to a second thread, so at more threads it falls back to wall time."""
+    global _clock
+    torch.set_num_threads(threads)
+    _clock = time.thread_time if clock == "cpu" and threads == 1 else time.perf_counter
+
+
 def _cuda_clock() -> float:
     """Wall time once every queued kernel has finished (CUDA runs them asynchronously)."""
     torch.cuda.synchronize()
@@ -119,13 +132,22 @@ def _time(contenders: dict[str, Callable], rounds: int, warmup: int) -> dict[str
     return {n: statistics.median(v) for n, v in times.items()}
 
 
+def default_sizes(args) -> list[tuple[int, int, int, int]]:
+    """``(B, I, H, T)`` to time: every ``--batch`` at every ``--hidden`` x ``--steps`` (or the
+    three standard (H, T) points, one with ``--quick``), I = 64."""
+    if args.hidden or args.steps:
+        points = [(H, T) for H in args.hidden or [128] for T in args.steps or [100]]
+    else:
+        points = [(128, 100)] if args.quick else [(128, 100), (512, 100), (128, 500)]
+    sizes = [(B, 64, H, T) for H, T in points for B in args.batch]
+    if args.device == "cuda" and not args.hidden:  # where GPUs live: large batches, wide, long
+        sizes.append((256, 64, 1024, 1000))
+    return sizes
+
+
 def bench_backends(args, sizes=None, only=None) -> list[dict]:
     if sizes is None:
-        sizes = [(32, 64, 128, 100)] if args.quick else [
-            (32, 64, 128, 100), (32, 64, 512, 100), (32, 64, 128, 500)
-        ]  # fmt: skip
-        if args.device == "cuda":  # where GPUs live: large batches, wide layers, long sequences
-            sizes.append((256, 64, 1024, 1000))
+        sizes = default_sizes(args)
     device = torch.device(args.device)
     rows = []
     for B, I, H, T in sizes:
@@ -153,10 +175,11 @@ def bench_backends(args, sizes=None, only=None) -> list[dict]:
                     start = time.perf_counter()
                     contenders["compiled"]()
                     compile_s = time.perf_counter() - start
-                rounds = args.rounds if T * H <= 100 * 128 else max(3, args.rounds // 2)
+                rounds = args.rounds if B * T * H <= 32 * 100 * 128 else max(3, args.rounds // 2)
                 ms = _time(contenders, rounds, args.warmup)
                 for b in [*backends, "auto"]:
                     row = dict(cell=name, backend=b, mode=mode, B=B, I=I, H=H, T=T,
+                               threads=torch.get_num_threads(), clock=_clock_name(),
                                ms=round(ms[b], 2), torch_ms=round(ms["torch"], 2),
                                ratio=round(ms[b] / ms["torch"], 3))  # fmt: skip
                     if b == "auto":
@@ -169,26 +192,80 @@ def bench_backends(args, sizes=None, only=None) -> list[dict]:
     return rows
 
 
+#: the cells of the streaming rows (``--stream``)
+STREAM_CELLS = ("lstm", "gru", "elman", "gru_reset_before", "jordan", "narx", "narx_forecast")
+
+
+def bench_stream(args) -> list[dict]:
+    """Streaming inference: batch 1, one step a call, the state carried from call to call, T
+    calls timed together. Ours: ``Recurrent.step`` (``auto``) and ``forward`` on a one-step
+    chunk with ``state=``; the reference: the torch.nn module called on ``(1, 1, I)`` with its
+    ``hx`` carried (``torch.nn.LSTM`` for the custom cells, as above)."""
+    rows = []
+    T, I = 100, 64
+    for H in args.hidden or [128, 512]:
+        for name, (make, ref_cls, tf) in _cells(I, H).items():
+            if tf or name not in STREAM_CELLS or (args.cells and name not in args.cells):
+                continue
+            torch.manual_seed(0)
+            layer = Recurrent(make(), backend="auto")
+            ref = ref_cls(I, H, batch_first=True)
+            xs = torch.randn(1, T, I).unbind(1)
+
+            def ours_step(layer=layer, xs=xs):
+                state = None
+                for x_t in xs:
+                    _, state = layer.step(x_t, state)
+
+            def ours_chunk(layer=layer, xs=xs):
+                state = None
+                for x_t in xs:
+                    _, state = layer(x_t[:, None], state=state)
+
+            def reference(ref=ref, xs=xs):
+                hx = None
+                for x_t in xs:
+                    _, hx = ref(x_t[:, None], hx)
+
+            contenders = {"torch": reference, "step": ours_step, "forward": ours_chunk}
+            with torch.no_grad():
+                ms = _time(contenders, args.rounds, args.warmup)
+            for b in ("step", "forward"):
+                row = dict(cell=name, backend=b, mode="stream", B=1, I=I, H=H, T=T,
+                           threads=torch.get_num_threads(), clock=_clock_name(),
+                           ms=round(ms[b], 2), torch_ms=round(ms["torch"], 2),
+                           ratio=round(ms[b] / ms["torch"], 3))  # fmt: skip
+                rows.append(row)
+                print(_fmt(row), flush=True)
+    return rows
+
+
 def _fmt(row: dict) -> str:
     extra = f"  (auto -> {row['picked']})" if "picked" in row else ""
     if "first_call_s" in row:
         extra = f"  (first call {row['first_call_s']} s)"
     return (
         f"{row['cell']:<17}{row['backend']:<9}{row['mode']:<10}"
-        f"H={row['H']:<4} T={row['T']:<4} {row['ms']:>9.1f} ms  torch {row['torch_ms']:>8.1f} ms"
-        f"  x{row['ratio']:.2f}{extra}"
+        f"B={row['B']:<4}H={row['H']:<4} T={row['T']:<4} {row['ms']:>9.1f} ms  "
+        f"torch {row['torch_ms']:>8.1f} ms  x{row['ratio']:.2f}{extra}"
     )
 
 
 def markdown(rows: list[dict], e2e: list[dict] | None) -> str:
-    """The rows as one markdown table per size: ms and ratio to torch.nn, train and inference."""
+    """The rows as one markdown table per size and thread count: ms and ratio to torch.nn,
+    train and inference."""
     lines = []
-    sizes = sorted({(r["B"], r["I"], r["H"], r["T"]) for r in rows}, key=lambda s: (s[3], s[2]))
-    for B, I, H, T in sizes:
-        lines += [f"\n**B={B}, I={I}, H={H}, T={T}**\n",
+
+    def point(r):
+        return r["B"], r["I"], r["H"], r["T"], r.get("threads"), r.get("clock")
+
+    points = sorted({point(r) for r in rows}, key=lambda p: (p[3], p[2], p[0], p[4] or 0))
+    for B, I, H, T, threads, clock in points:
+        where = "" if threads is None else f", threads {threads}, {clock} clock"
+        lines += [f"\n**B={B}, I={I}, H={H}, T={T}{where}**\n",
                   "| cell | backend | train ms | torch.nn | ratio | inference ms | torch.nn "
                   "| ratio |", "|---|---|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
-        at = [r for r in rows if (r["B"], r["I"], r["H"], r["T"]) == (B, I, H, T)]
+        at = [r for r in rows if point(r) == (B, I, H, T, threads, clock)]
         for cell in dict.fromkeys(r["cell"] for r in at):
             for backend in dict.fromkeys(r["backend"] for r in at if r["cell"] == cell):
                 by = {r["mode"]: r for r in at if r["cell"] == cell and r["backend"] == backend}
@@ -230,11 +307,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one size, fewer rounds (< 3 min)")
     parser.add_argument("--json", help="write the rows to this file")
-    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument(
+        "--threads", type=int, nargs="+", default=[2],
+        help="intra-op thread counts to sweep (torch.set_num_threads), e.g. --threads 1 2",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=[32], help="batch sizes to sweep, e.g. 1 32 256"
+    )
+    parser.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (with --steps)")
+    parser.add_argument("--steps", type=int, nargs="+", help="sequence lengths T (with --hidden)")
     parser.add_argument(
         "--clock", choices=["wall", "cpu"], default="wall",
-        help="wall: elapsed time; cpu: CPU time of the one thread doing the work (forces "
-        "--threads 1): robust when other processes load the machine",
+        help="wall: elapsed time; cpu: CPU time of the one thread doing the work, robust when "
+        "other processes load the machine (at one thread; more threads are timed by the wall)",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per size")
     parser.add_argument("--warmup", type=int, default=1)
@@ -258,6 +343,11 @@ def main() -> None:
         "--long", action="store_true",
         help=f"also time {', '.join(SCAN_CELLS)} at B, I, H, T = {LONG_SIZES}",
     )  # fmt: skip
+    parser.add_argument(
+        "--stream", action="store_true",
+        help="also time streaming inference: batch 1, a step a call (Recurrent.step)",
+    )  # fmt: skip
+    parser.add_argument("--stream-only", action="store_true", help="only the streaming rows")
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
     parser.add_argument("--render", help="only render an earlier --json file (with --markdown)")
     args = parser.parse_args()
@@ -273,28 +363,31 @@ def main() -> None:
                 f.write(text + "\n")
         print(text)
         return
-    if args.clock == "cpu":
-        # one intra-op thread: all work (backward included, on CPU) runs in this thread
-        args.threads, _clock = 1, time.thread_time
-    torch.set_num_threads(args.threads)
     device_meta = {}
     if args.device == "cuda":
         device_meta = _use_cuda(args)
-        _clock = _cuda_clock
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock, "
-          f"ms = median of {args.rounds} interleaved rounds; ratio = ms / torch.nn ms "
-          "(lower is faster)")  # fmt: skip
+    rows = []
     start = time.perf_counter()
-    rows = bench_backends(args)
-    if args.long:
-        rows += bench_backends(args, sizes=LONG_SIZES, only=SCAN_CELLS)
+    for threads in args.threads:
+        _use_threads(threads, args.clock)
+        if args.device == "cuda":
+            _clock = _cuda_clock
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {_clock_name()} "
+              f"clock, ms = median of {args.rounds} interleaved rounds; ratio = ms / torch.nn ms "
+              "(lower is faster)")  # fmt: skip
+        if not args.stream_only:
+            rows += bench_backends(args)
+        if args.stream or args.stream_only:
+            rows += bench_stream(args)
+        if args.long:
+            rows += bench_backends(args, sizes=LONG_SIZES, only=SCAN_CELLS)
     e2e = bench_tasks.bench_tasks(args) if args.tasks and args.device == "cpu" else None
     print(f"total {time.perf_counter() - start:.0f} s")
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(markdown(rows, e2e) + "\n")
     if args.json:
-        meta = dict(torch=torch.__version__, threads=torch.get_num_threads(), quick=args.quick,
+        meta = dict(torch=torch.__version__, threads=args.threads, quick=args.quick,
                     clock=args.clock, **device_meta)  # fmt: skip
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows, "end_to_end": e2e}, f, indent=1)

@@ -69,36 +69,79 @@ inline int64_t row_stride(const Tensor& t) {
 }
 
 // out = add + x weight^T for weight (N, K), x (M, K) and out (M, N) with contiguous rows (any
-// row stride), add (M, N), a bias (N,) or undefined (nothing). In float32: oneDNN's brgemm
-// micro-kernel (the one its own RNN primitive is built from) on weight^T, the N columns split
-// in blocks over the intra-op threads. At M = batch = 32 one MKL sgemm call keeps to one core:
-// (32, 128) x (128, 256) took 24 us with MKL's addmm, 10 us as two brgemm halves, and at
-// H = 512 the split beat oneDNN's packed linear too (scripts/bench.py; docs/benchmarks.md).
-// Other dtypes: MKL's addmm.
+// row stride), add (M, N), a bias (N,) or nothing; add may be out itself (accumulate). Two
+// ways to run the product, chosen per call:
+// - oneDNN's brgemm micro-kernel (the one its own RNN primitive is built from) on weight^T, the
+//   N columns split in blocks over the intra-op threads (float32). At M = batch = 32 one MKL
+//   sgemm call keeps to one core: (32, 128) x (128, 256) took 24 us with MKL's addmm, 10 us as
+//   two brgemm halves, and at H = 512 the split beat oneDNN's packed linear too.
+// - MKL's gemm called on the raw rows (float64 always; float32 on one thread with a weight of
+//   at least 2^19 entries, e.g. a GRU's (1536, 512)): there one brgemm call over all N columns
+//   lost to sgemm by 10-30% at B = 32, H = 512 (LSTM 440 vs 600 ms, T = 100).
+// Both read raw pointers: a Tensor view per step costs about a microsecond, a tenth of a step
+// at batch 1 (scripts/bench.py; docs/benchmarks.md).
 class RecurrentMatmul {
   // multiply-adds below which the columns are not split: (32, 128) x (128, 128) halves from
   // 9 us to 6 us on two threads, forking costs ~1.5 us
   static constexpr int64_t kMinSplitWork = int64_t(1) << 17;
+  // weight entries from which one thread runs sgemm rather than one brgemm over all columns
+  static constexpr int64_t kMinGemmWeight = int64_t(1) << 19;
 
  public:
   explicit RecurrentMatmul(const Tensor& weight)
-      : weight_t_(weight.t()),
-        b_(weight.scalar_type() == at::kFloat ? weight.t().contiguous() : Tensor()) {}
+      : weight_(weight),
+        b_(weight.scalar_type() == at::kFloat ? weight.t().contiguous() : Tensor()) {
+    TORCH_CHECK(weight.dim() == 2 && (weight.stride(1) == 1 || weight.stride(0) == 1),
+                "rnnkit_native: a weight needs contiguous rows or columns");
+  }
 
-  // Writes into `out` and returns it.
+  int64_t out_features() const { return weight_.size(0); }
+
+  // Tensor face: writes into `out` and returns it; `add` undefined adds nothing.
   Tensor operator()(const Tensor& x, const Tensor& add, Tensor& out) const {
-    if (!b_.defined()) {
-      return add.defined() ? at::addmm_out(out, add, x, weight_t_)
-                           : at::mm_out(out, x, weight_t_);
-    }
     const Tensor a = x.stride(1) == 1 ? x : x.contiguous();
-    const int64_t M = a.size(0), K = a.size(1), N = b_.size(1);
-    const int64_t lda = row_stride(a), ldc = row_stride(out);
-    const float* ap = a.data_ptr<float>();
+    AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "recurrent_matmul", [&] {
+      run<scalar_t>(a.size(0), a.data_ptr<scalar_t>(), row_stride(a),
+                    add.defined() ? add.data_ptr<scalar_t>() : nullptr,
+                    add.defined() ? row_stride(add) : 0, out.data_ptr<scalar_t>(),
+                    row_stride(out));
+    });
+    return out;
+  }
+
+  // Pointer face: M rows of x (row stride ldx) -> out (row stride ldo); add null (nothing),
+  // row stride 0 (a bias) or equal to out (accumulate).
+  template <typename S>
+  void run(int64_t M, const S* x, int64_t ldx, const S* add, int64_t ld_add, S* out,
+           int64_t ldo) const {
+    const int64_t N = weight_.size(0), K = weight_.size(1);
+    const bool split = M * N * K >= kMinSplitWork && at::get_num_threads() > 1;
+    if constexpr (std::is_same_v<S, float>) {
+      if (split || N * K < kMinGemmWeight) return brgemm_blocks(M, x, ldx, add, ld_add, out, ldo);
+    }
+    if (add != nullptr && add != out) copy_rows(M, N, add, ld_add, out, ldo, 0);
+    // column-major BLAS: out^T (N, M) = weight (N, K) . x^T (K, M)
+    const bool rows = weight_.stride(1) == 1;
+    const auto trans = rows ? at::native::TransposeType::Transpose
+                            : at::native::TransposeType::NoTranspose;
+    const int64_t ldw = rows ? weight_.stride(0) : weight_.stride(1);
+    at::native::cpublas::gemm(trans, at::native::TransposeType::NoTranspose, N, M, K, S(1),
+                              weight_.data_ptr<S>(), ldw, x, ldx, S(add != nullptr), out, ldo);
+  }
+
+ private:
+  template <typename S>
+  static void copy_rows(int64_t M, int64_t n, const S* add, int64_t ld_add, S* out, int64_t ldo,
+                        int64_t n0) {
+    for (int64_t m = 0; m < M; ++m) {
+      std::copy(add + m * ld_add + n0, add + m * ld_add + n0 + n, out + m * ldo + n0);
+    }
+  }
+
+  void brgemm_blocks(int64_t M, const float* x, int64_t ldx, const float* add, int64_t ld_add,
+                     float* out, int64_t ldo) const {
+    const int64_t K = b_.size(0), N = b_.size(1);
     const float* bp = b_.data_ptr<float>();
-    float* cp = out.data_ptr<float>();
-    const float* addp = add.defined() ? add.data_ptr<float>() : nullptr;
-    const int64_t ld_add = add.defined() ? row_stride(add) : 0;
     // blocks of at least 16 columns (one AVX-512 register), their starts 16-aligned; a small
     // product (NARX's one-output delay line: (32, 10) x (10, 128)) stays on one thread, where
     // forking would cost more than it saves
@@ -106,25 +149,59 @@ class RecurrentMatmul {
     const int64_t threads = split ? at::get_num_threads() : 1;
     const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(threads, N / 16));
     const auto start = [&](int64_t i) { return i == blocks ? N : (i * N / blocks) & ~int64_t(15); };
+    const auto block = [&](int64_t i) {
+      const int64_t n0 = start(i), n = start(i + 1) - n0;
+      if (add != nullptr && add != out) copy_rows(M, n, add, ld_add, out, ldo, n0);
+      at::native::cpublas::brgemm(M, n, K, ldx, N, ldo, add != nullptr, x, bp + n0, out + n0,
+                                  false);
+    };
+    if (blocks == 1) return block(0);  // no fork at all
     at::parallel_for(0, blocks, 1, [&](int64_t first, int64_t last) {
-      for (int64_t i = first; i < last; ++i) {
-        const int64_t n0 = start(i), n = start(i + 1) - n0;
-        if (addp != nullptr && addp != cp) {
-          for (int64_t m = 0; m < M; ++m) {
-            std::copy(addp + m * ld_add + n0, addp + m * ld_add + n0 + n, cp + m * ldc + n0);
-          }
-        }
-        at::native::cpublas::brgemm(M, n, K, lda, N, ldc, addp != nullptr, ap, bp + n0,
-                                    cp + n0, false);
-      }
+      for (int64_t i = first; i < last; ++i) block(i);
     });
-    return out;
   }
 
- private:
-  Tensor weight_t_;  // (K, N) view, for addmm
-  Tensor b_;         // the same, contiguous (float32 only), for brgemm
+  Tensor weight_;  // (N, K), rows or columns contiguous: what gemm reads
+  Tensor b_;       // weight^T contiguous (K, N), float32 only: what brgemm reads
 };
+
+// Element-wise passes over n contiguous values, for the loops' bodies (a pragma cannot stand
+// inside AT_DISPATCH's lambda, a macro argument).
+template <typename S>
+inline void sum_into(S* out, const S* a, const S* b, int64_t n) {  // out = a + b
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) out[j] = a[j] + b[j];
+}
+
+template <typename S>
+inline void add_into(S* out, const S* a, int64_t n) {  // out += a
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) out[j] += a[j];
+}
+
+template <typename S>
+inline void mul_into(S* out, const S* a, int64_t n) {  // out *= a
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) out[j] *= a[j];
+}
+
+// rows x n: out[r] = a[r] * u + b[r] * v, u and v (n,) shared by all rows; b may be null
+template <typename S>
+inline void scale_add_rows(S* out, const S* a, const S* u, const S* b, const S* v, int64_t rows,
+                           int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    S* o = out + r * n;
+    const S* ar = a + r * n;
+    if (b == nullptr) {
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) o[j] = ar[j] * u[j];
+    } else {
+      const S* br = b + r * n;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) o[j] = ar[j] * u[j] + br[j] * v[j];
+    }
+  }
+}
 
 template <typename S, char kind>
 inline S activation(S v) {

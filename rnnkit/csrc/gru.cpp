@@ -44,16 +44,16 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& h0, const Tensor
     const S* x = xp.data_ptr<S>();
     S *a = acts.data_ptr<S>(), *n = ns.data_ptr<S>(), *ho = hs.data_ptr<S>();
     const int64_t step = B * H;  // elements of one (B, H) step
-    Tensor h = h0;
+    const Tensor bias = b_hh.contiguous();
+    S* g = scratch.data_ptr<S>();
+    const S* hp = h0.data_ptr<S>();
     for (int64_t t = 0; t < T; ++t) {
-      const Tensor gh = matmul(h, b_hh, scratch);
-      const S* g = gh.data_ptr<S>();
-      const S* hp = h.data_ptr<S>();
+      matmul.run<S>(B, hp, H, bias.data_ptr<S>(), 0, g, 3 * H);
       for (int64_t b = 0; b < B; ++b) {
         const int64_t row = b * 3 * H;
         gru_gates_row<S>(x + row, g + row, a + row, n + b * H, ho + b * H, hp + b * H, H);
       }
-      h = hs.select(0, t);
+      hp = ho;
       x += 3 * step;
       ho += step;
       if (save) {
@@ -100,10 +100,14 @@ std::vector<Tensor> gru_backward(const Tensor& d_hs, const Tensor& h0, const Ten
   Tensor carry = at::zeros_like(h0);
   AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_backward", [&] {
     const int64_t step = B * H;  // elements of one (B, H) step
+    scalar_t* sc = scratch.data_ptr<scalar_t>();
     for (int64_t t = T - 1; t >= 0; --t) {
-      const Tensor dh = t == T - 1 ? d_hs.select(0, t)
-                                   : matmul(d_gh.select(0, t + 1), d_hs.select(0, t), scratch);
-      const scalar_t* di = dh.data_ptr<scalar_t>();
+      const scalar_t* d_out = d_hs.data_ptr<scalar_t>() + t * step;  // dL/dh_t from above
+      if (t < T - 1) {  // plus what step t+1 sends back through W_hh
+        matmul.run<scalar_t>(B, d_gh.data_ptr<scalar_t>() + (t + 1) * 3 * step, 3 * H, d_out, H,
+                             sc, H);
+      }
+      const scalar_t* di = t == T - 1 ? d_out : sc;
       scalar_t* cr = carry.data_ptr<scalar_t>();
       const scalar_t* a = acts.data_ptr<scalar_t>() + t * 3 * step;
       const scalar_t* n = ns.data_ptr<scalar_t>() + t * step;
@@ -163,34 +167,29 @@ std::vector<Tensor> gru_rb_forward(const Tensor& xp, const Tensor& h0, const Ten
   Tensor hs = at::empty({T, B, H}, xp.options());
   Tensor scratch_rz = at::empty({B, 2 * H}, xp.options());
   Tensor scratch_n = at::empty({B, H}, xp.options());
-  Tensor h = h0;
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t s = save ? t : 0;
-    const Tensor x_t = xp.select(0, t);
-    const Tensor pre_rz = gates(h, x_t.narrow(1, 0, 2 * H), scratch_rz);
-    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_rb_gates", [&] {
-      const scalar_t* p = pre_rz.data_ptr<scalar_t>();
-      scalar_t* a = rz.select(0, s).data_ptr<scalar_t>();
-      scalar_t* r = rh.select(0, s).data_ptr<scalar_t>();
-      const scalar_t* hp = h.data_ptr<scalar_t>();
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_rb_forward", [&] {
+    using Sc = scalar_t;
+    const int64_t step = B * H;
+    const Sc* hp = h0.data_ptr<Sc>();
+    Sc *pre_rz = scratch_rz.data_ptr<Sc>(), *pre_n = scratch_n.data_ptr<Sc>();
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t s = save ? t : 0;
+      const Sc* x = xp.data_ptr<Sc>() + t * 3 * step;
+      Sc* a = rz.data_ptr<Sc>() + s * 2 * step;
+      Sc* r = rh.data_ptr<Sc>() + s * step;
+      Sc* n = ns.data_ptr<Sc>() + s * step;
+      Sc* ho = hs.data_ptr<Sc>() + t * step;
+      gates.run<Sc>(B, hp, H, x, 3 * H, pre_rz, 2 * H);
       for (int64_t b = 0; b < B; ++b) {
-        gru_rb_gates_row<scalar_t>(p + b * 2 * H, a + b * 2 * H, hp + b * H, r + b * H, H);
+        gru_rb_gates_row<Sc>(pre_rz + b * 2 * H, a + b * 2 * H, hp + b * H, r + b * H, H);
       }
-    });
-    const Tensor pre_n = candidate(rh.select(0, s), x_t.narrow(1, 2 * H, H), scratch_n);
-    AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_rb_state", [&] {
-      const scalar_t* p = pre_n.data_ptr<scalar_t>();
-      const scalar_t* a = rz.select(0, s).data_ptr<scalar_t>();
-      const scalar_t* hp = h.data_ptr<scalar_t>();
-      scalar_t* n = ns.select(0, s).data_ptr<scalar_t>();
-      scalar_t* ho = hs.select(0, t).data_ptr<scalar_t>();
+      candidate.run<Sc>(B, r, H, x + 2 * H, 3 * H, pre_n, H);
       for (int64_t b = 0; b < B; ++b) {
-        gru_rb_state_row<scalar_t>(p + b * H, a + b * 2 * H, hp + b * H, n + b * H, ho + b * H,
-                                   H);
+        gru_rb_state_row<Sc>(pre_n + b * H, a + b * 2 * H, hp + b * H, n + b * H, ho + b * H, H);
       }
-    });
-    h = hs.select(0, t);
-  }
+      hp = ho;
+    }
+  });
   return {hs, rz, rh, ns};
 }
 
@@ -237,36 +236,30 @@ std::vector<Tensor> gru_rb_backward(const Tensor& d_hs, const Tensor& h0, const 
   Tensor direct = at::empty_like(h0);
   Tensor scratch_rh = at::empty_like(h0);
   Tensor carry = at::zeros_like(h0);  // dL/dh_t from step t+1
-  for (int64_t t = T - 1; t >= 0; --t) {
-    at::add_out(dh, d_hs.select(0, t), carry);
-    Tensor dx_t = d_xp.select(0, t);
-    const Tensor hp_t = t > 0 ? hs.select(0, t - 1) : h0;
-    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_rb_grad_n", [&] {
-      const scalar_t* di = dh.data_ptr<scalar_t>();
-      const scalar_t* a = rz.select(0, t).data_ptr<scalar_t>();
-      const scalar_t* n = ns.select(0, t).data_ptr<scalar_t>();
-      const scalar_t* hp = hp_t.data_ptr<scalar_t>();
-      scalar_t* dx = dx_t.data_ptr<scalar_t>();
+  AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_rb_backward", [&] {
+    using Sc = scalar_t;
+    const int64_t step = B * H;
+    Sc *di = dh.data_ptr<Sc>(), *dd = direct.data_ptr<Sc>(), *cr = carry.data_ptr<Sc>();
+    Sc* drh = scratch_rh.data_ptr<Sc>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const Sc* d_out = d_hs.data_ptr<Sc>() + t * step;
+      sum_into(di, d_out, cr, step);
+      Sc* dx = d_xp.data_ptr<Sc>() + t * 3 * step;
+      const Sc* a = rz.data_ptr<Sc>() + t * 2 * step;
+      const Sc* n = ns.data_ptr<Sc>() + t * step;
+      const Sc* hp = t > 0 ? hs.data_ptr<Sc>() + (t - 1) * step : h0.data_ptr<Sc>();
       for (int64_t b = 0; b < B; ++b) {
-        gru_rb_grad_n_row<scalar_t>(di + b * H, a + b * 2 * H, n + b * H, hp + b * H,
-                                    dx + b * 3 * H, H, is_valid(len, t, b));
+        gru_rb_grad_n_row<Sc>(di + b * H, a + b * 2 * H, n + b * H, hp + b * H, dx + b * 3 * H,
+                              H, is_valid(len, t, b));
       }
-    });
-    const Tensor d_rh = candidate_back(dx_t.narrow(1, 2 * H, H), Tensor(), scratch_rh);
-    AT_DISPATCH_FLOATING_TYPES(hs.scalar_type(), "gru_rb_grad_r", [&] {
-      const scalar_t* di = dh.data_ptr<scalar_t>();
-      const scalar_t* drh = d_rh.data_ptr<scalar_t>();
-      const scalar_t* a = rz.select(0, t).data_ptr<scalar_t>();
-      const scalar_t* hp = hp_t.data_ptr<scalar_t>();
-      scalar_t* dx = dx_t.data_ptr<scalar_t>();
-      scalar_t* dd = direct.data_ptr<scalar_t>();
+      candidate_back.run<Sc>(B, dx + 2 * H, 3 * H, nullptr, 0, drh, H);
       for (int64_t b = 0; b < B; ++b) {
-        gru_rb_grad_r_row<scalar_t>(di + b * H, drh + b * H, a + b * 2 * H, hp + b * H,
-                                    dx + b * 3 * H, dd + b * H, H, is_valid(len, t, b));
+        gru_rb_grad_r_row<Sc>(di + b * H, drh + b * H, a + b * 2 * H, hp + b * H,
+                              dx + b * 3 * H, dd + b * H, H, is_valid(len, t, b));
       }
-    });
-    gates_back(dx_t.narrow(1, 0, 2 * H), direct, carry);
-  }
+      gates_back.run<Sc>(B, dx, 3 * H, dd, H, cr, H);
+    }
+  });
   return {d_xp, carry};
 }
 

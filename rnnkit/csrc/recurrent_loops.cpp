@@ -59,8 +59,8 @@ Tensor tapped_forward(const Tensor& z, const std::optional<Tensor>& history, int
                                               ring.data_ptr<S>(), t, K, B, H,
                                               hs.data_ptr<S>() + t * B * H);
         if (t == T - 1) break;  // nothing reads the last step's p
-        Tensor p_t = ring.select(0, slot(t, K));
-        matmul(hs.select(0, t), Tensor(), p_t);
+        matmul.run<S>(B, hs.data_ptr<S>() + t * B * H, H, nullptr, 0,
+                      ring.data_ptr<S>() + slot(t, K) * B * K * H, K * H);
       }
     });
   });
@@ -111,8 +111,8 @@ std::vector<Tensor> tapped_backward(const Tensor& d_hs, const Tensor& hs, const 
         tapped_grad_rows<S, decltype(kind)::value>(
             d_hs.data_ptr<S>() + t * B * H, ring.data_ptr<S>(), hs.data_ptr<S>() + t * B * H,
             len, t, K, B, H, d_a.data_ptr<S>() + t * B * H);
-        Tensor q_t = ring.select(0, slot(t, K));
-        matmul(d_a.select(0, t), Tensor(), q_t);
+        matmul.run<S>(B, d_a.data_ptr<S>() + t * B * H, H, nullptr, 0,
+                      ring.data_ptr<S>() + slot(t, K) * B * K * H, K * H);
       }
     });
   });

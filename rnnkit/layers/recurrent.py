@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells.base import Cell, State
-from rnnkit.layers.backends import BACKEND_NAMES, run_unroll
+from rnnkit.layers.backends import BACKEND_NAMES, run_step, run_unroll
 from rnnkit.layers.state import map_state
 from rnnkit.layers.validation import check_lengths, check_sequence
 
@@ -99,6 +99,29 @@ class Recurrent(nn.Module):
         if state is None:
             state = self.initial_state(B, device=x.device, dtype=x.dtype)
         return run_unroll(self.backend, self.cell, x, lengths, state, feedback)
+
+    def step(
+        self, x_t: Tensor, state: State | None = None, feedback: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """One time step, for streaming: ``x_t (B, F)`` -> ``(out_t (B, O), new state)``.
+
+        Carry the returned state into the next call; ``state=None`` starts from
+        :meth:`initial_state`. A run of calls gives exactly what :meth:`forward` gives on the
+        whole sequence, one step per call (tested against the ``loop`` backend). ``feedback``
+        ``(B, O)``, for output-feedback cells, is the true output of this step: it replaces the
+        prediction in the state the next step reads (open loop), as ``forward``'s ``feedback``
+        does. For a chunk of several steps at once, call :meth:`forward` with ``state=``.
+        """
+        who = f"Recurrent({type(self.cell).__name__}).step"
+        self.cell.check_input(x_t)
+        if state is None:
+            state = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
+        out_t, state = run_step(self.backend, self.cell, x_t, state)
+        if feedback is not None:
+            if not self.cell.output_feedback:
+                raise ValueError(f"{who}: feedback= needs a cell with output feedback")
+            state = self.cell.teacher_force(state, feedback)
+        return out_t, state
 
     def extra_repr(self) -> str:
         return f"backend={self.backend!r}, learn_init={self.learn_init}"

@@ -125,3 +125,14 @@ def run_unroll(
             "use 'auto' or 'loop'"
         )
     return unroll(cell, x, lengths, state, feedback)
+
+
+def run_step(backend: str, cell: Cell, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+    """One step of ``cell``: ``x_t (B, F)`` -> ``(out_t (B, O), new state)``, the same numbers
+    as one step of :func:`run_unroll`. ``auto`` and ``fused`` run torch's one-step kernel for
+    a cell with ``fused_mode`` (:func:`.fused.step_fused`); everything else steps the cell
+    itself (one call per step is what the other backends' unrolls save; a single step has
+    nothing to save)."""
+    if backend in ("auto", "fused") and fused.supports(cell, None):
+        return fused.step_fused(cell, x_t, state)
+    return cell(x_t, state)

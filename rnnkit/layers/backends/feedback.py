@@ -42,7 +42,7 @@ class _JordanClosedFn(torch.autograd.Function):
         plain = not bool(mu.any()) and bool((c == 1).all())
         loop = _jordan_closed_native if native else _jordan_closed_loop
         ys, ms, hs = loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act)
-        ctx.act, ctx.out_act = act, out_act
+        ctx.act, ctx.out_act, ctx.native = act, out_act, native
         ctx.save_for_backward(m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask)
         return ys, ms  # ms is None for the plain memory m_t = y_{t-1}: nothing to store
 
@@ -63,20 +63,10 @@ class _JordanClosedFn(torch.autograd.Function):
                 k_y = torch.where(mask, k_y, 0)
         if d_ys is None:
             d_ys = torch.zeros_like(ys)
-        d_ypre = torch.empty_like(ys)
-        d_pre = torch.empty_like(hs)
-        d_m_all = torch.empty_like(ms)
-        dm = torch.zeros_like(m0)  # gradient reaching m_t from step t+1
-        for t in range(T - 1, -1, -1):
-            dy = d_ys[t] if t == T - 1 else torch.addcmul(d_ys[t], c, dm)
-            if k_y is not None:
-                dy = dy * k_y[t]
-            d_ypre[t] = dy
-            torch.mul(dy @ w_ho, k_h[t], out=d_pre[t])
-            dm = torch.addmm(dm * mu, d_pre[t], w_mh)
-            if d_ms is not None and (mask is not None or t == T - 1):
-                dm = dm + d_ms[t]
-            d_m_all[t] = dm
+        loop = _jordan_closed_backward_native if ctx.native else _jordan_closed_backward_loop
+        d_ypre, d_pre, d_m_all, dm = loop(
+            d_ys.contiguous(), d_ms, k_h, k_y, w_mh, w_ho, mu, c, mask is not None
+        )
         m_prev = torch.cat([m0.unsqueeze(0), ms[:-1]])
         y_prev = torch.cat([y0.unsqueeze(0), ys[:-1]])
         hs_, ms_ = hs, ms
@@ -89,6 +79,34 @@ class _JordanClosedFn(torch.autograd.Function):
         dmu = (d_m_all * m_prev).sum((0, 1))
         dc = (d_m_all * y_prev).sum((0, 1))
         return (d_pre, dm * mu, dm * c, dw_mh, dw_ho, db_ho, dmu, dc, None, None, None, None)
+
+
+def _jordan_closed_backward_loop(d_ys, d_ms, k_h, k_y, w_mh, w_ho, mu, c, masked: bool):
+    """The closed-loop backward loop in Python: ``(d_ypre, d_pre, d_m_all, dm)``, with ``dm``
+    the gradient reaching ``m_t`` from step ``t + 1`` (C++ ``jordan_closed_backward``)."""
+    T = k_h.shape[0]
+    d_ypre = torch.empty_like(d_ys)
+    d_pre = torch.empty_like(k_h)
+    d_m_all = torch.empty_like(d_ys)
+    dm = d_ys.new_zeros(d_ys.shape[1:])
+    for t in range(T - 1, -1, -1):
+        dy = d_ys[t] if t == T - 1 else torch.addcmul(d_ys[t], c, dm)
+        if k_y is not None:
+            dy = dy * k_y[t]
+        d_ypre[t] = dy
+        torch.mul(dy @ w_ho, k_h[t], out=d_pre[t])
+        dm = torch.addmm(dm * mu, d_pre[t], w_mh)
+        if d_ms is not None and (masked or t == T - 1):
+            dm = dm + d_ms[t]
+        d_m_all[t] = dm
+    return d_ypre, d_pre, d_m_all, dm
+
+
+def _jordan_closed_backward_native(d_ys, d_ms, k_h, k_y, w_mh, w_ho, mu, c, masked: bool):
+    """The same loop in C++ (``native`` backend)."""
+    return native_build.load().jordan_closed_backward(
+        d_ys, d_ms, k_h.contiguous(), k_y, w_mh, w_ho, mu, c, masked
+    )
 
 
 def _jordan_closed_loop(xp, m0, y0, w_mh, w_ho, b_ho, mu, c, plain, act, out_act):
@@ -191,26 +209,46 @@ def _last_taps(history: Tensor, seq: Tensor, count: int, last: Tensor | int) -> 
     return line[batch[:, None], steps]
 
 
+#: delay lines of at most this many taps are multiplied as unfolded windows (one matmul over
+#: ``T * B`` rows, copying the input ``n`` times); longer ones as one ``conv1d``
+WINDOW_TAPS = 4
+
+
 def _delay_line_linear(history: Tensor, seq: Tensor, weight: Tensor, bias: Tensor | None):
-    """A linear layer over a sliding delay line, as one 1-D convolution (no windows copied).
+    """A linear layer over a sliding delay line -> ``(T, B, H)`` contiguous, time-major.
 
     ``history (B, W, D)`` holds the values before ``seq (B, S, D)``, newest first;
     ``weight (H, n * D)`` has one ``(H, D)`` block per tap, newest first. Output ``t`` (of
-    ``T = W + S - n + 1``, channels first: ``(B, H, T)``, as the convolution writes it) applies
-    the weight to the ``n`` values ending at ``seq[t + n - 1 - W]``. Unfolding the windows and
-    multiplying them instead copies ``n`` times the input: 3.6x slower for n = 11 taps at T=500
-    on this CPU.
+    ``T = W + S - n + 1``) applies the weight to the ``n`` values ending at
+    ``seq[t + n - 1 - W]``. With few taps the windows are unfolded and multiplied, one matmul:
+    at one thread, B = 32, n = 3 that took half the time of a ``conv1d``, whose CPU kernel
+    (im2col, then a matmul per sequence) is slow for small batches of short kernels. Many taps
+    (NARX's forecasting shape has 11) run as the convolution: unfolding copies the input ``n``
+    times, 3.6x slower for n = 11 at T = 500.
     """
     D = history.shape[2]
     n = weight.shape[1] // D
-    line = torch.cat([history.flip(1), seq], dim=1).transpose(1, 2)  # (B, D, W + S), oldest first
+    line = torch.cat([history.flip(1), seq], dim=1)  # (B, W + S, D), oldest first
+    if n <= WINDOW_TAPS:
+        # (W + S, B, D) -> windows (T, B, D, n), oldest tap last after the flip: newest first
+        windows = line.transpose(0, 1).unfold(0, n, 1).flip(-1).transpose(-1, -2)
+        return F.linear(windows.reshape(*windows.shape[:2], n * D), weight, bias)
     kernel = weight.view(weight.shape[0], n, D).flip(1).transpose(1, 2)  # (H, D, n), oldest first
-    return F.conv1d(line, kernel, bias)
+    return _time_major(F.conv1d(line.transpose(1, 2), kernel, bias))
 
 
 def _time_major(channels_first: Tensor) -> Tensor:
     """``(B, H, T)`` -> ``(T, B, H)`` contiguous: the loops read each step's ``(B, H)`` rows."""
     return channels_first.permute(2, 0, 1).contiguous()
+
+
+def state_form_pays(B: int, T: int, H: int, K: int, O: int) -> bool:
+    """Closed-loop NARX in state form does less work: it replaces the two products of a step,
+    ``(K + 1) O H`` multiply-adds per row, by one of ``K H^2``, at the price of the weight
+    product ``W_yh,k W_hy`` (``K O H^2``) once per call. At batch 1 and T = 100 (B T = 100
+    rows) that price is more than the loop saves at H = 128 and 512 (where it pays from
+    B T = 256 and 1024 on)."""
+    return B * T * ((K + 1) * O - K * H) >= K * O * H
 
 
 class _NARXClosedFn(torch.autograd.Function):
@@ -227,7 +265,7 @@ class _NARXClosedFn(torch.autograd.Function):
     def forward(ctx, xp, y_taps0, w_yh, w_hy, b_y, act, mask, native):
         loop = _narx_closed_native if native else _narx_closed_loop
         r, hs = loop(xp, y_taps0, w_yh, w_hy, b_y, act)
-        ctx.act = act
+        ctx.act, ctx.native = act, native
         ctx.save_for_backward(w_yh, w_hy, r, hs, mask)
         T = xp.shape[0]
         return r[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
@@ -243,10 +281,10 @@ class _NARXClosedFn(torch.autograd.Function):
             k_h = torch.where(mask, k_h, 0)
         dr = r.new_zeros(B, T + K, O)
         dr[:, :T] = d_ys.flip(0).transpose(0, 1)
-        d_a = torch.empty_like(hs)
-        for t in range(T - 1, -1, -1):
-            torch.mul(dr[:, T - 1 - t] @ w_hy, k_h[t], out=d_a[t])  # (B, H)
-            dr[:, T - t : T - t + K] += (d_a[t] @ w_yh).view(B, K, O)
+        if ctx.native:
+            d_a = native_build.load().narx_closed_backward(dr, k_h.contiguous(), w_yh, w_hy)
+        else:
+            d_a = _narx_closed_backward_loop(dr, k_h, w_yh, w_hy)
         d_y = dr[:, :T].flip(1).transpose(0, 1)  # (T, B, O)
         taps = r.unfold(1, K, 1)[:, 1 : T + 1].flip(1)  # (B, T, O, K): windows of steps 0..T-1
         taps = taps.transpose(-1, -2).transpose(0, 1).flatten(2)  # (T, B, K*O)
@@ -258,6 +296,18 @@ class _NARXClosedFn(torch.autograd.Function):
         db_y = d_y.sum((0, 1))
         dw_yh = d_a.flatten(0, 1).t() @ taps.flatten(0, 1)
         return d_a, dr[:, T:], dw_yh, dw_hy, db_y, None, None, None
+
+
+def _narx_closed_backward_loop(dr: Tensor, k_h: Tensor, w_yh: Tensor, w_hy: Tensor) -> Tensor:
+    """The closed-loop backward loop in Python: ``d_a (T, B, H)``; ``dr (B, T+K, O)`` collects
+    what each step sends back to the outputs it read (C++ ``narx_closed_backward``)."""
+    T, B, _ = k_h.shape
+    K, O = dr.shape[1] - T, dr.shape[2]
+    d_a = torch.empty_like(k_h)
+    for t in range(T - 1, -1, -1):
+        torch.mul(dr[:, T - 1 - t] @ w_hy, k_h[t], out=d_a[t])  # (B, H)
+        dr[:, T - t : T - t + K] += (d_a[t] @ w_yh).view(B, K, O)
+    return d_a
 
 
 def _narx_closed_loop(xp, y_taps0, w_yh, w_hy, b_y, act):
@@ -289,17 +339,14 @@ def narx(
     last = last_valid_step(mask, x.shape[1])
     x_final = _last_taps(x_taps, x, L, last)  # x_last .. x_{last-L+1}
     b_y = cell.bias_y if cell.bias_y is not None else x.new_zeros(O)
-    if feedback is None and K * cell.hidden_size <= (K + 1) * O:
-        # closed loop with fewer flops a step in the state form
+    if feedback is None and state_form_pays(*x.shape[:2], cell.hidden_size, K, O):
         ys = _narx_state_form(cell, x, x_taps, y_taps, b_y, mask, native)
         return ys, (x_final, _last_taps(y_taps, ys.transpose(0, 1), K, last))
-    xp = _delay_line_linear(x_taps, x, cell.weight_xh, cell.bias_h)  # (B, H, T)
-    if feedback is not None:
-        # step t reads f_{t-1} .. f_{t-K}; all of it channels first, as the convolutions write
-        a = xp + _delay_line_linear(y_taps, feedback[:, :-1], cell.weight_yh, None)  # (B, H, T)
-        ys = F.conv1d(ACTIVATIONS[cell.nonlinearity](a), cell.weight_hy[..., None], cell.bias_y)
-        return ys.permute(2, 0, 1), (x_final, _last_taps(y_taps, feedback, K, last))  # (T, B, O)
-    xp = _time_major(xp)
+    xp = _delay_line_linear(x_taps, x, cell.weight_xh, cell.bias_h)  # (T, B, H)
+    if feedback is not None:  # step t reads f_{t-1} .. f_{t-K}
+        a = xp + _delay_line_linear(y_taps, feedback[:, :-1], cell.weight_yh, None)
+        ys = F.linear(ACTIVATIONS[cell.nonlinearity](a), cell.weight_hy, cell.bias_y)
+        return ys, (x_final, _last_taps(y_taps, feedback, K, last))  # (T, B, O)
     ys = _NARXClosedFn.apply(
         xp, y_taps, cell.weight_yh, cell.weight_hy, b_y, cell.nonlinearity, mask, native
     )  # (T, B, O)
@@ -323,7 +370,7 @@ def _narx_state_form(
     w = (w_yh @ cell.weight_hy).reshape(H, K * H)  # [W_1 .. W_K], W_k = W_yh,k W_hy
     e_tail = w_yh.sum(1) @ b_y  # (H,)
     bias = e_tail if cell.bias_h is None else cell.bias_h + e_tail
-    z = _time_major(_delay_line_linear(x_taps, x, cell.weight_xh, bias))  # (T, B, H), new
+    z = _delay_line_linear(x_taps, x, cell.weight_xh, bias)  # (T, B, H), new
     # the first steps read the initial delay line: [y_{t-1} .. y_{t-K}], b_y standing for y_j
     head = min(T, K)
     line = torch.cat([y_taps.flip(1), b_y.expand(B, head - 1, O)], dim=1)  # oldest first

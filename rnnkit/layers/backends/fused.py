@@ -30,6 +30,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells.base import Cell, State
 
+#: one step of each: ``(x_t, hx, w_ih, w_hh, b_ih, b_hh)``, the kernels ``nn.LSTMCell`` & co call
+_STEP_FUNCS = {
+    "LSTM": torch._VF.lstm_cell,
+    "GRU": torch._VF.gru_cell,
+    "RNN_TANH": torch._VF.rnn_tanh_cell,
+    "RNN_RELU": torch._VF.rnn_relu_cell,
+}
 _FUNCS = {
     "LSTM": torch._VF.lstm,
     "GRU": torch._VF.gru,
@@ -87,3 +94,19 @@ def unroll_fused(
         finals = [f.index_select(1, packed.unsorted_indices) for f in result[1:]]
     finals = [f[0] for f in finals]  # (B, H) each
     return out, (tuple(finals) if is_lstm else finals[0])
+
+
+def step_fused(cell: Cell, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+    """One step of ``cell`` with torch's one-step kernel for its ``fused_mode``:
+    ``x_t (B, F)``, ``state`` as ``cell.init_state(B)`` -> ``(out_t (B, H), new state)``.
+
+    Streaming inference (batch 1, a step a call) pays a fixed cost per call, not per element:
+    this is one aten call, where the cell's own ``forward`` dispatches about ten ops and
+    ``torch.nn.LSTM`` on a ``(1, 1, F)`` input goes through ``RNNBase.forward``'s checks."""
+    func = _STEP_FUNCS[cell.fused_mode]
+    weights = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    if cell.fused_mode == "LSTM":
+        h, c = func(x_t, state, *weights)
+        return h, (h, c)
+    h = func(x_t, state, *weights)
+    return h, h
