@@ -9,8 +9,8 @@
              backward loop (:mod:`.bptt`), for cells whose ``kernel`` (or ``fused_mode``) names
              one in :data:`.bptt.KERNELS`.
 ``native``   the ``bptt`` algorithm with its time loops in C++ (:mod:`.native`), compiled once
-             per machine, CPU only: Elman, GRU (both variants), LSTM, and the closed-loop
-             forward of Jordan and NARX.
+             per machine, CPU only: Elman, GRU (both variants), LSTM, MGU, SRU, and the
+             closed-loop forward of Jordan and NARX.
 ``scan``     cells whose recurrence is linear in the state (minGRU, minLSTM): coefficients of
              all steps from one matmul, then a chunked associative scan over time (:mod:`.scan`).
 ``compiled`` the loop with each step compiled by ``torch.compile`` (any cell).
@@ -70,6 +70,12 @@ AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
     **{
         (device, "LINEAR_SCAN", mode): ("scan",)
         for device in ("cpu", "cuda")
+        for mode in ("train", "inference")
+    },
+    # MGU, SRU: their loops in C++ beat bptt's Python loops at every size measured
+    **{
+        ("cpu", kernel, mode): ("native", "bptt")
+        for kernel in ("MGU", "SRU")
         for mode in ("train", "inference")
     },
     # closed-loop forward in C++; the open loop is the same pure-PyTorch code either way
