@@ -4,8 +4,8 @@
 // With u (T, B, kH) = x W^T in chunks (x~, u_f, u_r[, s]), v = [v_f; v_r], b = [b_f; b_r]:
 //   f = sig(u_f + v_f c + b_f);  r = sig(u_r + v_r c + b_r)       (c = c_{t-1})
 //   c_t = f c + (1 - f) x~;      h_t = r c_t + (1 - r) s_t
-// where the skip term s_t is u's fourth chunk (k = 4), `scale * x_t` (k = 3, the input given), or
-// nothing (h_t = r c_t). The backward recomputes f and r from u and c_{t-1} rather than
+// where the skip term s_t is u's fourth chunk (k = 4), `scale * x_t` (k = 3, the input
+// given), or nothing (h_t = r c_t). The backward recomputes f and r from u and c_{t-1} rather than
 // storing them: two sigmoids cost less than writing and reading two more (T, B, H) buffers.
 
 #include "common.h"
@@ -31,18 +31,18 @@ Skip<S> skip_of(const Tensor& u, const std::optional<Tensor>& x, double scale, i
   return {nullptr, 0, 0, S(0)};
 }
 
-template <typename S>
-void sru_forward_loop(const Tensor& u, const std::optional<Tensor>& x, double scale,
-                      const Tensor& v, const Tensor& bias, const Tensor& c0, Tensor& hs,
-                      Tensor& cs) {
+// kSkip: the cell has a skip term. Variants are template arguments, so that the inner loops
+// have no branch and vectorise.
+template <typename S, bool kSkip>
+void sru_forward_loop(const Tensor& u, const Skip<S>& skip, const Tensor& v, const Tensor& bias,
+                      const Tensor& c0, Tensor& hs, Tensor& cs) {
   const int64_t T = u.size(0), B = u.size(1), H = c0.size(1), k = u.size(2) / H;
-  const Skip<S> skip = skip_of<S>(u, x, scale, H);
   const S *vf = v.data_ptr<S>(), *vr = vf + H, *bf = bias.data_ptr<S>(), *br = bf + H;
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t b = 0; b < B; ++b) {
       const S* ur = u.data_ptr<S>() + (t * B + b) * k * H;
       const S* c = t > 0 ? cs.data_ptr<S>() + ((t - 1) * B + b) * H : c0.data_ptr<S>() + b * H;
-      const S* s = skip.base == nullptr ? nullptr : skip.base + skip.offset(t, b);
+      const S* s = skip.base + skip.offset(t, b);  // not read without kSkip
       S* co = cs.data_ptr<S>() + (t * B + b) * H;
       S* ho = hs.data_ptr<S>() + (t * B + b) * H;
 #pragma omp simd
@@ -51,7 +51,7 @@ void sru_forward_loop(const Tensor& u, const std::optional<Tensor>& x, double sc
         const S r = sigmoid(ur[2 * H + j] + vr[j] * c[j] + br[j]);
         const S ct = f * c[j] + (S(1) - f) * ur[j];
         co[j] = ct;
-        ho[j] = s == nullptr ? r * ct : r * ct + (S(1) - r) * (skip.scale * s[j]);
+        ho[j] = kSkip ? r * ct + (S(1) - r) * (skip.scale * s[j]) : r * ct;
       }
     }
   }
@@ -67,59 +67,68 @@ std::vector<Tensor> sru_forward(const Tensor& u, const std::optional<Tensor>& x,
   Tensor hs = at::empty({T, B, H}, c0.options());
   Tensor cs = at::empty({T, B, H}, c0.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "sru_forward", [&] {
-    sru_forward_loop<scalar_t>(u, x, scale, v, bias, c0, hs, cs);
+    const Skip<scalar_t> skip = skip_of<scalar_t>(u, x, scale, H);
+    if (skip.base != nullptr) {
+      sru_forward_loop<scalar_t, true>(u, skip, v, bias, c0, hs, cs);
+    } else {
+      sru_forward_loop<scalar_t, false>(u, skip, v, bias, c0, hs, cs);
+    }
   });
   return {hs, cs};
 }
 
-template <typename S>
-void sru_backward_loop(const Tensor& d_hs, const std::optional<Tensor>& d_cs, const Tensor& u,
-                       const std::optional<Tensor>& x, double scale, const Tensor& v,
-                       const Tensor& bias, const Tensor& c0, const Tensor& cs,
-                       const int64_t* len, Tensor& d_u, Tensor& d_x, Tensor& dc, Tensor& d_vb) {
+// kSkip: the cell has a skip term; kDcs: a gradient of the cell states comes in (d_cs).
+template <typename S, bool kSkip, bool kDcs>
+void sru_backward_loop(const Tensor& d_hs, const S* d_cs, const Tensor& u, const Skip<S>& skip,
+                       S* d_skip, const Skip<S>& d_skip_at, const Tensor& v, const Tensor& bias,
+                       const Tensor& c0, const Tensor& cs, const int64_t* len, Tensor& d_u,
+                       Tensor& dc, Tensor& d_vb) {
   const int64_t T = u.size(0), B = u.size(1), H = c0.size(1), k = u.size(2) / H;
-  const Skip<S> skip = skip_of<S>(u, x, scale, H);
   const S *vf = v.data_ptr<S>(), *vr = vf + H, *bf = bias.data_ptr<S>(), *br = bf + H;
-  double *dvf = d_vb.data_ptr<double>(), *dvr = dvf + H, *dbf = dvr + H, *dbr = dbf + H;
+  // the parameters' gradients are sums over every (t, b): over b in S (vectorised), then over
+  // t in double
+  std::vector<S> step_sums(4 * H);
+  S *sf = step_sums.data(), *sr = sf + H, *sbf = sr + H, *sbr = sbf + H;
+  double* total = d_vb.data_ptr<double>();
   for (int64_t t = T - 1; t >= 0; --t) {
+    std::fill(step_sums.begin(), step_sums.end(), S(0));
     for (int64_t b = 0; b < B; ++b) {
       const int64_t row = (t * B + b) * H;
       S* du = d_u.data_ptr<S>() + row * k;
       S* dcb = dc.data_ptr<S>() + b * H;
-      // where the skip term's gradient goes: u's fourth chunk, d_x, or nowhere
-      S* ds = k == 4 ? du + 3 * H
-                     : (x.has_value() ? d_x.data_ptr<S>() + skip.offset(t, b) : nullptr);
+      S* ds = d_skip + d_skip_at.offset(t, b);  // not written without kSkip
       if (!is_valid(len, t, b)) {
         zero(du, k * H);
         zero(dcb, H);
-        if (k != 4 && ds != nullptr) zero(ds, H);
+        if (kSkip && k != 4) zero(ds, H);
         continue;
       }
       const S* ur = u.data_ptr<S>() + row * k;
       const S* c = t > 0 ? cs.data_ptr<S>() + row - B * H : c0.data_ptr<S>() + b * H;
       const S* ct = cs.data_ptr<S>() + row;
       const S* dh = d_hs.data_ptr<S>() + row;
-      const S* dci = d_cs.has_value() ? d_cs->data_ptr<S>() + row : nullptr;
-      const S* s = skip.base == nullptr ? nullptr : skip.base + skip.offset(t, b);
+      const S* dci = kDcs ? d_cs + row : nullptr;
+      const S* s = skip.base + skip.offset(t, b);
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         const S f = sigmoid(ur[H + j] + vf[j] * c[j] + bf[j]);
         const S r = sigmoid(ur[2 * H + j] + vr[j] * c[j] + br[j]);
-        const S sj = s == nullptr ? S(0) : skip.scale * s[j];
+        const S sj = kSkip ? skip.scale * s[j] : S(0);
         const S dr = dh[j] * (ct[j] - sj) * r * (S(1) - r);
-        const S d = dcb[j] + (dci ? dci[j] : S(0)) + dh[j] * r;
+        const S d = dcb[j] + (kDcs ? dci[j] : S(0)) + dh[j] * r;
         const S df = d * (c[j] - ur[j]) * f * (S(1) - f);
         du[j] = d * (S(1) - f);
         du[H + j] = df;
         du[2 * H + j] = dr;
         dcb[j] = d * f + df * vf[j] + dr * vr[j];
-        dvf[j] += double(df * c[j]);
-        dvr[j] += double(dr * c[j]);
-        dbf[j] += double(df);
-        dbr[j] += double(dr);
-        if (ds != nullptr) ds[j] = dh[j] * (S(1) - r) * skip.scale;
+        sf[j] += df * c[j];
+        sr[j] += dr * c[j];
+        sbf[j] += df;
+        sbr[j] += dr;
+        if (kSkip) ds[j] = dh[j] * (S(1) - r) * skip.scale;
       }
     }
+    for (int64_t j = 0; j < 4 * H; ++j) total[j] += double(step_sums[j]);
   }
 }
 
@@ -138,11 +147,28 @@ std::vector<Tensor> sru_backward(const Tensor& d_hs, const std::optional<Tensor>
   Tensor d_u = at::empty_like(u);
   Tensor d_x = x.has_value() ? at::empty_like(*x) : at::empty({0}, u.options());
   Tensor dc = at::zeros_like(c0);
-  // the parameters' gradients are sums over every (t, b): accumulated in double
   Tensor d_vb = at::zeros({4, H}, c0.options().dtype(at::kDouble));  // d v_f, v_r, b_f, b_r
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "sru_backward", [&] {
-    sru_backward_loop<scalar_t>(d_hs, d_cs, u, x, scale, v, bias, c0, cs, len, d_u, d_x, dc,
-                               d_vb);
+    using S = scalar_t;
+    const Skip<S> skip = skip_of<S>(u, x, scale, H);
+    // the skip term's gradient goes to u's fourth chunk (laid out as u), or to d_x (as x)
+    const bool projected = u.size(2) == 4 * H;
+    S* d_skip = projected ? d_u.data_ptr<S>() + 3 * H : d_x.data_ptr<S>();
+    const Skip<S> d_skip_at = projected      ? skip
+                              : x.has_value() ? Skip<S>{nullptr, H, x->size(1) * H, S(1)}
+                                              : Skip<S>{nullptr, 0, 0, S(1)};
+    const S* dcs = d_cs.has_value() ? d_cs->data_ptr<S>() : nullptr;
+    const auto run = [&](auto has_skip, auto has_dcs) {
+      sru_backward_loop<S, decltype(has_skip)::value, decltype(has_dcs)::value>(
+          d_hs, dcs, u, skip, d_skip, d_skip_at, v, bias, c0, cs, len, d_u, dc, d_vb);
+    };
+    using Yes = std::true_type;
+    using No = std::false_type;
+    if (skip.base != nullptr) {
+      dcs != nullptr ? run(Yes(), Yes()) : run(Yes(), No());
+    } else {
+      dcs != nullptr ? run(No(), Yes()) : run(No(), No());
+    }
   });
   const Tensor d_params = d_vb.to(c0.scalar_type());
   return {d_u, d_x, d_params.narrow(0, 0, 2).flatten(), d_params.narrow(0, 2, 2).flatten(), dc};
