@@ -12,11 +12,13 @@ from rnnkit.cells import (
     ElmanCell,
     GRUCell,
     JordanCell,
+    LayerNormLSTMCell,
     LSTMCell,
     MGUCell,
     MinGRUCell,
     MinLSTMCell,
     NARXCell,
+    PeepholeLSTMCell,
     SRUCell,
 )
 from rnnkit.cells.base import Cell
@@ -50,9 +52,12 @@ CELLS = {
     "mingru_g": lambda: MinGRUCell(F, H, candidate="g", bias=False),
     "minlstm": lambda: MinLSTMCell(F, H),
     "minlstm_g": lambda: MinLSTMCell(F, H, candidate="g"),
+    "peephole_lstm": lambda: PeepholeLSTMCell(F, H),
+    "layer_norm_lstm": lambda: LayerNormLSTMCell(F, H),
 }
 # cells initialised otherwise than torch's U(-1/sqrt(H), 1/sqrt(H)), tested where named
 OWN_INIT = {"sru_projected_skip", "sru_identity_skip", "sru_no_skip"}  # tests/cells/test_sru.py
+OWN_INIT |= {"layer_norm_lstm"}  # gains 1, biases 0: tests/cells/test_user_style_lstm.py
 
 
 def leaves(state) -> list[torch.Tensor]:

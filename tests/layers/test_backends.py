@@ -13,11 +13,13 @@ from rnnkit.cells import (
     ElmanCell,
     GRUCell,
     JordanCell,
+    LayerNormLSTMCell,
     LSTMCell,
     MGUCell,
     MinGRUCell,
     MinLSTMCell,
     NARXCell,
+    PeepholeLSTMCell,
     SRUCell,
 )
 from rnnkit.layers import Recurrent
@@ -63,6 +65,9 @@ CELLS = {
     "mingru_g_nobias": functools.partial(MinGRUCell, bias=False, candidate="g"),
     "minlstm": MinLSTMCell,
     "minlstm_g": functools.partial(MinLSTMCell, candidate="g"),
+    # cells written as a user would (a scriptable step, no kernel)
+    "peephole_lstm": PeepholeLSTMCell,
+    "layer_norm_lstm": LayerNormLSTMCell,
 }
 FEEDBACK_CELLS = [
     "jordan",
@@ -72,7 +77,7 @@ FEEDBACK_CELLS = [
     "narx_state_form_nobias",
 ]
 LENGTHS = torch.tensor([6, 2, 1, 5])
-FAST_BACKENDS = ["fused", "bptt", "native", "scan", "auto"]
+FAST_BACKENDS = ["fused", "bptt", "native", "scan", "scripted", "auto"]
 
 
 def leaves(state) -> list[torch.Tensor]:

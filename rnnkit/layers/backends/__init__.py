@@ -9,10 +9,13 @@
              backward loop (:mod:`.bptt`), for cells whose ``kernel`` (or ``fused_mode``) names
              one in :data:`.bptt.KERNELS`.
 ``native``   the ``bptt`` algorithm with its time loops in C++ (:mod:`.native`), compiled once
-             per machine, CPU only: Elman, GRU (both variants), LSTM, and the closed-loop
-             forward of Jordan and NARX.
+             per machine, CPU only: Elman, GRU (both variants), LSTM, MGU, SRU, and the
+             closed-loop forward of Jordan and NARX.
 ``scan``     cells whose recurrence is linear in the state (minGRU, minLSTM): coefficients of
              all steps from one matmul, then a chunked associative scan over time (:mod:`.scan`).
+``scripted`` cells you write yourself (``project_input``, ``step_function``,
+             ``step_parameters``): the input projection of all steps as one matmul, the time
+             loop in TorchScript (:mod:`.scripted`).
 ``compiled`` the loop with each step compiled by ``torch.compile`` (any cell).
 ``auto``     the fastest correct one for the cell and device, from ``scripts/bench.py``
              measurements (:data:`AUTO_PREFERENCE`); logged once per cell type and device.
@@ -30,7 +33,15 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
-from rnnkit.layers.backends import bptt, compiled, fused, native, native_build, scan
+from rnnkit.layers.backends import (
+    bptt,
+    compiled,
+    fused,
+    native,
+    native_build,
+    scan,
+    scripted,
+)
 from rnnkit.layers.backends.loop import unroll_loop
 from rnnkit.utils.logging import get_logger
 
@@ -46,6 +57,7 @@ BACKENDS: dict[str, tuple[Callable[[Cell, Tensor | None], bool], Unroll]] = {
     "native": (native.supports, native.unroll_native),
     "compiled": (compiled.supports, compiled.unroll_compiled),
     "scan": (scan.supports, scan.unroll_scan),
+    "scripted": (scripted.supports, scripted.unroll_scripted),
 }
 BACKEND_NAMES = {"auto", *BACKENDS}
 
@@ -58,7 +70,8 @@ BACKEND_NAMES = {"auto", *BACKENDS}
 #: (one matmul and one gate pass per step) beats by 25-50%; the paper GRU (no torch kernel)
 #: runs there too (30-45% faster than bptt's Python loop); Jordan's and NARX's closed loops
 #: run their forward there too (5-15% faster than bptt's). On GPU cuDNN wins wherever it
-#: applies. Anything not listed: fused, then bptt, then loop.
+#: applies. Anything not listed: fused, then bptt, then scripted (a cell written with a
+#: scriptable step, faster than its Python loop), then loop.
 AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
     **{
         ("cpu", kernel, mode): ("native", "bptt", "fused")
@@ -72,6 +85,12 @@ AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
         for device in ("cpu", "cuda")
         for mode in ("train", "inference")
     },
+    # MGU, SRU: their loops in C++ beat bptt's Python loops at every size measured
+    **{
+        ("cpu", kernel, mode): ("native", "bptt")
+        for kernel in ("MGU", "SRU")
+        for mode in ("train", "inference")
+    },
     # closed-loop forward in C++; the open loop is the same pure-PyTorch code either way
     **{
         ("cpu", kernel, mode): ("native", "bptt")
@@ -79,7 +98,7 @@ AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
         for mode in ("train", "inference")
     },
 }
-_DEFAULT_PREFERENCE = ("fused", "bptt", "loop")
+_DEFAULT_PREFERENCE = ("fused", "bptt", "scripted", "loop")
 _logged: set = set()
 
 

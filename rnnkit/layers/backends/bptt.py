@@ -49,7 +49,7 @@ KERNELS: dict[str, Callable] = {
 }
 #: the kernels whose time loops also exist in C++ (the ``native`` backend runs these)
 NATIVE_KERNELS = frozenset(
-    {"RNN_TANH", "RNN_RELU", "LSTM", "GRU", "GRU_RESET_BEFORE", "JORDAN", "NARX"}
+    {"RNN_TANH", "RNN_RELU", "LSTM", "GRU", "GRU_RESET_BEFORE", "JORDAN", "NARX", "MGU", "SRU"}
 )
 
 
