@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -294,3 +295,23 @@ def test_past_only_covariates_are_hidden_after_the_origin(tmp_path):
     dm.hparams.future_path = str(future)
     batch = next(iter(dm.predict_dataloader()))
     assert batch.x.shape == (1, 7, 2) and (batch.x[0, 4:, 1] == 0).all()
+
+
+def test_baselines_match_the_reference_scores_on_shampoo_sales(tmp_path):
+    """The task's origin and one-step baselines are those of rnnkit.baselines.forecast (the
+    numbers of docs/real_data.md) on the whole ShampooSales file: last 7 months test, m = 12."""
+    from rnnkit.baselines import forecast
+
+    path = Path(__file__).parents[1] / "data" / "fixtures" / "real" / "ShampooSales.csv"
+    dm = TimeSeriesDataModule(
+        path, ["Sales"], time_column="Time", season=12, window=6, test_size=7, val_size=3
+    )
+    dm.setup("fit")
+    m = run_test(make_task(ZeroForecaster(), dm, plot=False), dm, tmp_path)
+    y = dm.series[0].targets[:, 0]
+    reference = forecast.evaluate(y, len(y) - 7, 12)
+    for evaluation in ("origin", "one_step"):
+        for name in ("naive", "seasonal_naive", "drift", "mean"):
+            expected = reference[evaluation][f"{name}_mase"]
+            assert m[f"test/{evaluation}_{name}_mase"] == pytest.approx(expected, rel=1e-6)
+    assert m["test/origin_naive_mase"] == pytest.approx(1.203, abs=5e-4)  # the docs' table

@@ -1,10 +1,11 @@
 """``TimeSeriesDataModule``: forecasting windows of one or many series from CSV files.
 
 Reading (:mod:`~rnnkit.data.series.reading`), splits (:mod:`~rnnkit.data.series.splits`),
-transforms and per-series scaling (:mod:`~rnnkit.data.series.transforms`) and windows
-(:mod:`~rnnkit.data.series.windowing`) are each in their own module; this one puts them
-together and answers what the task asks: loaders per split, the evaluation spans, forecasts
-past the end of the data.
+transforms and per-series scaling (:mod:`~rnnkit.data.series.transforms`), windows
+(:mod:`~rnnkit.data.series.windowing`) and the steps past the end
+(:mod:`~rnnkit.data.series.future`) are each in their own module; this one puts them together
+and answers what the task asks: loaders per split, the evaluation spans, forecasts past the end
+of the data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from rnnkit.data.series.future import future_inputs, labels_after
 from rnnkit.data.series.reading import Layout, Series, read_series
 from rnnkit.data.series.splits import assign_splits, runs, test_split_names
 from rnnkit.data.series.times import TimeAxis
@@ -28,10 +30,7 @@ from rnnkit.data.series.windowing import (
     WindowDataset,
     window_starts,
 )
-from rnnkit.errors import ConfigError, DataFormatError, EmptyDataError, SequenceLengthError
-from rnnkit.utils.logging import get_logger
-
-log = get_logger(__name__)
+from rnnkit.errors import ConfigError, EmptyDataError, SequenceLengthError
 
 
 class TimeSeriesDataModule(L.LightningDataModule):
@@ -412,7 +411,9 @@ class TimeSeriesDataModule(L.LightningDataModule):
             hp.season,
         )
         scaler.restore(self.scaler.state_dict())  # series seen in training keep their maps
-        future = self._future_inputs(history, steps)
+        future = future_inputs(
+            history, steps, self.layout, self.known_inputs, hp.future_path, self.axis
+        )
         extended = []
         for s, u in zip(history, future, strict=True):
             O = s.targets.shape[1]
@@ -436,67 +437,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
                     f"than window + differences = {W + lost}"
                 )
             items.append((k, n - W, n + steps))
-            self._future_labels.append((s.name, self._labels_after(s, steps)))
+            self._future_labels.append((s.name, labels_after(s, steps, self.axis)))
         return self._loader(items, tensors=tensors)
-
-    def _labels_after(self, s: Series, steps: int) -> list[str]:
-        """Time labels of the ``steps`` rows after the end of ``s``."""
-        if s.times is None:
-            return [str(len(s.targets) + k) for k in range(steps)]
-        out, t = [], s.times[-1]
-        for _ in range(steps):
-            t = self.axis.next(t)
-            out.append(self.axis.label(t))
-        return out
-
-    def _future_inputs(self, history: list[Series], steps: int) -> list[np.ndarray]:
-        """Covariates of the ``steps`` rows after each series' end, from ``future_path``."""
-        known = list(self.layout.input_columns)[: self.known_inputs]
-        past = np.zeros((steps, len(self.layout.input_columns) - len(known)))  # never known
-        if not known:
-            return [past for _ in history]
-        hp = self.hparams
-        if hp.future_path is None:
-            raise ConfigError(
-                f"data.future_path: the model reads covariates {known}; give a CSV with their "
-                f"values for the {steps} steps after the end of each series"
-            )
-        layout = Layout(
-            target_columns=known,  # read as values, no targets
-            series_column=self.layout.series_column,
-            time_column=self.layout.time_column,
-            frequency=self.layout.frequency,
-        )
-        future, _ = read_series([(hp.future_path, None)], layout)
-        by_name = {f.name: f for f in future}
-        out = []
-        for s in history:
-            f = by_name.get(s.name) if self.layout.series_column else future[0]
-            if f is None:
-                raise DataFormatError(
-                    f"no future covariates for series {s.name!r}", path=hp.future_path, line=1
-                )
-            if len(f.targets) < steps:
-                raise DataFormatError(
-                    f"series {s.name!r}: {len(f.targets)} future rows, expected {steps} "
-                    "(data.predict_steps)",
-                    path=hp.future_path,
-                    line=1,
-                )
-            if (
-                s.times is not None
-                and f.times is not None
-                and f.times[0] != self.axis.next(s.times[-1])
-            ):
-                path, _, line = f.where[0].rpartition(":")
-                raise DataFormatError(
-                    f"series {s.name!r}: future rows start at {f.labels[0]!r}, expected the "
-                    f"step after the data's last time {s.labels[-1]!r}",
-                    path=path,
-                    line=int(line),
-                )
-            out.append(np.concatenate([f.targets[:steps], past], axis=1))
-        return out
 
     # -- checkpointing: plain numbers -------------------------------------------------------
 
