@@ -1,0 +1,50 @@
+"""ForecastingTask starts a model's linear skip from the least-squares fit on the training rows."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from rnnkit.cells import NARXCell
+from rnnkit.data import TimeSeriesDataModule
+from rnnkit.models.arx import LinearARX
+from rnnkit.models.forecaster import narx_forecaster
+from rnnkit.tasks import ForecastingTask
+
+SHAMPOO = Path(__file__).parents[1] / "data" / "fixtures" / "real" / "ShampooSales.csv"
+
+
+def test_fit_start_fits_the_skip_on_the_model_space_training_rows(tmp_path):
+    dm = TimeSeriesDataModule(
+        str(SHAMPOO), ["Sales"], time_column="Time", window=4, horizon=2, test_size=7,
+        val_size=0, difference=1, season=12, batch_size=8,
+    )  # fmt: skip
+    dm.setup("fit")
+    torch.manual_seed(0)
+    cell = functools.partial(NARXCell, input_delays=1, output_delays=2)
+    model = narx_forecaster(cell, 0, 1, hidden_size=4, linear_skip=True)
+    task = ForecastingTask(
+        model,
+        functools.partial(torch.optim.Adam, lr=1e-3),
+        window=4,
+        horizon=2,
+        **{key: dm.info[key] for key in ForecastingTask.data_state},
+        plot=False,
+    )
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(task, datamodule=dm)
+    assert bool(model.linear_fitted)
+    expected = LinearARX(0, 1, input_delays=1, output_delays=2).fit(dm.split_arrays("train"))
+    torch.testing.assert_close(model.linear.weight, expected.weight)  # frozen: still the fit
+    assert model.correction_scale.item() != 0.0  # the correction trained
