@@ -1,113 +1,113 @@
-"""How fast a cell a user writes (no hand-written kernel) can run: a peephole LSTM (Gers &
-Schmidhuber 2000) with its input projection hoisted out of the time loop (one matmul for all
-steps) and its step compiled by ``torch.compile``, against ``torch.nn.LSTM`` of the same size.
+"""How fast cells a user writes (no hand-written kernel) run: the peephole and layer-norm LSTMs
+of :mod:`rnnkit.cells` on each route open to such a cell, against ``torch.nn.LSTM`` of the same
+size, side by side in one process (interleaved rounds, medians, CPU time of the one thread).
 
-    python scripts/bench_user_cell.py            # run twice: the second run shows the warm
-                                                 # start from inductor's on-disk cache
+Routes: ``loop`` (the eager cell, its input product inside every step), ``scripted`` (the
+input product of all steps as one matmul, the time loop in TorchScript: ``auto``'s pick), and
+with ``--compile`` the hoisted step compiled by ``torch.compile`` (one graph for every length;
+slow to compile on CPU, see docs/benchmarks.md).
 
-Prints the first-call (compile) time, whether a new sequence length recompiles, and the
-median train / inference ms (CPU time of the one thread doing the work) with the ratio.
+    python scripts/bench_user_cell.py              # about 5 min on 2 loaded cores
+    python scripts/bench_user_cell.py --compile    # plus torch.compile (minutes to compile)
 
-Measured (B=32, I=64, H=128, T=100, torch 2.13.0+cpu, 1 thread, 2 cores shared with seven
-other jobs, load ~12): train x2.13 (eager step) / x2.47 (compiled step) torch.nn.LSTM,
-inference x2.23 / x2.56; first call 293 s cold and 28 s warm (inductor's cache) for train,
-14 s / 5 s for inference; no new graph for a new length. On this CPU compiling the step does
-not beat running it eagerly: the per-step call overhead of the compiled graph outweighs the
-fused gate pass, so the route to LSTM speed for a user cell is a hand-written kernel.
+Prints, per cell and mode, the first call (scripting or compiling included), the first call
+at a new sequence length, and the median ms with the ratio to ``torch.nn.LSTM``.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
+
+from rnnkit.cells import LayerNormLSTMCell, PeepholeLSTMCell
+from rnnkit.layers import Recurrent
 
 B, I, H, T = 32, 64, 128, 100
 
 
-class PeepholeLSTM(nn.Module):
-    r"""LSTM with peepholes: :math:`i, f` read :math:`c_{t-1}`, :math:`o` reads :math:`c_t`."""
+class CompiledHoistedStep(nn.Module):
+    """The cell's input product for all steps, then its ``step_function`` compiled by
+    ``torch.compile`` in a Python loop (the graph does not depend on ``T``)."""
 
-    def __init__(self, input_size: int, hidden_size: int) -> None:
+    def __init__(self, cell):
         super().__init__()
-        bound = hidden_size**-0.5
-        self.weight_ih = nn.Parameter(
-            torch.empty(4 * hidden_size, input_size).uniform_(-bound, bound)
-        )
-        self.weight_hh = nn.Parameter(
-            torch.empty(4 * hidden_size, hidden_size).uniform_(-bound, bound)
-        )
-        self.bias = nn.Parameter(torch.zeros(4 * hidden_size))
-        self.peephole = nn.Parameter(torch.empty(3, hidden_size).uniform_(-bound, bound))
+        self.cell = cell
+        self.step = torch.compile(type(cell).step_function, dynamic=False)
 
-    def forward(self, x: Tensor, step) -> Tensor:
-        xp = F.linear(x.transpose(0, 1), self.weight_ih, self.bias)  # hoisted: (T, B, 4H)
-        h = c = x.new_zeros(x.shape[0], self.weight_hh.shape[1])
+    def forward(self, x):
+        xp = self.cell.project_input(x.transpose(0, 1))
+        state = list(self.cell.init_state(x.shape[0]))
+        params = self.cell.step_parameters()
         outs = []
         for xp_t in xp.unbind(0):
-            h, c = step(xp_t, h, c, self.weight_hh, self.peephole)
-            outs.append(h)
-        return torch.stack(outs, 1)
+            out, state = self.step(xp_t, state, params)
+            outs.append(out)
+        return torch.stack(outs, 1), state
 
 
-def step(xp_t: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, p: Tensor):
-    i, f, g, o = torch.addmm(xp_t, h, w_hh.t()).chunk(4, dim=-1)
-    i = torch.sigmoid(i + p[0] * c)
-    f = torch.sigmoid(f + p[1] * c)
-    c = f * c + i * torch.tanh(g)
-    h = torch.sigmoid(o + p[2] * c) * torch.tanh(c)
-    return h, c
-
-
-compiled_step = torch.compile(step, dynamic=False)
-
-
-def runner(module, x, train, *args):
+def runner(module, x, train):
     def run():
         if train:
             for p in module.parameters():
                 p.grad = None
-            module(x, *args)[0].sum().backward()
+            module(x)[0].sum().backward()
         else:
             with torch.no_grad():
-                module(x, *args)
+                module(x)
 
     return run
 
 
+def seconds(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compile", action="store_true", help="also torch.compile the step")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
     torch.set_num_threads(1)
     clock = time.thread_time
-    torch.manual_seed(0)
-    cell, ref = PeepholeLSTM(I, H), nn.LSTM(I, H, batch_first=True)
-    x = torch.randn(B, T, I)
-    for mode in ("train", "inference"):
-        train = mode == "train"
-        start = time.perf_counter()
-        runner(cell, x, train, compiled_step)()
-        first = time.perf_counter() - start
-        frames = torch._dynamo.utils.counters["stats"]["unique_graphs"]
-        runner(cell, torch.randn(B, T // 2 + 7, I), train, compiled_step)()  # a new length
-        new = torch._dynamo.utils.counters["stats"]["unique_graphs"] - frames
-        contenders = {
-            "torch.nn.LSTM": runner(ref, x, train),
-            "eager step": runner(cell, x, train, step),
-            "compiled step": runner(cell, x, train, compiled_step),
-        }
-        times = {n: [] for n in contenders}
-        for r in range(7):
-            names = list(contenders)[r % 3 :] + list(contenders)[: r % 3]
-            for n in names:
-                t0 = clock()
-                contenders[n]()
-                times[n].append((clock() - t0) * 1e3)
-        ms = {n: statistics.median(v) for n, v in times.items()}
-        print(f"{mode}: first call {first:.1f} s (compile), new graphs for a new length: {new}")
-        for n, v in ms.items():
-            print(f"  {n:<14} {v:7.1f} ms  x{v / ms['torch.nn.LSTM']:.2f}")
+    print(f"torch {torch.__version__}, 1 thread, CPU clock, B={B} I={I} H={H} T={T}")
+    for cell_cls in (PeepholeLSTMCell, LayerNormLSTMCell):
+        torch.manual_seed(0)
+        cell, ref = cell_cls(I, H), nn.LSTM(I, H, batch_first=True)
+        x, x_new = torch.randn(B, T, I), torch.randn(B, T // 2 + 7, I)
+        routes = {"loop": Recurrent(cell, backend="loop"),
+                  "scripted": Recurrent(cell, backend="scripted")}  # fmt: skip
+        if args.compile:
+            routes["compiled step"] = CompiledHoistedStep(cell)
+        for mode in ("train", "inference"):
+            train = mode == "train"
+            firsts = {n: seconds(runner(m, x, train)) for n, m in routes.items()}
+            new_length = {n: seconds(runner(m, x_new, train)) for n, m in routes.items()}
+            contenders = {"torch.nn.LSTM": runner(ref, x, train)}
+            contenders.update({n: runner(m, x, train) for n, m in routes.items()})
+            for run in contenders.values():
+                run()
+            times = {n: [] for n in contenders}
+            for r in range(args.rounds):
+                names = list(contenders)
+                names = names[r % len(names) :] + names[: r % len(names)]
+                for n in names:
+                    start = clock()
+                    contenders[n]()
+                    times[n].append((clock() - start) * 1e3)
+            ms = {n: statistics.median(v) for n, v in times.items()}
+            print(f"{cell_cls.__name__} {mode}:")
+            for n, v in ms.items():
+                extra = ""
+                if n in firsts:
+                    extra = (f"  first call {firsts[n]:.2f} s, first at a new length "
+                             f"{new_length[n]:.2f} s")  # fmt: skip
+                print(f"  {n:<14} {v:8.1f} ms  x{v / ms['torch.nn.LSTM']:.2f}{extra}", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ class Recurrent(nn.Module):
             projection and a hand-written backward, for cells whose ``kernel`` is set),
             ``"native"`` (the same with its time loops in C++, on CPU), ``"scan"`` (cells
             whose recurrence is linear in the state: one matmul, then a scan over time),
-            ``"compiled"`` (``torch.compile`` of each step) or ``"auto"`` (the fastest correct
-            one, measured by ``scripts/bench.py``). See :mod:`rnnkit.layers.backends`.
+            ``"scripted"`` (user-style cells: the input projection hoisted, the loop in
+            TorchScript), ``"compiled"`` (``torch.compile`` of each step) or ``"auto"`` (the
+            fastest correct one, measured by ``scripts/bench.py``). See
+            :mod:`rnnkit.layers.backends`.
 
     Shape:
         x (B, T, F), lengths (B,) in [1, T], state as ``cell.init_state(B)``,

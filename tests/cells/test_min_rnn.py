@@ -15,13 +15,17 @@ from rnnkit.layers.backends import scan as scan_backend
 from rnnkit.layers.backends.scan import linear_recurrence, reverse_scan, scan
 
 F, H, B = 3, 5, 4
-SOLVERS = ["sequential", "chunked", "blocks"]
+SOLVERS = ["sequential", "sequential_python", "chunked", "blocks"]
 
 
 @pytest.fixture
 def solver(request, monkeypatch):
-    """Run the scan backend with the given solver whatever the device (CPU picks sequential),
-    or with the sequence split into blocks of 16 steps (long sequences are, at 512)."""
+    """Run the scan backend with the given solver whatever the device (CPU picks sequential:
+    the C++ pass when the native library is built, else the loop of ``addcmul`` that
+    ``sequential_python`` forces), or with the sequence split into blocks of 16 steps (long
+    sequences are, at 512)."""
+    if request.param == "sequential_python":
+        monkeypatch.setattr(scan_backend, "_native_ops", lambda t: None)
     if request.param == "chunked":
         monkeypatch.setattr(scan_backend, "default_chunk", lambda steps, device: 7)
     if request.param == "blocks":
@@ -119,8 +123,11 @@ def reference_recurrence(a, b, h):
     return torch.stack(hs)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["cpp", "python"])
 @pytest.mark.parametrize("T", [1, 2, 17, 64, 100])
-def test_scan_in_every_chunking_is_the_recurrence(T):
+def test_scan_in_every_chunking_is_the_recurrence(T, native, monkeypatch):
+    if not native:  # the sequential solver's loop of addcmul, not its C++ pass
+        monkeypatch.setattr(scan_backend, "_native_ops", lambda t: None)
     g = torch.Generator().manual_seed(T)
     a = torch.rand(T, 3, 2, dtype=torch.float64, generator=g)
     b = torch.randn(T, 3, 2, dtype=torch.float64, generator=g)

@@ -33,15 +33,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
-from rnnkit.layers.backends import (
-    bptt,
-    compiled,
-    fused,
-    native,
-    native_build,
-    scan,
-    scripted,
-)
+from rnnkit.layers.backends import bptt, compiled, fused, native, native_build, scan, scripted
 from rnnkit.layers.backends.loop import unroll_loop
 from rnnkit.utils.logging import get_logger
 
@@ -71,7 +63,7 @@ BACKEND_NAMES = {"auto", *BACKENDS}
 #: runs there too (30-45% faster than bptt's Python loop); Jordan's and NARX's closed loops
 #: run their forward there too (5-15% faster than bptt's). On GPU cuDNN wins wherever it
 #: applies. Anything not listed: fused, then bptt, then scripted (a cell written with a
-#: scriptable step, faster than its Python loop), then loop.
+#: scriptable step: as fast as its Python loop or faster, docs/benchmarks.md), then loop.
 AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
     **{
         ("cpu", kernel, mode): ("native", "bptt", "fused")

@@ -13,8 +13,10 @@ coefficients of every step come from one matmul, and the steps compose associati
 
 That is :math:`2\sqrt T` wide steps instead of :math:`T` narrow ones, for accelerators; on CPU
 the plain sequential recurrence (``chunk=1``, one fused multiply-add over ``(B, H)`` a step) is
-faster at every length measured, so it runs there (:func:`default_chunk`). Either way the
-expensive part, the input projection, is one matmul for all steps.
+faster at every length measured, so it runs there (:func:`default_chunk`), as one C++ pass
+over ``T`` (``rnnkit/csrc/scan.cpp``, built with the ``native`` backend's library; the loop of
+``addcmul`` here without it). Either way the expensive part, the input projection, is one
+matmul for all steps.
 
 The backward of a linear recurrence is one too, run in reverse:
 :math:`\delta_t = g_t + a_{t+1} \delta_{t+1}`, then :math:`\partial a_t = \delta_t h_{t-1}`,
@@ -33,6 +35,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.cells.base import Cell, State
+from rnnkit.layers.backends import native_build
 
 #: below this many steps the plain sequential recurrence is the faster solver on an accelerator
 SEQUENTIAL_BELOW = 64
@@ -51,6 +54,13 @@ def default_chunk(steps: int, device: torch.device) -> int:
     return 1 if device.type == "cpu" or steps < SEQUENTIAL_BELOW else math.isqrt(steps)
 
 
+def _native_ops(t: Tensor):
+    """The C++ sequential loops, where they run (CPU, float32/64, library built), or ``None``."""
+    if t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
+        return None
+    return native_build.load()
+
+
 @torch.no_grad()
 def scan(a: Tensor, b: Tensor, h0: Tensor, chunk: int) -> Tensor:
     """``h_t = a_t * h_{t-1} + b_t`` for ``a, b (T, B, H)`` and ``h0 (B, H)`` -> ``(T, B, H)``.
@@ -59,6 +69,9 @@ def scan(a: Tensor, b: Tensor, h0: Tensor, chunk: int) -> Tensor:
     """
     T = a.shape[0]
     if chunk <= 1 or chunk >= T:
+        ops = _native_ops(b)
+        if ops is not None:
+            return ops.linear_recurrence(a.contiguous(), b.contiguous(), h0.contiguous())
         hs = torch.empty_like(b)
         h = h0
         for t in range(T):
@@ -92,6 +105,9 @@ def reverse_scan(a: Tensor, g: Tensor, chunk: int) -> Tensor:
     ``a, g (T, B, H)``: the transpose of :func:`scan`, no autograd."""
     T = a.shape[0]
     if chunk <= 1 or chunk >= T:  # in place of the flips and the shift of the chunked path
+        ops = _native_ops(g)
+        if ops is not None:
+            return ops.reverse_linear_recurrence(a.contiguous(), g.contiguous())
         delta = torch.empty_like(g)
         d = delta[T - 1].copy_(g[T - 1])
         for t in range(T - 2, -1, -1):
