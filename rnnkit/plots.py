@@ -63,6 +63,7 @@ def plot_forecast(
     context=None,
     labels: Sequence[str] | None = None,
     title: str | None = None,
+    times: Sequence[str] | None = None,
 ) -> Path:
     """Plot a forecast against the truth, after the context it was made from.
 
@@ -74,6 +75,8 @@ def plot_forecast(
             the horizon starts at step C.
         labels: names of the D series (one panel each).
         title: figure title.
+        times: the time label of every row, context first (dates); the x axis shows some of
+            them instead of row numbers.
 
     Returns:
         ``path``.
@@ -101,6 +104,13 @@ def plot_forecast(
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize="small")
     axes[-1].set_xlabel("time step")
+    if times is not None:
+        total = start + len(truth)
+        if len(times) != total:
+            raise ValueError(f"times has {len(times)} labels for {total} rows (context + horizon)")
+        ticks = np.unique(np.linspace(0, total - 1, min(total, 6)).round().astype(int))
+        axes[-1].set_xticks(ticks, [str(times[i]) for i in ticks], rotation=20, fontsize="small")
+        axes[-1].set_xlabel("time")
     if title:
         fig.suptitle(title)
     return _save(fig, path)

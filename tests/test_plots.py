@@ -47,6 +47,15 @@ def test_forecast_with_context_and_tensors(tmp_path):
         plots.plot_forecast(np.zeros(5), np.zeros(6), tmp_path / "bad.png")
 
 
+def test_forecast_axis_shows_the_dates(tmp_path):
+    months = [f"1991-{m:02d}" for m in range(1, 13)]
+    y = np.arange(12.0)
+    path = plots.plot_forecast(y[8:], y[8:] + 1, tmp_path / "d.png", context=y[:8], times=months)
+    assert_png(path)
+    with pytest.raises(ValueError, match="times has 11 labels for 12 rows"):
+        plots.plot_forecast(y[8:], y[8:], tmp_path / "x.png", context=y[:8], times=months[1:])
+
+
 def test_attention_and_confusion(tmp_path):
     weights = torch.softmax(torch.randn(4, 6), dim=-1)
     assert_png(

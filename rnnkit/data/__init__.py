@@ -4,12 +4,12 @@ from rnnkit.data.base import SequenceDataModule
 from rnnkit.data.conll import CoNLLDataModule, TaggingDataModule
 from rnnkit.data.pairs import PairsDataModule
 from rnnkit.data.sequence_csv import CSVSequenceDataModule
+from rnnkit.data.series import TimeSeriesDataModule
 from rnnkit.data.spelled_numbers import SpelledNumbersDataModule
 from rnnkit.data.synthetic import AddingDataModule, ContextTaggingDataModule
 from rnnkit.data.system_id import NARMADataModule
 from rnnkit.data.text import TextClassificationDataModule
 from rnnkit.data.text_corpus import TextCorpusDataModule
-from rnnkit.data.timeseries import TimeSeriesDataModule
 from rnnkit.data.transduction import TransductionDataModule
 
 __all__ = [

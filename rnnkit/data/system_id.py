@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnkit.data.timeseries import Series, TimeSeriesDataModule
+from rnnkit.data.series import Series, TimeSeriesDataModule
 
 
 def narma(length: int, order: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

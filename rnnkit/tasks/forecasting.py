@@ -1,77 +1,75 @@
-"""``ForecastingTask``: multi-step forecasting, one-step-ahead and free-run evaluation."""
+"""``ForecastingTask``: one global forecaster over many series, scored as the M competitions do.
+
+Batches are :class:`rnnkit.data.series.ForecastBatch` tuples from
+:class:`rnnkit.data.TimeSeriesDataModule`; the model is any forecaster of
+:mod:`rnnkit.models.forecaster` (``forward``, ``forecast``, ``one_step``). The loss is the MSE of
+``model(x, y, W)`` (open or closed loop as the model is set) against ``y[:, W:]`` in the model's
+space (transformed, per-series scaled); every other score is in the data's units, after the
+transforms are undone (:meth:`rnnkit.data.series.transforms.TargetPipeline.invert`).
+
+Logged per split (``val``, and each test split under its own name: ``test``, ``test1``, ...),
+with the metrics of :mod:`rnnkit.tasks.forecast_metrics` (``mae``, ``mse``, ``rmse``, ``mape``,
+``smape``, ``mase`` = the M4 per-series mean, ``mase_pooled``):
+
+- ``{split}/{metric}``: the windows' ``H``-step forecasts (closed loop after the context; for
+  ``H = 1`` the rolling one-step forecast);
+- ``{split}/origin_{metric}``: from the origin, the whole span of the split forecast from the
+  ``W`` rows before it, nothing of it seen (what the M competitions score);
+- ``{split}/one_step_{metric}``: each row of the span from the true rows before it;
+- the baselines beside each, ``{split}/[origin_|one_step_]{naive,seasonal_naive,drift,mean}_*``
+  (:mod:`rnnkit.tasks.forecast_baselines`, seasonal period ``season`` of the data) and, with
+  ``arx_input_delays``/``arx_output_delays``, the least-squares ARX fitted on the training rows
+  (``..._arx_*``); computed once per split, never per training step;
+- ``val/loss``, ``train/loss``: the MSE the model is fitted on.
+
+At the end of a test run ``forecast_per_series.csv`` in the run directory lists every series'
+scores (split, evaluation, forecaster), and the first span of the first test split is plotted
+against its dates (``test_origin.png``, ``test_one_step.png``).
+
+Args:
+    model: a built forecaster.
+    optimizer: partial optimizer, called with the parameters.
+    scheduler: partial LR scheduler (stepped per epoch on ``val/loss``), or ``None``.
+    window: W, context rows of each window (from the data).
+    horizon: H, rows forecast per window (from the data).
+    target_names, mase_scale, transform, difference, seasonal_difference: data state (the
+        target names, the pooled MASE denominators, the target transforms to undo).
+    arx_input_delays, arx_output_delays: lags of the linear ARX baseline; ``None``: no ARX.
+    baselines: score the classical baselines beside the model.
+    plot: write the PNG plots at test time.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics import Metric
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
+from rnnkit.data.series.transforms import TargetPipeline
 from rnnkit.models.arx import LinearARX
 from rnnkit.plots import plot_forecast
 from rnnkit.tasks.base import Task
+from rnnkit.tasks.forecast_baselines import baseline_forecasts
+from rnnkit.tasks.forecast_metrics import SeriesErrors
 from rnnkit.tasks.metrics import StageMetrics, mean_metric
 from rnnkit.utils.logging import get_logger
 
 log = get_logger(__name__)
 
-
-def _scores(*prefixes: str) -> dict[str, Metric]:
-    """MAE, RMSE and MASE (an MAE of values divided by the MASE scale) of each prefix."""
-    metrics: dict[str, Metric] = {}
-    for prefix in prefixes:
-        metrics[f"{prefix}mae"] = MeanAbsoluteError()
-        metrics[f"{prefix}rmse"] = MeanSquaredError(squared=False)
-        metrics[f"{prefix}mase"] = MeanAbsoluteError()
-    return metrics
+PER_SERIES_CSV = "forecast_per_series.csv"
 
 
 class ForecastingTask(Task):
-    """Train a forecaster on scaled windows; report errors in the data's original units.
+    __doc__ = __doc__
 
-    Batches are ``(x (B, W+H, I), lengths, y (B, W+H, O), window_ids)`` as
-    :class:`rnnkit.data.TimeSeriesDataModule` gives them; the model is any forecaster of
-    :mod:`rnnkit.models.forecaster` (``forward``, ``forecast``, ``one_step``). The loss is the
-    MSE of ``model(x, y, W)`` (open or closed loop as the model is set) against ``y[:, W:]``.
-
-    Logged, per stage (``val``, ``test``), on the windows' ``H``-step forecasts (closed loop after
-    the context, so for ``H = 1`` one step ahead), with the scaler undone:
-
-    - ``{stage}/mae``, ``{stage}/rmse``, ``{stage}/mase``: MASE divides by the in-sample MAE of
-      the persistence forecast on the training rows (Hyndman & Koehler 2006);
-    - ``{stage}/persistence_*``: the persistence forecast (last context value held), always; it
-      does not depend on the model, so its validation scores are computed in the first
-      validation epoch only and re-logged afterwards;
-    - ``{stage}/loss``: MSE of the scaled forecast (what checkpoints select on).
-
-    Test also runs over each whole test span after ``W`` real rows of context:
-    ``test/one_step_*`` (open loop: every step from the true past) and ``test/free_run_*``
-    (closed loop over the whole span, the model's outputs fed back), with
-    ``test/free_run_persistence_*`` beside them; with ``arx_input_delays``/``arx_output_delays``
-    a linear ARX model is fitted by least squares on the training rows and scored the same way
-    (``test/arx_*``, ``test/arx_one_step_*``, ``test/arx_free_run_*``). The first span's
-    forecasts are plotted to ``test_free_run.png`` and ``test_one_step.png`` in the run
-    directory.
-
-    Args:
-        model: a built forecaster.
-        optimizer: partial optimizer, called with the parameters.
-        scheduler: partial LR scheduler (stepped per epoch on ``val/loss``), or ``None``.
-        window: W, context rows of each window (from the data).
-        horizon: H, rows forecast per window (from the data).
-        target_names: names of the O targets (data state, like the next three).
-        target_mean, target_std: the target scaler fitted on the training rows.
-        mase_scale: per-target MASE denominators.
-        arx_input_delays, arx_output_delays: lags of the linear ARX baseline; ``None``: no ARX.
-        plot: write the PNG plots at test time.
-    """
-
-    data_state = ("target_names", "target_mean", "target_std", "mase_scale")
+    data_state = ("target_names", "mase_scale", "transform", "difference", "seasonal_difference")
 
     def __init__(
         self,
@@ -81,11 +79,13 @@ class ForecastingTask(Task):
         window: int = 24,
         horizon: int = 1,
         target_names: list[str] | None = None,
-        target_mean: list[float] | None = None,
-        target_std: list[float] | None = None,
         mase_scale: list[float] | None = None,
+        transform: str | None = None,
+        difference: int = 0,
+        seasonal_difference: int = 0,
         arx_input_delays: int | None = None,
         arx_output_delays: int | None = None,
+        baselines: bool = True,
         plot: bool = True,
     ) -> None:
         super().__init__()
@@ -93,137 +93,268 @@ class ForecastingTask(Task):
         self.model = model
         O = model.output_size
         self.target_names = list(target_names) if target_names else [f"y{i}" for i in range(O)]
-        for name, values in (
-            ("target_names", self.target_names),
-            ("target_mean", target_mean),
-            ("target_std", target_std),
-            ("mase_scale", mase_scale),
-        ):
+        for name, values in (("target_names", self.target_names), ("mase_scale", mase_scale)):
             if values is not None and len(values) != O:
                 raise ValueError(
                     f"ForecastingTask: {name} has {len(values)} entries for "
                     f"{O} targets (model.output_size)"
                 )
-        self.register_buffer("mean", torch.tensor(target_mean or [0.0] * O))
-        self.register_buffer("std", torch.tensor(target_std or [1.0] * O))
-        self.register_buffer("scale", torch.tensor(mase_scale or [1.0] * O))
+        self.pooled_scale = list(mase_scale or [1.0] * O)
+        self.pipeline = TargetPipeline(transform, difference, seasonal_difference)
         self.loss_fn = nn.MSELoss()
-        test = ["", "persistence_", "one_step_", "free_run_", "free_run_persistence_"]
         self.arx: LinearARX | None = None
         if arx_input_delays is not None and arx_output_delays is not None:
             self.arx = LinearARX(model.input_size, O, arx_input_delays, arx_output_delays)
-            test += ["arx_", "arx_one_step_", "arx_free_run_"]
         self.metrics = StageMetrics(
-            {
-                "train": {"loss": mean_metric()},
-                "val": {"loss": mean_metric(), **_scores("", "persistence_")},
-                "test": {"loss": mean_metric(), **_scores(*test)},
-            },
-            baselines=[f"val/persistence_{name}" for name in ("mae", "rmse", "mase")],
+            {"train": {"loss": mean_metric()}, "val": {"loss": mean_metric()}}
         )
+        self.errors = nn.ModuleDict()  # "<split>__<prefix>" -> SeriesErrors, made as needed
+        self._val_baselines: dict[str, float] | None = None
+
+    # -- pieces ------------------------------------------------------------------------------
 
     def forward(self, x: Tensor, y_context: Tensor) -> Tensor:
-        """Free-run forecast (scaled units) of the rows of ``x`` after ``y_context``."""
+        """Free-run forecast (model space) of the rows of ``x`` after ``y_context``."""
         return self.model.forecast(x, y_context)
 
-    def unscale(self, y: Tensor) -> Tensor:
-        """Scaled values back to the data's units."""
-        return y * self.std + self.mean
+    def to_data_units(self, z: Tensor, batch, one_step: bool) -> Tensor:
+        """Model-space forecasts ``z (B, S, O)`` after the ``W`` context rows, in data units."""
+        v = z * batch.scale + batch.shift
+        return self.pipeline.invert(v, batch.raw, self.hparams.window, one_step)
 
-    def _update(self, stage: str, prefix: str, pred: Tensor, target: Tensor, B: int) -> None:
-        """Update MAE/RMSE/MASE of ``{stage}/{prefix}`` on unscaled ``(B, S, O)`` values."""
-        p, t = pred.reshape(-1, pred.shape[-1]), target.reshape(-1, target.shape[-1])
-        update = self.metrics.update
-        update(self, stage, f"{prefix}mae", p, t, batch_size=B)
-        update(self, stage, f"{prefix}rmse", p, t, batch_size=B)
-        update(self, stage, f"{prefix}mase", p / self.scale, t / self.scale, batch_size=B)
+    def _errors(self, split: str, prefix: str) -> SeriesErrors:
+        key = f"{split}__{prefix}"
+        if key not in self.errors:
+            self.errors[key] = SeriesErrors(self.pooled_scale).to(self.device)
+        return self.errors[key]
+
+    def _den(self, series: Tensor) -> Tensor:
+        """The per-series MASE denominators ``(B, O)`` of the data (set at fit/test start)."""
+        return self._series_den[series]
+
+    def _score(self, split: str, prefix: str, pred: Tensor, truth: Tensor, series: Tensor):
+        self._errors(split, prefix).update(pred, truth, series, self._den(series))
+
+    def _use_data(self) -> Any:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if not hasattr(datamodule, "mase_den"):
+            raise ValueError(
+                "ForecastingTask: validation and test need the rnnkit.data.TimeSeriesDataModule "
+                "(trainer.fit/test(..., datamodule=...))"
+            )
+        self._series_den = torch.as_tensor(datamodule.mase_den, dtype=torch.float32).to(
+            self.device
+        )
+        return datamodule
+
+    # -- training and validation -----------------------------------------------------------
 
     def model_step(self, batch) -> tuple[Tensor, Tensor, Tensor]:
         """Training: the model's own prediction mode (open or closed loop) and its loss."""
-        x, _, y, _ = batch
         W = self.hparams.window
-        pred = self.model(x, y, W)  # (B, T - W, O)
-        return self.loss_fn(pred, y[:, W:]), pred, y[:, W:]
+        pred = self.model(batch.x, batch.y, W)  # (B, T - W, O)
+        return self.loss_fn(pred, batch.y[:, W:]), pred, batch.y[:, W:]
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss, _, y = self.model_step(batch)
         self.metrics.update(self, "train", "loss", loss.detach(), batch_size=y.shape[0])
         return loss
 
-    def _window_step(self, batch, stage: str) -> None:
-        x, _, y, _ = batch
-        W = self.hparams.window
-        pred = self.model.forecast(x, y[:, :W])  # (B, H, O)
-        B = y.shape[0]
-        self.metrics.update(self, stage, "loss", self.loss_fn(pred, y[:, W:]), batch_size=B)
-        truth = self.unscale(y[:, W:])
-        self._update(stage, "", self.unscale(pred), truth, B)
-        if self.metrics.wants(stage, "persistence_mae"):  # known after one validation epoch
-            persistence = self.unscale(y[:, W - 1 : W]).expand_as(truth)
-            self._update(stage, "persistence_", persistence, truth, B)
-        if stage == "test" and self.arx is not None:
-            self._update(stage, "arx_", self.unscale(self.arx.forecast(x, y[:, :W])), truth, B)
+    def on_validation_epoch_start(self) -> None:
+        self._use_data()
+        self._errors("val", "").reset()
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._window_step(batch, "val")
+        W = self.hparams.window
+        z = self.model.forecast(batch.x, batch.y[:, :W])  # (B, H, O)
+        B = z.shape[0]
+        self.metrics.update(self, "val", "loss", self.loss_fn(z, batch.y[:, W:]), batch_size=B)
+        pred = self.to_data_units(z, batch, one_step=False)
+        self._score("val", "", pred, batch.raw[:, W:], batch.series)
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        errors = self._errors("val", "")
+        if not errors.series:
+            return
+        for name, value in errors.compute().items():
+            self.log(f"val/{name}", value, prog_bar=name == "mase")
+        if self.hparams.baselines and not self.trainer.sanity_checking:
+            if self._val_baselines is None:  # once: they do not depend on the model
+                self._val_baselines = self._baseline_scores(
+                    self.trainer.datamodule, "val", ["windows"]
+                )
+            for key, value in self._val_baselines.items():
+                self.log(key, value, add_dataloader_idx=False)
+
+    # -- test ----------------------------------------------------------------------------------
+
+    def on_test_start(self) -> None:
+        datamodule = self._use_data()
+        for metric in self.errors.values():
+            metric.reset()
+        self._test_loaders = datamodule.test_loaders
+        self._plotted = False
+        if self.arx is not None:
+            self.arx.fit(datamodule.split_arrays("train"))
+            for (split, kind), loader in zip(
+                self._test_loaders, datamodule.test_dataloader(), strict=True
+            ):
+                for batch in loader:
+                    batch = type(batch)(*(t.to(self.device) for t in batch))
+                    self._evaluate(self.arx, batch, split, kind, "arx_")
+
+    def _evaluate(self, forecaster: nn.Module, batch, split: str, kind: str, name: str):
+        """Score ``forecaster`` on a test batch of ``split`` (``windows`` or ``spans``)."""
+        W = self.hparams.window
+        truth = batch.raw[:, W:]
+        free = self.to_data_units(forecaster.forecast(batch.x, batch.y[:, :W]), batch, False)
+        if kind == "windows":
+            self._score(split, name, free, truth, batch.series)
+            return None
+        one_step = self.to_data_units(forecaster.one_step(batch.x, batch.y, W), batch, True)
+        self._score(split, f"origin_{name}", free, truth, batch.series)
+        self._score(split, f"one_step_{name}", one_step, truth, batch.series)
+        return free, one_step
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if dataloader_idx == 0:
-            self._window_step(batch, "test")
-        else:
-            self._span_step(batch, batch_idx)
+        split, kind = self._test_loaders[dataloader_idx]
+        out = self._evaluate(self.model, batch, split, kind, "")
+        if out is not None and not self._plotted and self.hparams.plot:
+            self._plotted = True
+            if self.trainer.is_global_zero:
+                self._plot(batch, split, *out)
 
-    def _span_step(self, batch, batch_idx: int) -> None:
-        """A whole test span after ``W`` real rows: one step ahead and free run."""
-        x, _, y, _ = batch
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        datamodule = self.trainer.datamodule
+        scores: dict[str, float] = {}
+        rows = []
+        for key, errors in self.errors.items():
+            split, _, prefix = key.partition("__")
+            if split == "val" or not errors.series:
+                continue
+            for name, value in errors.compute().items():
+                scores[f"{split}/{prefix}{name}"] = float(value)
+            rows += self._table_rows(split, prefix, errors, datamodule)
+        if self.hparams.baselines:
+            for split in datamodule.test_names:
+                scores.update(self._baseline_scores(datamodule, split, ["windows", "spans"], rows))
+        for key, value in sorted(scores.items()):
+            self.log(key, value, add_dataloader_idx=False)
+        if self.trainer.is_global_zero:
+            self._write_table(rows)
+
+    # -- baselines -------------------------------------------------------------------------
+
+    def _baseline_scores(self, datamodule, split: str, kinds, rows: list | None = None):
+        """Scores of the classical baselines on ``split``: ``{key: value}`` (host, once)."""
+        m = datamodule.hparams.season
         W = self.hparams.window
-        truth = self.unscale(y[:, W:])  # (1, S, O)
-        one_step = self.unscale(self.model.one_step(x, y, W))
-        free_run = self.unscale(self.model.forecast(x, y[:, :W]))
-        self._update("test", "one_step_", one_step, truth, 1)
-        self._update("test", "free_run_", free_run, truth, 1)
-        persistence = self.unscale(y[:, W - 1 : W]).expand_as(truth)
-        self._update("test", "free_run_persistence_", persistence, truth, 1)
-        if self.arx is not None:
-            arx_one_step = self.unscale(self.arx.one_step(x, y, W))
-            self._update("test", "arx_one_step_", arx_one_step, truth, 1)
-            arx_free_run = self.unscale(self.arx.forecast(x, y[:, :W]))
-            self._update("test", "arx_free_run_", arx_free_run, truth, 1)
-        if batch_idx == 0 and self.hparams.plot and self.trainer.is_global_zero:
-            self._plot(self.unscale(y[0, :W]), truth[0], one_step[0], free_run[0])
+        targets = [s.targets for s in datamodule.series]
+        den = torch.as_tensor(datamodule.mase_den, dtype=torch.float64)
+        evaluations = []
+        if "windows" in kinds:
+            items = [(k, s + W, b) for k, s, b in datamodule.windows(split)]
+            evaluations.append(("", "windows", items))
+        if "spans" in kinds:
+            items = [(k, a + W, b) for k, a, b in datamodule.spans(split)]
+            evaluations += [("origin_", "origin", items), ("one_step_", "one_step", items)]
+        scores = {}
+        for prefix, kind, items in evaluations:
+            points: dict[str, tuple[list, list, list]] = {}
+            for name, k, truth, pred in baseline_forecasts(targets, items, kind, m):
+                preds, truths, series = points.setdefault(name, ([], [], []))
+                preds.append(pred)
+                truths.append(truth)
+                series.append(np.full(len(truth), k))
+            for name, (preds, truths, series) in points.items():
+                metric = SeriesErrors(self.pooled_scale)
+                ids = torch.as_tensor(np.concatenate(series))
+                metric.update(
+                    torch.as_tensor(np.concatenate(preds)),
+                    torch.as_tensor(np.concatenate(truths)),
+                    ids,
+                    den[ids],
+                )
+                for metric_name, value in metric.compute().items():
+                    scores[f"{split}/{prefix}{name}_{metric_name}"] = float(value)
+                if rows is not None:
+                    rows += self._table_rows(split, f"{prefix}{name}_", metric, datamodule)
+        return scores
 
-    def _plot(self, context: Tensor, truth: Tensor, one_step: Tensor, free_run: Tensor) -> None:
+    # -- outputs -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _table_rows(split: str, prefix: str, errors: SeriesErrors, datamodule) -> list[list]:
+        """Per-series CSV rows of one evaluation (``prefix`` as in the logged keys)."""
+        evaluation, forecaster = "windows", prefix
+        for name in ("origin_", "one_step_"):
+            if prefix.startswith(name):
+                evaluation, forecaster = name[:-1], prefix[len(name) :]
+        table = errors.per_series()
+        return [
+            [split, evaluation, forecaster.rstrip("_") or "model"]
+            + [datamodule.series[int(k)].name, int(table["points"][i])]
+            + [f"{float(table[col][i]):.6g}" for col in ("mae", "rmse", "smape", "mase")]
+            for i, k in enumerate(table["series"])
+        ]
+
+    def _write_table(self, rows: list[list]) -> None:
+        path = Path(self.trainer.default_root_dir) / PER_SERIES_CSV
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(
+                [
+                    "split",
+                    "evaluation",
+                    "forecaster",
+                    "series",
+                    "points",
+                    "mae",
+                    "rmse",
+                    "smape",
+                    "mase",
+                ]
+            )
+            writer.writerows(sorted(rows, key=lambda r: (r[0], r[1], r[2], r[3])))
+        log.info(f"Per-series scores: {path}")
+
+    def _plot(self, batch, split: str, origin: Tensor, one_step: Tensor) -> None:
+        """The first span of the batch against its time labels."""
+        datamodule = self.trainer.datamodule
+        W = self.hparams.window
+        k, a, b = datamodule.spans(split)[int(batch.window_ids[0])]
+        series = datamodule.series[k]
         root = Path(self.trainer.default_root_dir)
-        for name, pred in (("free_run", free_run), ("one_step", one_step)):
+        for name, pred in (("origin", origin), ("one_step", one_step)):
             path = plot_forecast(
-                truth,
-                pred,
-                root / f"test_{name}.png",
-                context=context,
+                batch.raw[0, W:].cpu(),
+                pred[0].cpu(),
+                root / f"{split}_{name}.png",
+                context=batch.raw[0, :W].cpu(),
                 labels=self.target_names,
-                title=f"test span, {name.replace('_', '-')} forecast",
+                title=f"{series.name}, {split}: {name.replace('_', '-')} forecast",
+                times=series.labels[a:b],
             )
             log.info(f"Forecast plot: {path}")
 
     def predict_step(self, batch, batch_idx: int) -> list[dict[str, Any]]:
-        """Forecasts in the data's units: one dict per window, named by series and row."""
-        x, _, y, ids = batch
+        """Forecasts past the end of each series, in the data's units, with their times."""
         W = self.hparams.window
-        pred = self.unscale(self.model.forecast(x, y[:, :W])).cpu()  # (B, H, O)
+        z = self.model.forecast(batch.x, batch.y[:, :W])
+        pred = self.to_data_units(z, batch, one_step=False).cpu()  # (B, S, O)
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
         out = []
-        for b, window_id in enumerate(ids.tolist()):
-            series, steps = (
-                datamodule.describe("test", window_id)
-                if hasattr(datamodule, "describe")
-                else (None, None)
-            )
+        for b, window_id in enumerate(batch.window_ids.tolist()):
+            series, times = datamodule.describe("predict", window_id)
             out.append(
                 {
                     "series": series,
-                    "steps": steps if steps is not None else list(range(W, W + pred.shape[1])),
+                    "times": times,
                     "forecast": {
-                        name: [round(float(v), 6) for v in pred[b, :, o]]
+                        name: [float(v) for v in pred[b, :, o]]
                         for o, name in enumerate(self.target_names)
                     },
                 }
@@ -231,22 +362,15 @@ class ForecastingTask(Task):
         return out
 
     def format_predictions(self, predictions: Sequence[dict[str, Any]], datamodule) -> list[str]:
-        """``series<TAB>step<TAB>value of each target`` per forecast row."""
-        lines = []
-        for window in predictions:
-            values = list(window["forecast"].values())
-            for h, step in enumerate(window["steps"]):
-                row = "\t".join(f"{v[h]:.6g}" for v in values)
-                lines.append(f"{window['series']}\t{step}\t{row}")
-        return lines
-
-    def on_test_start(self) -> None:
-        if self.arx is None:
-            return
-        datamodule = self.trainer.datamodule
-        if not hasattr(datamodule, "split_arrays"):
-            raise ValueError(
-                "ForecastingTask: the ARX baseline needs a datamodule with "
-                "split_arrays('train') (rnnkit.data.TimeSeriesDataModule)"
-            )
-        self.arx.fit(datamodule.split_arrays("train"))
+        """CSV lines: ``series_id,time,step,forecast`` (one column per target if several)."""
+        names = self.target_names
+        f = io.StringIO()
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(
+            ["series_id", "time", "step", *(["forecast"] if len(names) == 1 else names)]
+        )
+        for item in predictions:
+            values = [item["forecast"][name] for name in names]
+            for h, time in enumerate(item["times"]):
+                writer.writerow([item["series"], time, h + 1, *(f"{v[h]:.6g}" for v in values)])
+        return f.getvalue().splitlines()

@@ -137,21 +137,21 @@ def pair_without_tab(tmp):
 
 
 def series_missing_column(tmp):
-    from rnnkit.data.timeseries import read_series_csv
+    from rnnkit.data.series import Layout, read_series
 
     path = write(tmp / "series.csv", "t,y\n0,1.0\n1,2.0\n")
-    return lambda: read_series_csv(path, ["load"])
+    return lambda: read_series([(path, None)], Layout(target_columns=["load"]))
 
 
 def series_nan(tmp):
-    from rnnkit.data.timeseries import read_series_csv
+    from rnnkit.data.series import Layout, read_series
 
     path = write(tmp / "series.csv", "t,y\n0,1.0\n1,NaN\n")
-    return lambda: read_series_csv(path, ["y"])
+    return lambda: read_series([(path, None)], Layout(target_columns=["y"]))
 
 
 def horizon_longer_than_series(tmp):
-    from rnnkit.data.timeseries import TimeSeriesDataModule
+    from rnnkit.data.series import TimeSeriesDataModule
 
     path = write(tmp / "series.csv", "y\n" + "".join(f"{i}.0\n" for i in range(6)))
     dm = TimeSeriesDataModule(path=path, target_columns=["y"], window=2, horizon=8)
@@ -165,7 +165,7 @@ def negative_batch_size(tmp):
 
 
 def zero_window(tmp):
-    from rnnkit.data.timeseries import TimeSeriesDataModule
+    from rnnkit.data.series import TimeSeriesDataModule
 
     return lambda: TimeSeriesDataModule(path="x.csv", window=0)
 
@@ -324,10 +324,10 @@ CASES = {
     "conll_bad_tag": (conll_bad_tag, E.DataFormatError, r"ner\.conll:1: tag 'PER' is not a BIO tag \(expected 'O' or one of B/I"),
     "pair_without_tab": (pair_without_tab, E.DataFormatError, r"pairs\.tsv:2: expected 'source<TAB>target', found no tab"),
     "series_missing_column": (series_missing_column, E.DataFormatError, r"series\.csv:1: no column 'load' in the header \(columns are \['t', 'y'\]\)"),
-    "series_nan": (series_nan, E.NonFiniteValueError, r"series\.csv:3: column 'y' is 'NaN', expected a finite number"),
-    "horizon_longer_than_series": (horizon_longer_than_series, E.SequenceLengthError, r"series\.csv: horizon=8 is longer than series 'series' \(6 rows\)"),
+    "series_nan": (series_nan, E.DataFormatError, r"series\.csv:3: column 'y' has a missing value \(an empty, NA or NaN cell\); set data\.missing=interpolate"),
+    "horizon_longer_than_series": (horizon_longer_than_series, E.SequenceLengthError, r"series\.csv:7: series 'series': the test split has 1 rows, fewer than horizon=8"),
     "negative_batch_size": (negative_batch_size, E.ConfigError, r"batch_size must be >= 1, got -1"),
-    "zero_window": (zero_window, E.ConfigError, r"window must be a positive integer, got 0"),
+    "zero_window": (zero_window, E.ConfigError, r"data\.window: expected a positive integer, got 0"),
     "config_typo": (config_typo, E.UnknownConfigKeyError, r"^config key 'model\.hiden_size' does not exist; did you mean 'model\.hidden_size'\?$"),
     "config_typo_appended": (config_typo_appended, E.UnknownConfigKeyError, r"config key 'model\.hiden_size' does not exist .*; did you mean 'model\.hidden_size'\?"),
     "unknown_group_option": (unknown_group_option, E.ConfigError, r"config option 'trainer=gpux' does not exist; did you mean 'trainer=gpu'\?"),

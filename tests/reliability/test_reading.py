@@ -13,7 +13,7 @@ import pytest
 from rnnkit import errors as E
 from rnnkit.data.pairs import read_pairs
 from rnnkit.data.readers import read_conll, read_csv_sequences, read_text_lines
-from rnnkit.data.timeseries import read_series_csv
+from rnnkit.data.series import Layout, read_series
 
 BOM = "\ufeff"
 
@@ -99,7 +99,7 @@ def test_bom_gz(tmp_path):
 
 def test_bom_series_csv(tmp_path):
     path = write(tmp_path / "series.csv", BOM + "y\n1.0\n2.0\n")
-    assert read_series_csv(path, ["y"])
+    assert read_series([(path, None)], Layout(target_columns=["y"]))[0][0].targets.tolist() == [[1.0], [2.0]]
 
 
 # --- item 9: broken files are one line naming the file ---------------------------------------

@@ -148,16 +148,16 @@ def test_resume_removes_the_best_checkpoint_nobody_tracks(tmp_path):
 
 
 def test_test_split_shorter_than_the_horizon_fails_at_setup(tmp_path):
-    from rnnkit.data.timeseries import TimeSeriesDataModule
+    from rnnkit.data.series import TimeSeriesDataModule
 
     path = tmp_path / "series.csv"
     path.write_text("y\n" + "".join(f"{i}.0\n" for i in range(40)))
     dm = TimeSeriesDataModule(
-        path=str(path), target_columns=["y"], window=4, horizon=5, test_fraction=0.05
+        path=str(path), target_columns=["y"], window=4, horizon=5, test_size=0.05
     )
     with pytest.raises(
-        E.EmptyDataError,
-        match=r"series\.csv: the test split has no window of window \+ horizon = 9 rows",
+        E.SequenceLengthError,
+        match=r"series\.csv:40: series 'series': the test split has 2 rows, fewer than horizon=5",
     ):
         dm.setup("fit")
 
