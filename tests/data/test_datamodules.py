@@ -14,7 +14,7 @@ from rnnkit.data import (
     CSVSequenceDataModule,
     TextClassificationDataModule,
 )
-from rnnkit.data.collate import IGNORE_INDEX, BucketBatchSampler, PadCollate
+from rnnkit.data.collate import IGNORE_INDEX, BucketBatchSampler, PadCollate, pad_sequences
 from rnnkit.data.vocab import UNK, Vocabulary
 from rnnkit.utils.config import _package_file
 
@@ -137,6 +137,23 @@ def test_context_tagging_needs_context(scheme: str) -> None:
     assert sum(1 for k in kinds.values() if k == {"PER", "BRAND"}) >= 5
     if scheme == "BIOES":
         assert any(t.startswith(("S-", "E-")) for ex in raw for t in ex.target)
+
+
+def test_pad_sequences_matches_a_copy_per_sequence() -> None:
+    g = torch.Generator().manual_seed(0)
+    cases = [
+        ([torch.randint(1, 9, (n,), generator=g) for n in (3, 0, 5)], IGNORE_INDEX),
+        ([torch.randn(n, 2, generator=g) for n in (2, 4)], 0.0),  # features (T, F)
+        ([torch.zeros(0, dtype=torch.long)] * 2, 0),  # unlabelled pairs: empty targets
+    ]
+    for seqs, value in cases:
+        out, lengths = pad_sequences(seqs, value)
+        T = max(len(s) for s in seqs)
+        expected = seqs[0].new_full((len(seqs), T, *seqs[0].shape[1:]), value)
+        for i, s in enumerate(seqs):
+            expected[i, : len(s)] = s
+        assert out.dtype == seqs[0].dtype and torch.equal(out, expected)
+        assert lengths.tolist() == [len(s) for s in seqs]
 
 
 def test_pad_collate_and_buckets() -> None:

@@ -52,3 +52,36 @@ def test_pipeline_nan_marks_the_run_failed(tmp_path):
     assert "gradient_clip_val" in (tmp_path / "FAILED").read_text()
     last = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
     assert last["epoch"] == 0 and _all_finite(last)
+
+
+def _fake_trainer():
+    """What NaNGuard's message reads from a trainer."""
+    from types import SimpleNamespace
+
+    progress = SimpleNamespace(current=SimpleNamespace(ready=4))
+    return SimpleNamespace(
+        optimizers=[],
+        gradient_clip_val=None,
+        checkpoint_callback=None,
+        global_step=3,
+        current_epoch=0,
+        fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)),
+    )
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_gradient_is_named(bad):
+    from torch import nn
+
+    from rnnkit.callbacks import NaNGuard
+
+    module = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    for p in module.parameters():
+        p.grad = torch.full_like(p, 1e30)  # huge but finite: a 2-norm would overflow, no stop
+    guard = NaNGuard()
+    guard.on_before_optimizer_step(_fake_trainer(), module, None)
+    module[1].weight.grad[0, 1] = bad
+    with pytest.raises(
+        NonFiniteLossError, match=r"gradient of '1\.weight' is not finite at step 3"
+    ):
+        guard.on_before_optimizer_step(_fake_trainer(), module, None)
