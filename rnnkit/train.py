@@ -207,7 +207,12 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     trainer_overrides: dict[str, Any] = {}
     if validation:
         # before EarlyStopping, so a monitor that is never logged gets rnnkit's one line
-        callbacks = [MonitorCheck(task.monitor), *callbacks, guard]
+        selects = any(
+            isinstance(c, EarlyStopping | ModelCheckpoint) and c.monitor == task.monitor
+            for c in callbacks
+        )
+        check = [MonitorCheck(task.monitor)] if selects else []
+        callbacks = [*check, *callbacks, guard]
     else:
         callbacks = [*last_only(callbacks, checkpoint_dir), guard]
         trainer_overrides = {"limit_val_batches": 0, "num_sanity_val_steps": 0}

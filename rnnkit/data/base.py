@@ -328,10 +328,23 @@ def fit_vocab_and_labels(
     return {"vocab": vocab.state_dict(), "labels": LabelMap.build(labels).names}
 
 
+_VOCABULARY: dict[int, tuple[list[str], Vocabulary]] = {}
+
+
+def fitted_vocabulary(fitted: dict[str, Any]) -> Vocabulary:
+    """The :class:`Vocabulary` of ``fitted["vocab"]``, built once per fitted state (not once
+    per example: rebuilding a 25 000-token vocabulary for each of 3 000 texts took minutes)."""
+    itos = fitted["vocab"]
+    hit = _VOCABULARY.get(id(itos))
+    if hit is None or hit[0] is not itos:
+        _VOCABULARY.clear()  # the state being encoded now; an old one is not needed again
+        hit = _VOCABULARY[id(itos)] = (itos, Vocabulary.from_state_dict(itos))
+    return hit[1]
+
+
 def encode_tokens(fitted: dict[str, Any], tokens: Sequence[str]) -> Tensor:
     """Ids ``(T,)`` of ``tokens`` in the fitted vocabulary (unknown ones -> ``<unk>``)."""
-    vocab = Vocabulary.from_state_dict(fitted["vocab"])
-    return torch.tensor(vocab.encode(tokens), dtype=torch.long)
+    return torch.tensor(fitted_vocabulary(fitted).encode(tokens), dtype=torch.long)
 
 
 def vocab_and_labels_info(fitted: dict[str, Any]) -> dict[str, Any]:

@@ -305,6 +305,51 @@ def weights_other_shape(tmp):
     return lambda: check_state_dict_matches(state, ToyTask(hidden_size=8), path="old.ckpt")
 
 
+def text_csv_short_record(tmp):
+    from rnnkit.data import TextClassificationDataModule
+
+    path = write(tmp / "reviews.csv", '"good\nfilm",1\n"bad"\n')
+    dm = TextClassificationDataModule(train_path=path, label_column=1, text_column=0)
+    return lambda: dm.setup("fit")
+
+
+def ts_bad_value(tmp):
+    from rnnkit.data.series_files import read_ts_series
+
+    path = write(tmp / "s.ts", "@problemName s\n@classLabel true a b\n@data\n1,2,3:a\n1,x,3:b\n")
+    return lambda: read_ts_series(path, regression=False)
+
+
+def ts_regression_as_classes(tmp):
+    from rnnkit.data.series_files import read_ts_series
+
+    path = write(tmp / "r.ts", "@problemName r\n@targetLabel true\n@data\n1,2,3:0.5\n")
+    return lambda: read_ts_series(path, regression=False)
+
+
+def npz_pickled_objects(tmp):
+    import numpy as np
+
+    from rnnkit.data.series_files import read_npz_series
+
+    np.savez(tmp / "obj.npz", X=np.array([{"a": 1}], dtype=object), y=np.array([1]))
+    return lambda: read_npz_series(tmp / "obj.npz", "train", regression=False)
+
+
+def wide_row_does_not_divide(tmp):
+    return csv_module(
+        tmp,
+        GOOD_ROWS.replace("a,b,", "a,b,c,").replace(",x\n", ",0,x\n").replace(",y\n", ",0,y\n"),
+        step_size=2,
+    )
+
+
+def monitor_mode_unknown(tmp):
+    from rnnkit.tasks import ClassificationTask
+
+    return lambda: ClassificationTask(model=None, optimizer=None, num_classes=2, monitor_mode="up")
+
+
 # id: (maker, error type, message pattern)
 CASES = {
     "missing_file": (missing_file, E.DataFileNotFoundError, r"nope\.csv: data file not found \(looked for /.*nope\.csv\)"),
@@ -342,6 +387,12 @@ CASES = {
     "ckpt_other_model": (ckpt_other_model, E.CheckpointMismatchError, r"run\.ckpt: checkpoint was written by a different model configuration: model\.hidden_size is 4 in the checkpoint but 8 in this run"),
     "ckpt_path_missing": (ckpt_path_missing, E.CheckpointError, r"ckpt_path=.*last\.ckpt: checkpoint file not found \(expected a \.ckpt file, or 'last'"),
     "weights_other_shape": (weights_other_shape, E.CheckpointMismatchError, r"old\.ckpt: .*'net\.0\.weight' has shape \(4, 4\) in the checkpoint, \(8, 4\) here"),
+    "text_csv_short_record": (text_csv_short_record, E.DataFormatError, r"reviews\.csv:3: expected 2 fields, got 1"),
+    "ts_bad_value": (ts_bad_value, E.DataFormatError, r"s\.ts:5: a value is not a number"),
+    "ts_regression_as_classes": (ts_regression_as_classes, E.DataFormatError, r"r\.ts: a regression file \(@targetLabel true\); set data\.regression=true and task=regression"),
+    "npz_pickled_objects": (npz_pickled_objects, E.DataError, r"obj\.npz: not a readable \.npz of numeric arrays .*no Python objects"),
+    "wide_row_does_not_divide": (wide_row_does_not_divide, E.DataFormatError, r"seqs\.csv:2: 3 feature cells do not split into steps of step_size=2 \(stride 2\); set data\.pad_last_step=true"),
+    "monitor_mode_unknown": (monitor_mode_unknown, E.ConfigError, r"task\.monitor_mode must be 'min' or 'max', got 'up'"),
 }  # fmt: skip
 
 
