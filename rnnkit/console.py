@@ -23,7 +23,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,16 +182,25 @@ def summary_line(
     run_dir: str | os.PathLike,
     ckpt: str = "",
     ckpt_label: str = "checkpoint",
+    names: Sequence[str] | None = None,
 ) -> str:
     """The last line of a run: ``<what>: test/acc 0.97 ... | run <dir> | <label> <ckpt>``.
 
-    The test metrics are shown, or the validation ones when nothing was tested; the checkpoint
-    is shown relative to the run folder when it lies inside it.
+    The test metrics are shown (of every test split: ``test/``, ``test1/``, ...), or the
+    validation ones when nothing was tested; with ``names`` (a task's ``summary_metrics``) only
+    those after the split's ``/``, and a count of the others, which ``summary.json`` holds. The
+    checkpoint is shown relative to the run folder when it lies inside it.
     """
-    tested = {k: v for k, v in metrics.items() if k.startswith("test/")}
+    tested = {k: v for k, v in metrics.items() if k.startswith("test")}
     shown = tested or {k: v for k, v in metrics.items() if k.startswith("val/")}
-    parts = [f"{what}: {metrics_text(dict(sorted(shown.items()))) or 'no metrics'}"]
-    parts.append(f"run {_shown_path(run_dir)}")
+    hidden = 0
+    if names is not None:
+        kept = {k: v for k, v in shown.items() if k.partition("/")[2] in names}
+        hidden, shown = len(shown) - len(kept), kept
+    text = metrics_text(dict(sorted(shown.items()))) or "no metrics"
+    if hidden:
+        text += f"  (+{hidden} more in summary.json)"
+    parts = [f"{what}: {text}", f"run {_shown_path(run_dir)}"]
     if ckpt:
         parts.append(f"{ckpt_label} {_shown_path(ckpt, base=run_dir)}")
     return "  |  ".join(parts)

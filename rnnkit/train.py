@@ -300,7 +300,11 @@ def _train(cfg: DictConfig) -> dict[str, float]:
             },
         )
         name = str(cfg.get("task_name"))
-        log.info(console.summary_line(name, metrics, output_dir, best_ckpt, ckpt_label))
+        log.info(
+            console.summary_line(
+                name, metrics, output_dir, best_ckpt, ckpt_label, task.summary_metrics
+            )
+        )
     return metrics
 
 
@@ -384,7 +388,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                 "metrics": metrics,
             },
         )
-        log.info(console.summary_line("eval", metrics, cfg.paths.output_dir, str(cfg.ckpt_path)))
+        log.info(
+            console.summary_line(
+                "eval",
+                metrics,
+                cfg.paths.output_dir,
+                str(cfg.ckpt_path),
+                "checkpoint",
+                task.summary_metrics,
+            )  # fmt: skip
+        )
     return metrics
 
 

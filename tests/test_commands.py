@@ -132,6 +132,16 @@ def test_summary_line_names_metrics_run_folder_and_checkpoint(tmp_path, monkeypa
     )
 
 
+def test_summary_line_shows_a_tasks_headline_of_every_test_split() -> None:
+    metrics = {"val/mase": 1.0, "test/mase": 0.5, "test/origin_naive_mase": 0.9,
+               "test1/mase": 0.7, "test/one_step_drift_mase": 0.8}  # fmt: skip
+    line = console.summary_line("x", metrics, "/elsewhere", names=("mase", "origin_naive_mase"))
+    assert line.startswith(
+        "x: test/mase 0.5000  test/origin_naive_mase 0.9000  test1/mase 0.7000"
+        "  (+1 more in summary.json)  |"
+    )
+
+
 def test_readme_documents_the_own_project_section() -> None:
     text = (REPO_ROOT / "README.md").read_text()
     assert "## Your own project" in text and "rnnkit train --config-dir configs" in text

@@ -47,6 +47,10 @@ class Task(L.LightningModule):
     """
 
     data_state: ClassVar[tuple[str, ...]] = ()
+    #: the metric names (after ``test/``, ``test1/``, ...) that the console's last line shows;
+    #: ``None``: every one. A task that logs dozens (baselines, evaluations) names its headline;
+    #: ``summary.json`` and ``metrics.csv`` always hold all of them.
+    summary_metrics: ClassVar[tuple[str, ...] | None] = None
     metrics: StageMetrics
 
     def __init__(self, monitor: str = "val/loss", monitor_mode: str = "min") -> None:

@@ -71,6 +71,12 @@ class ForecastingTask(Task):
     __doc__ = __doc__
 
     data_state = ("target_names", "mase_scale", "transform", "difference", "seasonal_difference")
+    # the console's last line: the model's MASE and RMSE, and the origin MASE beside the
+    # baselines a reader compares first (the other ~100 scores are in summary.json)
+    summary_metrics = (
+        "mase", "rmse", "origin_mase", "one_step_mase",
+        "origin_naive_mase", "origin_seasonal_naive_mase", "origin_arx_mase",
+    )  # fmt: skip
 
     def __init__(
         self,
