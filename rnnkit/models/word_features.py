@@ -176,7 +176,9 @@ class WordEmbedder(nn.Module):
                     "characters of each word (data.char_features=true)"
                 )
             real = words != self.pad_index  # encode real words only, not padding
+            chars = x[..., 1:][real]  # (N, W)
+            width = max(int((chars != 0).sum(1).max()), 1) if len(chars) else 1
             c = e.new_zeros(*words.shape, self.chars.output_size)
-            c[real] = self.chars(x[..., 1:][real])  # (N, W) -> (N, F)
+            c[real] = self.chars(chars[:, :width])  # the batch's longest word: (N, F)
             e = torch.cat([e, c], -1)
         return self.dropout(e)

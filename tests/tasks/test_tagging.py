@@ -308,3 +308,59 @@ def test_plain_scheme_has_no_span_metric_and_span_scheme_scores_f1() -> None:
     assert float(spans.metrics["val/acc"].compute()) == pytest.approx(3 / 4)
     with pytest.raises(ValueError, match=r"task\.scheme='BILOU' is not a tag scheme"):
         TaggingTask(FixedScores(3), opt, num_tags=3, scheme="BILOU")
+
+
+# ----- end to end: files -> CoNLLDataModule -> tagger with character features -> test --------
+def run_files(tmp_path, train_text: str, test_text: str, fmt: str, crf: bool):
+    import lightning as L
+
+    from rnnkit.data import CoNLLDataModule
+    from rnnkit.models import WordEmbedder
+
+    (tmp_path / "train").write_text(train_text, encoding="utf-8")
+    (tmp_path / "test").write_text(test_text, encoding="utf-8")
+    dm = CoNLLDataModule(
+        train_path=str(tmp_path / "train"), val_path=str(tmp_path / "train"),
+        test_path=str(tmp_path / "test"), format=fmt, char_features=True, batch_size=4,
+    )  # fmt: skip
+    dm.setup()
+    info = dm.info
+    torch.manual_seed(0)
+    model = SequenceModel(
+        output_size=info["num_tags"], cell=LSTMCell, vocab_size=info["vocab_size"],
+        pad_index=info["pad_index"], embedding_dim=8, hidden_size=8, bidirectional=True,
+        embedder=functools.partial(WordEmbedder, chars="cnn", char_hidden_size=6),
+        char_vocab_size=info["char_vocab_size"], pooling="none", backend="loop",
+    )  # fmt: skip
+    opt = functools.partial(torch.optim.Adam, lr=0.05)
+    task = TaggingTask(
+        model, opt, num_tags=info["num_tags"], crf=crf,
+        **TaggingTask.data_arguments(info),
+    )  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=8, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(task, datamodule=dm)
+    (metrics,) = trainer.test(task, datamodule=dm, verbose=False)
+    return info, task, metrics
+
+
+def test_plain_pos_tags_end_to_end_with_an_unseen_test_tag(tmp_path) -> None:
+    train = "the/DT cat/NN sat/VBD\na/DT dog/NN ran/VBD\nthe/DT dog/NN sat/VBD\n" * 2
+    test = "a/DT cat/NN ran/VBD\nthe/DT hat/UH\n"  # UH: never in training
+    info, task, metrics = run_files(tmp_path, train, test, "slash", crf=False)
+    assert info["scheme"] == "plain" and info["label_names"][-1] == "UH"
+    assert "test/f1" not in metrics
+    assert metrics["test/acc"] == pytest.approx(4 / 5)  # learned all but the unseen tag
+    assert metrics["test/score"] == metrics["test/acc"]
+    assert task.tag_report["UH"]["recall"] == 0.0 and task.tag_report["NN"]["f1"] == 1.0
+
+
+def test_bio_spans_end_to_end_with_crf(tmp_path) -> None:
+    train = "Ada\tB-PER\nLovelace\tI-PER\nsang\tO\n\nParis\tB-LOC\nsang\tO\n\n" * 3
+    test = "Ada\tB-PER\nLovelace\tI-PER\nsang\tO\n\nParis\tB-LOC\n"
+    info, task, metrics = run_files(tmp_path, train, test, "conll", crf=True)
+    assert info["scheme"] == "bio"
+    assert metrics["test/f1"] == pytest.approx(1.0) and metrics["test/score"] == metrics["test/f1"]
+    assert metrics["test/acc"] == pytest.approx(1.0)
