@@ -56,7 +56,6 @@ class _JordanClosedFn(torch.autograd.Function):
     @first_order_only
     def backward(ctx, d_ys, d_ms):
         m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask = ctx.saved_tensors
-        T, B, H = hs.shape
         if ms is None:  # plain memory: m_t = y_{t-1}
             ms = torch.cat([y0.unsqueeze(0), ys[:-1]])
         k_h = act_grad(ctx.act, hs)  # (T, B, H)
