@@ -78,8 +78,9 @@ inline int64_t row_stride(const Tensor& t) {
 // - MKL's gemm through addmm on views of the rows (float64 always; float32 on one thread with a weight of
 //   at least 2^19 entries, e.g. a GRU's (1536, 512)): there one brgemm call over all N columns
 //   lost to sgemm by 10-30% at B = 32, H = 512 (LSTM 440 vs 600 ms, T = 100).
-// Both read raw pointers: a Tensor view per step costs about a microsecond, a tenth of a step
-// at batch 1 (scripts/bench.py; docs/benchmarks.md).
+// The loops call run() on raw rows: a Tensor view per step costs about a microsecond, a tenth
+// of a step at batch 1; only the addmm path makes views, for products that dwarf that
+// (scripts/bench.py; docs/benchmarks.md).
 class RecurrentMatmul {
   // multiply-adds below which the columns are not split: (32, 128) x (128, 128) halves from
   // 9 us to 6 us on two threads, forking costs ~1.5 us
