@@ -255,6 +255,7 @@ def markdown(rows: list[dict], e2e: list[dict] | None) -> str:
     """The rows as one markdown table per size and thread count: ms and ratio to torch.nn,
     train and inference."""
     lines = []
+    rows = [r for r in rows if r["mode"] != "stream"]  # those are in summary()
 
     def point(r):
         return r["B"], r["I"], r["H"], r["T"], r.get("threads"), r.get("clock")
@@ -282,6 +283,30 @@ def markdown(rows: list[dict], e2e: list[dict] | None) -> str:
                 lines.append(f"| {cell} | {name} | " + " | ".join(cols) + " |")
     if e2e:
         lines.append("\n**End to end (steps/s)**\n\n" + bench_tasks.markdown(e2e))
+    return "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> str:
+    """``auto`` (and the streaming rows) as ratios to torch.nn, one line per cell and thread
+    count, one column per (B, H, T): ``train / inference`` (``stream``: ``step``)."""
+    picked = [r for r in rows if r["backend"] == "auto" or r["mode"] == "stream"]
+    cols = sorted({(r["H"], r["T"], r["B"]) for r in picked if r["mode"] != "stream"})
+    lines = ["| cell (auto picks) | threads | " + " | ".join(
+        f"B={B} H={H} T={T}" for H, T, B in cols) + " | stream B=1 (step) |",
+        "|---|--:|" + "--:|" * (len(cols) + 1)]  # fmt: skip
+    keys = dict.fromkeys((r["cell"], r.get("threads")) for r in picked)
+    for cell, threads in keys:
+        at = [r for r in picked if r["cell"] == cell and r.get("threads") == threads]
+        cells = []
+        for H, T, B in cols:
+            by = {r["mode"]: r for r in at if (r["H"], r["T"], r["B"]) == (H, T, B)}
+            cells.append(" / ".join(f"{by[m]['ratio']:.2f}" for m in ("train", "inference")
+                                    if m in by) or "")  # fmt: skip
+        stream = [f"H{r['H']} {r['ratio']:.2f}" for r in at
+                  if r["mode"] == "stream" and r["backend"] == "step"]  # fmt: skip
+        picks = "/".join(dict.fromkeys(r["picked"] for r in at if "picked" in r))
+        lines.append(f"| {cell} ({picks}) | {threads} | " + " | ".join(cells)
+                     + f" | {', '.join(stream)} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -349,15 +374,21 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--stream-only", action="store_true", help="only the streaming rows")
     parser.add_argument("--markdown", help="also write the table as markdown to this file")
-    parser.add_argument("--render", help="only render an earlier --json file (with --markdown)")
+    parser.add_argument(
+        "--render", nargs="+", help="only render earlier --json files, rows joined (--markdown)"
+    )
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 5 if args.quick else 9
     global _clock
     if args.render:
-        with open(args.render) as f:
-            saved = json.load(f)
-        text = markdown(saved["rows"], saved.get("end_to_end"))
+        saved = {"rows": [], "end_to_end": None}
+        for path in args.render:
+            with open(path) as f:
+                run = json.load(f)
+            saved["rows"] += run["rows"]
+            saved["end_to_end"] = run.get("end_to_end") or saved["end_to_end"]
+        text = markdown(saved["rows"], saved.get("end_to_end")) + "\n\n" + summary(saved["rows"])
         if args.markdown:
             with open(args.markdown, "w") as f:
                 f.write(text + "\n")

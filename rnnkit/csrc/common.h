@@ -75,11 +75,12 @@ inline int64_t row_stride(const Tensor& t) {
 //   N columns split in blocks over the intra-op threads (float32). At M = batch = 32 one MKL
 //   sgemm call keeps to one core: (32, 128) x (128, 256) took 24 us with MKL's addmm, 10 us as
 //   two brgemm halves, and at H = 512 the split beat oneDNN's packed linear too.
-// - MKL's gemm called on the raw rows (float64 always; float32 on one thread with a weight of
+// - MKL's gemm through addmm on views of the rows (float64 always; float32 on one thread with a weight of
 //   at least 2^19 entries, e.g. a GRU's (1536, 512)): there one brgemm call over all N columns
 //   lost to sgemm by 10-30% at B = 32, H = 512 (LSTM 440 vs 600 ms, T = 100).
-// Both read raw pointers: a Tensor view per step costs about a microsecond, a tenth of a step
-// at batch 1 (scripts/bench.py; docs/benchmarks.md).
+// The loops call run() on raw rows: a Tensor view per step costs about a microsecond, a tenth
+// of a step at batch 1; only the addmm path makes views, for products that dwarf that
+// (scripts/bench.py; docs/benchmarks.md).
 class RecurrentMatmul {
   // multiply-adds below which the columns are not split: (32, 128) x (128, 128) halves from
   // 9 us to 6 us on two threads, forking costs ~1.5 us
@@ -90,10 +91,7 @@ class RecurrentMatmul {
  public:
   explicit RecurrentMatmul(const Tensor& weight)
       : weight_(weight),
-        b_(weight.scalar_type() == at::kFloat ? weight.t().contiguous() : Tensor()) {
-    TORCH_CHECK(weight.dim() == 2 && (weight.stride(1) == 1 || weight.stride(0) == 1),
-                "rnnkit_native: a weight needs contiguous rows or columns");
-  }
+        b_(weight.scalar_type() == at::kFloat ? weight.t().contiguous() : Tensor()) {}
 
   int64_t out_features() const { return weight_.size(0); }
 
@@ -120,13 +118,15 @@ class RecurrentMatmul {
       if (split || N * K < kMinGemmWeight) return brgemm_blocks(M, x, ldx, add, ld_add, out, ldo);
     }
     if (add != nullptr && add != out) copy_rows(M, N, add, ld_add, out, ldo, 0);
-    // column-major BLAS: out^T (N, M) = weight (N, K) . x^T (K, M)
-    const bool rows = weight_.stride(1) == 1;
-    const auto trans = rows ? at::native::TransposeType::Transpose
-                            : at::native::TransposeType::NoTranspose;
-    const int64_t ldw = rows ? weight_.stride(0) : weight_.stride(1);
-    at::native::cpublas::gemm(trans, at::native::TransposeType::NoTranspose, N, M, K, S(1),
-                              weight_.data_ptr<S>(), ldw, x, ldx, S(add != nullptr), out, ldo);
+    // views of the rows (cpublas::gemm is not exported for float64); this path runs products
+    // that dwarf a view's microsecond
+    const Tensor a = at::from_blob(const_cast<S*>(x), {M, K}, {ldx, 1}, weight_.options());
+    Tensor c = at::from_blob(out, {M, N}, {ldo, 1}, weight_.options());
+    if (add != nullptr) {
+      at::addmm_out(c, c, a, weight_.t());
+    } else {
+      at::mm_out(c, a, weight_.t());
+    }
   }
 
  private:
@@ -161,7 +161,7 @@ class RecurrentMatmul {
     });
   }
 
-  Tensor weight_;  // (N, K), rows or columns contiguous: what gemm reads
+  Tensor weight_;  // (N, K): what addmm reads
   Tensor b_;       // weight^T contiguous (K, N), float32 only: what brgemm reads
 };
 

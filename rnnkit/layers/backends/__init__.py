@@ -10,7 +10,7 @@
              one in :data:`.bptt.KERNELS`.
 ``native``   the ``bptt`` algorithm with its time loops in C++ (:mod:`.native`), compiled once
              per machine, CPU only: Elman, GRU (both variants), LSTM, MGU, SRU, and the
-             closed-loop forward of Jordan and NARX.
+             closed loops of Jordan and NARX.
 ``scan``     cells whose recurrence is linear in the state (minGRU, minLSTM): coefficients of
              all steps from one matmul, then a chunked associative scan over time (:mod:`.scan`).
 ``scripted`` cells you write yourself (``project_input``, ``step_function``,
@@ -83,7 +83,7 @@ AUTO_PREFERENCE: dict[tuple[str, str | None, str], tuple[str, ...]] = {
         for kernel in ("MGU", "SRU")
         for mode in ("train", "inference")
     },
-    # closed-loop forward in C++; the open loop is the same pure-PyTorch code either way
+    # closed loops in C++; the open loop is the same pure-PyTorch code either way
     **{
         ("cpu", kernel, mode): ("native", "bptt")
         for kernel in ("JORDAN", "NARX")
@@ -97,16 +97,22 @@ _logged: set = set()
 def choose_backend(cell: Cell, device: torch.device, feedback: Tensor | None) -> str:
     """The backend ``auto`` runs for ``cell`` on ``device`` in the current grad mode.
 
-    Logs the choice once per cell type, device and mode.
+    Logs the choice and why once per cell type, device, mode and thread count. The order is
+    the same at 1 and 2 threads and at batch 1 to 256 (docs/benchmarks.md measured all six);
+    what depends on the batch is chosen inside a kernel from the work it saves (closed-loop
+    NARX's state form, :func:`.feedback.state_form_pays`).
     """
     kernel = getattr(cell, "kernel", None) or getattr(cell, "fused_mode", None)
     mode = "train" if torch.is_grad_enabled() else "inference"
     order = AUTO_PREFERENCE.get((device.type, kernel, mode), _DEFAULT_PREFERENCE)
     name = next(n for n in (*order, "loop") if BACKENDS[n][0](cell, feedback))
-    key = (type(cell).__name__, kernel, device.type, mode, name)
+    threads = torch.get_num_threads()
+    key = (type(cell).__name__, kernel, device.type, mode, threads, name)
     if key not in _logged:
         _logged.add(key)
-        log.info("backend auto: %s (kernel %s) on %s, %s: %r", *key)
+        skipped = list(order[: order.index(name)]) if name in order else list(order)
+        why = f"first that runs it of {order}" + (f" ({skipped} cannot)" if skipped else "")
+        log.info("backend auto: %s (kernel %s) on %s, %s, %d threads: %r, %s", *key, why)
     return name
 
 

@@ -5,13 +5,15 @@ their own outputs, so teacher forcing changes everything.
   are known in advance, so nothing recurrent is left but Jordan's linear memory
   :math:`m_t = \mu m_{t-1} + c\,y_{t-1}` (a loop of two elementwise ops, or nothing when
   :math:`\mu = 0`). Every hidden layer and output of all ``T`` steps is then one matmul each
-  (NARX's delay lines one ``conv1d`` each): the unroll is as parallel as a feed-forward network.
+  (NARX's delay lines one matmul over windows, or one ``conv1d`` for many taps): the unroll
+  is as parallel as a feed-forward network.
 - **Closed loop** (own predictions): a real nonlinear recurrence. The input projection of all
-  steps is precomputed (NARX: the whole input delay line, as one ``conv1d``) and the loop does
-  only the feedback part, in Python (``bptt``) or C++ (``native``); the backward is
-  hand-written BPTT. NARX with many outputs (``(K + 1) O >= K H``) runs in *state form*: its
-  linear output layer lets the delay line of outputs be rewritten as one of hidden states
-  (:func:`_narx_state_form`, :mod:`.tapped`), one matmul a step instead of two.
+  steps is precomputed (NARX: the whole input delay line at once) and the loop does only the
+  feedback part; the backward is hand-written BPTT; both loops run in Python (``bptt``) or
+  C++ (``native``). NARX with many outputs runs in *state form* where that is less work
+  (:func:`state_form_pays`): its linear output layer lets the delay line of outputs be
+  rewritten as one of hidden states (:func:`_narx_state_form`, :mod:`.tapped`), one matmul a
+  step instead of two.
 
 Each kernel returns ``(outputs (T, B, O), final state)``, as
 :func:`rnnkit.layers.backends.bptt.unroll_with_kernel` expects.
@@ -28,6 +30,10 @@ from rnnkit.layers.backends import native_build
 from rnnkit.layers.backends.first_order import first_order_only
 from rnnkit.layers.backends.steps import last_states, last_valid_step
 from rnnkit.layers.backends.tapped import TappedFn, act_grad, act_out
+from rnnkit.utils.logging import get_logger
+
+log = get_logger(__name__)
+_logged_forms: set = set()
 
 # ----------------------------------------------------------------------------------------------
 # Jordan
@@ -50,7 +56,6 @@ class _JordanClosedFn(torch.autograd.Function):
     @first_order_only
     def backward(ctx, d_ys, d_ms):
         m0, y0, w_mh, w_ho, mu, c, ms, hs, ys, mask = ctx.saved_tensors
-        T, B, H = hs.shape
         if ms is None:  # plain memory: m_t = y_{t-1}
             ms = torch.cat([y0.unsqueeze(0), ys[:-1]])
         k_h = act_grad(ctx.act, hs)  # (T, B, H)
@@ -339,7 +344,15 @@ def narx(
     last = last_valid_step(mask, x.shape[1])
     x_final = _last_taps(x_taps, x, L, last)  # x_last .. x_{last-L+1}
     b_y = cell.bias_y if cell.bias_y is not None else x.new_zeros(O)
-    if feedback is None and state_form_pays(*x.shape[:2], cell.hidden_size, K, O):
+    state_form = feedback is None and state_form_pays(*x.shape[:2], cell.hidden_size, K, O)
+    if feedback is None and (state_form, K, O) not in _logged_forms:
+        _logged_forms.add((state_form, K, O))
+        log.info(
+            "NARX closed loop (K=%d, O=%d, H=%d) at B*T=%d: %s (state_form_pays)", K, O,
+            cell.hidden_size, x.shape[0] * x.shape[1],
+            "state form" if state_form else "two products a step",
+        )  # fmt: skip
+    if state_form:
         ys = _narx_state_form(cell, x, x_taps, y_taps, b_y, mask, native)
         return ys, (x_final, _last_taps(y_taps, ys.transpose(0, 1), K, last))
     xp = _delay_line_linear(x_taps, x, cell.weight_xh, cell.bias_h)  # (T, B, H)

@@ -6,8 +6,9 @@ loops do only the recurrent part, and ``dW_hh = dG^T H_{prev}`` is one matmul at
 changes is the loop body: in ``rnnkit/csrc/`` a step is one matmul plus one vectorised pass over
 the gates, where torch's own GRU/RNN on CPU (and the Python loops of ``bptt``) dispatch a dozen
 small ops. Measured in ``scripts/bench.py``: faster than ``torch.nn.GRU``/``RNN`` for training
-and inference (docs/benchmarks.md). Jordan and NARX's closed loop run their forward in C++ and
-their backward in Python (:mod:`.feedback`); their open loop has no nonlinear recurrence left.
+and inference (docs/benchmarks.md). Jordan's and NARX's closed loops run their forward and
+backward loops in C++ (:mod:`.feedback` prepares the coefficients); their open loop has no
+nonlinear recurrence left.
 Without a gradient to record, the loops keep no activations.
 
 The per-step matmul in float32 is oneDNN's brgemm micro-kernel (through
