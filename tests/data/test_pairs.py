@@ -110,9 +110,8 @@ def _pairs_module(tmp_path, **kwargs):
     train = _write(tmp_path, "train.tsv", "abc\tcba\nab\tba\nbca\tacb\n")
     val = _write(tmp_path, "val.tsv", "abz\tzba\n")
     test = _write(tmp_path, "test.tsv", "c\tc\n")
-    return PairsDataModule(
-        train_path=str(train), val_path=str(val), test_path=str(test), batch_size=4, **kwargs
-    )
+    kwargs = {"val_path": str(val), **kwargs}
+    return PairsDataModule(train_path=str(train), test_path=str(test), batch_size=4, **kwargs)
 
 
 def test_vocabularies_come_from_the_training_split_only(tmp_path):
@@ -127,6 +126,14 @@ def test_vocabularies_come_from_the_training_split_only(tmp_path):
     assert (info["pad_index"], info["bos_index"], info["eos_index"]) == (0, 2, 3)
     assert info["target_vocab"][:4] == ["<pad>", "<unk>", "<bos>", "<eos>"]
     assert info["separator"] == ""
+
+
+def test_pairs_run_without_validation(tmp_path):
+    dm = _pairs_module(tmp_path, val_path=None, val_fraction=0.0)
+    assert dm.has_validation is False
+    dm.setup()
+    assert len(dm.splits["val"]) == 0 and len(dm.splits["train"]) == 3
+    assert _pairs_module(tmp_path).has_validation is True
 
 
 def test_batches_are_padded_and_targets_framed(tmp_path):
