@@ -408,7 +408,7 @@ def predict(cfg: DictConfig) -> list[str]:
         The lines written, as the task formats them (``Task.format_predictions``):
         classification ``label<TAB>probability<TAB>input``, regression ``value<TAB>input``,
         tagging ``token<TAB>tag`` with a blank line after each sentence, seq2seq
-        ``output<TAB>input`` (``beam_size``, ``nbest`` and ``min_length`` override the trained
+        ``output<TAB>input`` (``beam_size``, ``nbest`` and ``min_decode_length`` override the
         decoding settings; ``nbest=N`` writes N ranked lines per source). Generation (language
         models) takes ``prompt=TEXT`` (or a list) instead of ``input``; ``temperature``,
         ``top_k`` and ``max_new_tokens`` override the task's sampling settings; the output is
@@ -433,7 +433,14 @@ def predict(cfg: DictConfig) -> list[str]:
             cfg.data = OmegaConf.merge(cfg.get("data") or {}, {"predict_path": str(cfg.input)})
     run_cfg, datamodule, task = load_task(cfg)
     # sampling settings (generation) and decoding settings (seq2seq)
-    for key in ("temperature", "top_k", "max_new_tokens", "beam_size", "nbest", "min_length"):
+    for key in (
+        "temperature",
+        "top_k",
+        "max_new_tokens",
+        "beam_size",
+        "nbest",
+        "min_decode_length",
+    ):
         if cfg.get(key) is not None:
             task.hparams[key] = cfg[key]
     trainer: L.Trainer = instantiate(run_cfg.trainer, logger=False, enable_progress_bar=False)

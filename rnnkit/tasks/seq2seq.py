@@ -114,7 +114,8 @@ class Seq2SeqTask(Task):
         beam_size: 1 decodes greedily; more runs beam search (validation, test, predict).
         length_penalty: :math:`\\alpha` of the beam search's GNMT length penalty.
         max_decode_length: most tokens decoded per example (``<eos>`` included).
-        min_length: fewest tokens decoded before ``<eos>``.
+        min_decode_length: fewest tokens decoded before ``<eos>`` (the name differs from a
+            data module's ``min_length``, as Lightning merges both hyper-parameter sets).
         nbest: ``predict`` writes this many hypotheses per source (beam search, at most
             ``beam_size``); validation and test score the best one.
         replace_unk: a decoded ``<unk>`` becomes the most-attended source token.
@@ -142,7 +143,7 @@ class Seq2SeqTask(Task):
         beam_size: int = 1,
         length_penalty: float = 0.0,
         max_decode_length: int = 64,
-        min_length: int = 0,
+        min_decode_length: int = 0,
         nbest: int = 1,
         replace_unk: bool = True,
         label_smoothing: float = 0.0,
@@ -162,10 +163,10 @@ class Seq2SeqTask(Task):
                 f"Seq2SeqTask: nbest must be in [1, beam_size={beam_size}], got {nbest}; "
                 "raise task.beam_size"
             )
-        if not 0 <= min_length < max_decode_length:
+        if not 0 <= min_decode_length < max_decode_length:
             raise ValueError(
-                f"Seq2SeqTask: min_length must be in [0, max_decode_length={max_decode_length})"
-                f", got {min_length}"
+                "Seq2SeqTask: min_decode_length must be in "
+                f"[0, max_decode_length={max_decode_length}), got {min_decode_length}"
             )
         self.model = model
         self.target_vocab = list(target_vocab) if target_vocab is not None else None
@@ -197,7 +198,7 @@ class Seq2SeqTask(Task):
             beam_size=hp.beam_size,
             max_length=hp.max_decode_length,
             length_penalty=hp.length_penalty,
-            min_length=hp.min_length,
+            min_length=hp.min_decode_length,
             nbest=nbest,
             **self._copy_arguments(copy),
         )
