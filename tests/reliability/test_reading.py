@@ -100,7 +100,8 @@ def test_bom_gz(tmp_path):
 
 def test_bom_series_csv(tmp_path):
     path = write(tmp_path / "series.csv", BOM + "y\n1.0\n2.0\n")
-    assert read_series([(path, None)], Layout(target_columns=["y"]))[0][0].targets.tolist() == [[1.0], [2.0]]
+    series = read_series([(path, None)], Layout(target_columns=["y"]))
+    assert series[0][0].targets.tolist() == [[1.0], [2.0]]
 
 
 # --- item 9: broken files are one line naming the file ---------------------------------------
