@@ -41,7 +41,34 @@ def _check_windows(x: Tensor, y: Tensor, context: int, who: str) -> None:
         raise ValueError(f"{who}: context must be in [1, T={x.shape[1]}), got {context}")
 
 
-class Forecaster(nn.Module):
+class _LinearSkip(nn.Module):
+    """The optional linear skip of a forecaster: ``linear(x, y) + alpha * sigma * network``.
+
+    ``alpha`` (``correction_scale``) is learned and starts at 0, so an untrained model is its
+    least-squares linear part; ``sigma`` is that fit's residual RMS (``linear.residual_std``),
+    which puts the network's correction on the scale of what the linear part leaves.
+    """
+
+    linear: nn.Module | None
+
+    def _add_linear_skip(self, linear: nn.Module | None) -> None:
+        self.linear = linear
+        if linear is not None:
+            self.correction_scale = nn.Parameter(torch.zeros(()))  # alpha
+            self.register_buffer("linear_fitted", torch.tensor(False))
+
+    @torch.no_grad()
+    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Initialise the linear skip by least squares on ``(u (N, I), y (N, O))`` pieces.
+
+        Once: a model restored from a checkpoint keeps its trained skip.
+        """
+        if self.linear is not None and not self.linear_fitted:
+            self.linear.fit(pieces)
+            self.linear_fitted.fill_(True)
+
+
+class Forecaster(_LinearSkip):
     r"""Direct multi-step forecaster: an encoder reads the context, a head emits ``H`` steps.
 
     .. math::
@@ -102,20 +129,7 @@ class Forecaster(nn.Module):
         self.head = head if head is not None else nn.Identity()
         self.input_size, self.output_size = input_size, output_size
         self.window, self.horizon = window, horizon
-        self.linear = linear
-        if linear is not None:
-            self.correction_scale = nn.Parameter(torch.zeros(()))  # alpha
-            self.register_buffer("linear_fitted", torch.tensor(False))
-
-    @torch.no_grad()
-    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        """Initialise the linear skip by least squares on ``(u (N, I), y (N, O))`` pieces.
-
-        Once: a model restored from a checkpoint keeps its trained skip.
-        """
-        if self.linear is not None and not self.linear_fitted:
-            self.linear.fit(pieces)
-            self.linear_fitted.fill_(True)
+        self._add_linear_skip(linear)
 
     def _block(self, x: Tensor, y: Tensor) -> Tensor:
         """``H`` steps after windows ``x (N, W, I)``, ``y (N, W, O)`` -> ``(N, H, O)``."""
@@ -158,7 +172,7 @@ class Forecaster(nn.Module):
         return self._block(xs, ys)[:, 0].view(B, S, self.output_size)  # (B, S, O)
 
 
-class NARXForecaster(nn.Module):
+class NARXForecaster(_LinearSkip):
     r"""NARX network as a forecaster: open loop (series-parallel) or closed loop (parallel).
 
     .. math::
@@ -213,7 +227,6 @@ class NARXForecaster(nn.Module):
         self.layer = layer
         self.input_size, self.output_size = input_size, output_size
         self.closed_loop_training = closed_loop_training
-        self.linear = linear
         if linear is not None:
             cell = layer.layers[0].cell
             delays = (cell.input_delays, cell.output_delays)
@@ -225,23 +238,12 @@ class NARXForecaster(nn.Module):
                     "NARXForecaster: the linear skip must have the cell's sizes and delays "
                     f"(input_delays, output_delays) = {delays}"
                 )
-            self.correction_scale = nn.Parameter(torch.zeros(()))  # alpha
-            self.register_buffer("linear_fitted", torch.tensor(False))
+        self._add_linear_skip(linear)
 
     def _inputs(self, x: Tensor) -> Tensor:
         if self.input_size == 0:
             return x.new_ones(x.shape[0], x.shape[1], 1)  # (B, T, 1)
         return x
-
-    @torch.no_grad()
-    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        """Initialise the linear skip by least squares on ``(u (N, I), y (N, O))`` pieces.
-
-        Once: a model restored from a checkpoint keeps its trained skip.
-        """
-        if self.linear is not None and not self.linear_fitted:
-            self.linear.fit(pieces)
-            self.linear_fitted.fill_(True)
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         _check_windows(x, y, context, "NARXForecaster")
