@@ -1,6 +1,6 @@
 """Cells: one time step of recurrent math, all behind the contract in :mod:`rnnkit.cells.base`."""
 
-from rnnkit.cells.base import Cell, State
+from rnnkit.cells.base import Cell, ScriptedStepCell, State
 from rnnkit.cells.elman import ElmanCell
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.jordan import JordanCell
@@ -15,6 +15,7 @@ from rnnkit.cells.sru import SRUCell
 
 __all__ = [
     "Cell",
+    "ScriptedStepCell",
     "State",
     "ElmanCell",
     "GRUCell",

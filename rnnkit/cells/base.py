@@ -18,7 +18,7 @@ attribute on the cell:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -105,6 +105,30 @@ def check_positive(**sizes: int) -> None:
     for name, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class ScriptedStepCell(Cell):
+    """Base of a cell written as the ``scripted`` backend wants it (CONTRIBUTING, "Cells you
+    write yourself"): ``project_input(x)`` (everything that reads only the input), a scriptable
+    free function ``step_function(xp_t, state, params) -> (out_t, new_state)`` and
+    ``step_parameters()`` (the tensors it reads). ``forward`` is those pieces, so the step's math
+    exists once for the loop, the scripted unroll and a single call.
+
+    x_t (B, F), state a tuple of (B, *) tensors -> out_t, new state (a tuple).
+    """
+
+    step_function: Callable[[Tensor, list[Tensor], list[Tensor]], tuple[Tensor, list[Tensor]]]
+
+    def project_input(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def step_parameters(self) -> list[Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        self.check_input(x_t)
+        out, new = self.step_function(self.project_input(x_t), list(state), self.step_parameters())
+        return out, tuple(new)
 
 
 def uniform_init_(module: nn.Module, hidden_size: int) -> None:

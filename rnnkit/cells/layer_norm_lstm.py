@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import Cell, State
+from rnnkit.cells.base import ScriptedStepCell, State
 
 
 def layer_norm_lstm_step(
@@ -26,7 +26,7 @@ def layer_norm_lstm_step(
     return h_t, [h_t, c_t]
 
 
-class LayerNormLSTMCell(Cell):
+class LayerNormLSTMCell(ScriptedStepCell):
     r"""LSTM whose input and recurrent products and cell state are layer-normalised.
 
     .. math::
@@ -91,13 +91,6 @@ class LayerNormLSTMCell(Cell):
 
     def step_parameters(self) -> list[Tensor]:
         return [self.weight_hh, self.ln_hh_weight, self.ln_c_weight, self.ln_c_bias]
-
-    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        self.check_input(x_t)
-        out, (h, c) = self.step_function(
-            self.project_input(x_t), list(state), self.step_parameters()
-        )
-        return out, (h, c)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import Cell, State, uniform_init_
+from rnnkit.cells.base import ScriptedStepCell, State, uniform_init_
 
 
 def peephole_lstm_step(
@@ -25,7 +25,7 @@ def peephole_lstm_step(
     return h_t, [h_t, c_t]
 
 
-class PeepholeLSTMCell(Cell):
+class PeepholeLSTMCell(ScriptedStepCell):
     r"""LSTM whose gates also see the cell state: :math:`i, f` read :math:`c_{t-1}`, :math:`o`
     reads :math:`c_t` (element-wise weights :math:`p`).
 
@@ -76,13 +76,6 @@ class PeepholeLSTMCell(Cell):
 
     def step_parameters(self) -> list[Tensor]:
         return [self.weight_hh, self.peephole]
-
-    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
-        self.check_input(x_t)
-        out, (h, c) = self.step_function(
-            self.project_input(x_t), list(state), self.step_parameters()
-        )
-        return out, (h, c)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

@@ -21,7 +21,7 @@ from rnnkit.cells import (
     PeepholeLSTMCell,
     SRUCell,
 )
-from rnnkit.cells.base import Cell
+from rnnkit.cells.base import Cell, ScriptedStepCell
 from rnnkit.layers.state import map_state
 
 F, H = 3, 4
@@ -70,7 +70,7 @@ def test_every_exported_cell_is_covered():
     exported = {
         obj
         for obj in vars(cells_module).values()
-        if inspect.isclass(obj) and issubclass(obj, Cell) and obj is not Cell
+        if inspect.isclass(obj) and issubclass(obj, Cell) and obj not in (Cell, ScriptedStepCell)
     }
     covered = {type(make()) for make in CELLS.values()}
     assert exported <= covered, f"add {exported - covered} to CELLS in this file"
