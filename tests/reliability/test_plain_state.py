@@ -13,11 +13,17 @@ from hydra.utils import instantiate
 from reliability_helpers import CONFIG_DIR, compose
 
 DATA = sorted(p.stem for p in (Path(CONFIG_DIR) / "data").glob("*.yaml"))
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "real"
+# configs that read a user's file and ship none: one of the same layout
+USER_FILE = {
+    "series_csv": [f"data.path={FIXTURES / 'ShampooSales.csv'}", "data.target_columns=[Sales]",
+                   "data.window=4"],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", DATA)
 def test_datamodule_state_is_plain_data(name, tmp_path):
-    cfg = compose([f"data={name}"], tmp_path)
+    cfg = compose([f"data={name}", *USER_FILE.get(name, [])], tmp_path)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
