@@ -23,7 +23,9 @@ train: $(STAMP)
 	$(BIN)/python scripts/train.py +experiment=quickstart
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	# one pytest-xdist worker per core; a module that builds something once keeps its tests on
+	# one worker (`pytest.mark.xdist_group`)
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -30,6 +30,10 @@ import pytest
 
 from tests.helpers import REPO_ROOT
 
+# `make test` runs on pytest-xdist workers: one wheel and one venv, built once for the module,
+# so the module stays on one worker
+pytestmark = pytest.mark.xdist_group("own_project")
+
 SECTION = (REPO_ROOT / "README.md").read_text().split("## Your own project\n")[1].split("\n## ")[0]
 # the README's file layout: its yaml block is the file named just before it
 EXPERIMENT_PATH, EXPERIMENT = re.search(

@@ -38,6 +38,10 @@ from omegaconf import OmegaConf
 from rnnkit.utils.config import register_resolvers
 from tests.helpers import CONFIG_DIR, REPO_ROOT, options
 
+# `make test` runs on pytest-xdist workers: the README's commands run once, in one module
+# fixture, so the module stays on one worker
+pytestmark = pytest.mark.xdist_group("readme")
+
 README = REPO_ROOT / "README.md"
 TEXT = README.read_text()
 
