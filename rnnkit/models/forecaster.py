@@ -344,7 +344,7 @@ def narx_forecaster(
     output_size: int,
     hidden_size: int,
     closed_loop_training: bool = False,
-    linear_skip: bool = False,
+    linear_skip: bool = True,
     train_linear: bool = False,
     backend: str = "auto",
     seasonal_lags: Sequence[int] = (),
@@ -358,7 +358,8 @@ def narx_forecaster(
         output_size: O, targets.
         hidden_size: H of the cell.
         closed_loop_training: train closed loop instead of open loop.
-        linear_skip: add a linear ARX on the cell's delays; the network learns a correction.
+        linear_skip: add a linear ARX on the cell's delays, the network learns a correction
+            (``False``: the network alone).
         train_linear: the skip's weights train too (else they stay at the least-squares fit).
         seasonal_lags: output lags the linear skip reads besides the cell's ``1 .. K``, e.g.
             ``[m, m + 1]`` for a season of ``m`` rows; needs ``linear_skip``.

@@ -25,7 +25,12 @@ def make_narx(input_size=I, closed_loop_training=False):
     torch.manual_seed(0)
     cell = functools.partial(NARXCell, input_delays=3, output_delays=4)
     return narx_forecaster(
-        cell, input_size, O, hidden_size=5, closed_loop_training=closed_loop_training
+        cell,
+        input_size,
+        O,
+        hidden_size=5,
+        closed_loop_training=closed_loop_training,
+        linear_skip=False,
     ).double()
 
 
@@ -302,4 +307,4 @@ def test_narx_skip_with_seasonal_lags_needs_them_in_the_context():
     with pytest.raises(ValueError, match=r"reads 5 past rows .* context of 4 \(data.window\)"):
         model.one_step(x, y, 4)
     with pytest.raises(ValueError, match="seasonal_lags are lags of the linear skip"):
-        narx_forecaster(cell, 0, 1, hidden_size=3, seasonal_lags=[4])
+        narx_forecaster(cell, 0, 1, hidden_size=3, linear_skip=False, seasonal_lags=[4])
