@@ -12,7 +12,8 @@ from rnnkit.cells.base import check_positive
 
 
 class LinearARX(nn.Module):
-    r"""Linear autoregressive model with exogenous inputs, fitted by least squares.
+    r"""Linear autoregressive model with exogenous inputs, fitted by least squares (or least
+    absolute deviations).
 
     .. math::
         \hat y_t = \sum_{k \in \mathcal K} A_k \tilde y_{t-k} + \sum_{l=0}^{L} B_l u_{t-l} + c
@@ -88,6 +89,7 @@ class LinearARX(nn.Module):
         xp, yp = _pad_front(x, p), _pad_front(y, p)  # row t of the series is row t + p
         # steps t in [context, T): y rows t - k (k in the lags) and x rows [t-L, t], newest first
         ys = torch.cat([yp[:, context + p - k : T + p - k] for k in self.output_lags], dim=-1)
+        # ys (B, S, |K|*O): blocks of O per lag, lags ascending
         xs = xp[:, context + p - L : T + p].unfold(1, L + 1, 1).flip(-1)  # (B, S, I, L+1)
         xs = xs.transpose(-1, -2).flatten(2)  # (B, S, (L+1)*I)
         return torch.cat([ys, xs, ys.new_ones(*ys.shape[:2], 1)], dim=-1)
