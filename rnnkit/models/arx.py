@@ -12,19 +12,24 @@ from rnnkit.cells.base import check_positive
 
 
 class LinearARX(nn.Module):
-    r"""Linear autoregressive model with exogenous inputs, fitted by least squares.
+    r"""Linear autoregressive model with exogenous inputs, fitted by least squares (or least
+    absolute deviations).
 
     .. math::
-        \hat y_t = \sum_{k=1}^{K} A_k \tilde y_{t-k} + \sum_{l=0}^{L} B_l u_{t-l} + c
+        \hat y_t = \sum_{k \in \mathcal K} A_k \tilde y_{t-k} + \sum_{l=0}^{L} B_l u_{t-l} + c
                  = \Theta\, r_t, \qquad
-        r_t = [\tilde y_{t-1}; \dots; \tilde y_{t-K}; u_t; \dots; u_{t-L}; 1]
+        r_t = [\tilde y_{t-k}\ (k \in \mathcal K); u_t; \dots; u_{t-L}; 1]
 
     Symbols and lags as :class:`rnnkit.cells.NARXCell` (``K`` output delays, ``L`` input delays,
-    so ``L + 1`` input taps with :math:`u_t` included; values before the start are 0);
+    so ``L + 1`` input taps with :math:`u_t` included; values before the start are 0), and the
+    output lags :math:`\mathcal K = \{1, \dots, K\} \cup S` with ``S`` the optional seasonal
+    lags (e.g. :math:`\{m, m + 1\}` for period :math:`m`: the multiplicative seasonal AR of
+    Box & Jenkins 1970, without the :math:`m + 1` delays in between);
     :math:`\tilde y` is the true output (open loop) or the model's own prediction (closed loop).
     The same ``forecast``/``one_step`` calls as the forecasters in
     :mod:`rnnkit.models.forecaster`. :meth:`fit` solves
-    :math:`\min_\Theta \sum_t \lVert y_t - \Theta r_t \rVert^2` over the training rows.
+    :math:`\min_\Theta \sum_t \lVert y_t - \Theta r_t \rVert^2` over the training rows (or
+    the absolute errors, ``loss="mae"``).
 
     Args:
         input_size: I, exogenous inputs (0 allowed).
@@ -33,9 +38,11 @@ class LinearARX(nn.Module):
         output_delays: K.
         trainable: :math:`\Theta` is a parameter (trained by gradient descent after
             :meth:`fit`) instead of a buffer set by :meth:`fit` only.
+        seasonal_lags: S, output lags read besides ``1 .. K`` (each > 0).
 
     Attributes:
-        weight (O, K*O + (L+1)*I + 1): :math:`\Theta`, columns in the order of :math:`r_t`;
+        output_lags: :math:`\mathcal K`, ascending.
+        weight (O, |K|*O + (L+1)*I + 1): :math:`\Theta`, columns in the order of :math:`r_t`;
         zeros until :meth:`fit`.
         residual_std (O,): buffer, the root mean square of the least-squares residuals (1
         until :meth:`fit`): the size of what a nonlinear correction has left to explain.
@@ -48,6 +55,7 @@ class LinearARX(nn.Module):
         input_delays: int,
         output_delays: int,
         trainable: bool = False,
+        seasonal_lags: Sequence[int] = (),
     ):
         super().__init__()
         check_positive(
@@ -55,35 +63,41 @@ class LinearARX(nn.Module):
         )
         if input_size < 0:
             raise ValueError(f"LinearARX: input_size must be >= 0, got {input_size}")
+        if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in seasonal_lags):
+            raise ValueError(
+                f"LinearARX: seasonal_lags must be positive integers, got {list(seasonal_lags)}"
+            )
         self.input_size, self.output_size = input_size, output_size
         self.input_delays, self.output_delays = input_delays, output_delays
-        width = output_delays * output_size + (input_delays + 1) * input_size + 1
+        self.output_lags = sorted(set(range(1, output_delays + 1)) | set(seasonal_lags))
+        width = len(self.output_lags) * output_size + (input_delays + 1) * input_size + 1
         _register_weight(self, torch.zeros(output_size, width), trainable)
         self.register_buffer("residual_std", torch.ones(output_size))
 
     @property
     def memory(self) -> int:
-        """Past rows one prediction reads: ``max(L, K)``."""
-        return max(self.input_delays, self.output_delays)
+        """Past rows one prediction reads: ``max(L, max K)``."""
+        return max(self.input_delays, self.output_lags[-1])
 
     def regressors(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         r"""Rows :math:`r_t` for every step ``t`` in ``[context, T)``: ``(B, T - context, width)``.
 
         ``x (B, T, I)``, ``y (B, T, O)``; only ``y[:, :T-1]`` is read (never the row predicted).
         """
-        K, L, p = self.output_delays, self.input_delays, self.memory
+        L, p = self.input_delays, self.memory
         T = x.shape[1]
         xp, yp = _pad_front(x, p), _pad_front(y, p)  # row t of the series is row t + p
-        # steps t in [context, T): y rows [t-K, t) and x rows [t-L, t], newest first
-        ys = yp[:, context + p - K : T + p - 1].unfold(1, K, 1).flip(-1)  # (B, S, O, K)
+        # steps t in [context, T): y rows t - k (k in the lags) and x rows [t-L, t], newest first
+        ys = torch.cat([yp[:, context + p - k : T + p - k] for k in self.output_lags], dim=-1)
+        # ys (B, S, |K|*O): blocks of O per lag, lags ascending
         xs = xp[:, context + p - L : T + p].unfold(1, L + 1, 1).flip(-1)  # (B, S, I, L+1)
-        ys = ys.transpose(-1, -2).flatten(2)  # (B, S, K*O), blocks of O per lag
         xs = xs.transpose(-1, -2).flatten(2)  # (B, S, (L+1)*I)
         return torch.cat([ys, xs, ys.new_ones(*ys.shape[:2], 1)], dim=-1)
 
     @torch.no_grad()
-    def fit(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> LinearARX:
-        """Least squares over every step of every ``(u (N, I), y (N, O))`` piece.
+    def fit(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]], loss: str = "mse") -> LinearARX:
+        """Least squares (``loss="mse"``) or least absolute deviations (``"mae"``) over every
+        step of every ``(u (N, I), y (N, O))`` piece.
 
         Only steps whose lags all lie inside their piece are used (no zero-padded rows).
         """
@@ -98,7 +112,7 @@ class LinearARX(nn.Module):
             raise ValueError(
                 f"LinearARX.fit: no piece is longer than the lags ({self.memory} steps)"
             )
-        _least_squares(self, torch.cat(rows), torch.cat(targets))
+        _fit_linear(self, torch.cat(rows), torch.cat(targets), loss)
         return self
 
     def forward(self, x: Tensor, y: Tensor, context: int) -> Tensor:
@@ -116,6 +130,7 @@ class LinearARX(nn.Module):
         return (
             f"{self.input_size}, {self.output_size}, input_delays={self.input_delays}, "
             f"output_delays={self.output_delays}"
+            + (f", output_lags={self.output_lags}" if self.memory > self.output_delays else "")
         )
 
 
@@ -126,14 +141,42 @@ def _register_weight(module: nn.Module, weight: Tensor, trainable: bool) -> None
         module.register_buffer("weight", weight)
 
 
-def _least_squares(module: nn.Module, rows: Tensor, targets: Tensor) -> None:
-    """Set ``module.weight (C, width)`` to the least-squares solution of ``rows @ W.T = targets``
-    (``(N, width)``, ``(N, C)``) and ``module.residual_std (C,)`` to its residuals' RMS."""
+FIT_LOSSES = ("mse", "mae")
+
+
+def _fit_linear(module: nn.Module, rows: Tensor, targets: Tensor, loss: str = "mse") -> None:
+    r"""Set ``module.weight (C, width)`` to the solution of ``rows @ W.T = targets``
+    (``(N, width)``, ``(N, C)``) and ``module.residual_std (C,)`` to its residuals' RMS.
+
+    ``loss="mse"``: least squares. ``"mae"``: least absolute deviations (the conditional median,
+    which MAE and MASE reward: on a count series of mostly zeros it is 0 where the mean is not),
+    by iteratively reweighted least squares, weights :math:`1 / \max(|r_i|, \epsilon)` from the
+    last residuals (Schlossmacher 1973), started from the least-squares solution.
+    """
+    if loss not in FIT_LOSSES:
+        raise ValueError(f"linear fit: loss must be one of {list(FIT_LOSSES)}, got {loss!r}")
     a, b = rows.numpy(), targets.numpy()
     solution, *_ = np.linalg.lstsq(a, b, rcond=None)  # (width, C)
+    if loss == "mae":
+        solution = np.stack(
+            [_least_absolute(a, b[:, c], solution[:, c]) for c in range(b.shape[1])], axis=1
+        )
     rms = np.sqrt(np.mean((b - a @ solution) ** 2, axis=0))
     module.weight.copy_(torch.as_tensor(solution.T, dtype=module.weight.dtype))
     module.residual_std.copy_(torch.as_tensor(np.maximum(rms, 1e-8)))
+
+
+def _least_absolute(a: np.ndarray, b: np.ndarray, start: np.ndarray, steps: int = 100):
+    r"""IRLS for :math:`\min_w \sum_i |b_i - a_i w|` from ``start``: ``(N, D), (N,) -> (D,)``."""
+    eps = 1e-6 * max(float(np.abs(b).mean()), 1e-12)
+    w = start
+    for _ in range(steps):
+        weight = np.sqrt(1.0 / np.maximum(np.abs(b - a @ w), eps))  # (N,)
+        new, *_ = np.linalg.lstsq(a * weight[:, None], b * weight, rcond=None)
+        if np.allclose(new, w, rtol=1e-9, atol=1e-12):
+            return new
+        w = new
+    return w
 
 
 def _pad_front(v: Tensor, rows: int) -> Tensor:
@@ -229,8 +272,9 @@ class DirectARX(nn.Module):
         return out.view(-1, self.horizon, self.output_size)
 
     @torch.no_grad()
-    def fit(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> DirectARX:
-        """Least squares over every window (``K`` rows, then ``H``) of each ``(u, y)`` piece."""
+    def fit(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]], loss: str = "mse") -> DirectARX:
+        """Least squares (or absolute deviations, ``loss="mae"``) over every window (``K``
+        rows, then ``H``) of each ``(u, y)`` piece."""
         K, H = self.delays, self.horizon
         rows, targets = [], []
         for u, y in pieces:
@@ -244,5 +288,5 @@ class DirectARX(nn.Module):
             targets.append(y[K:].unfold(0, H, 1).transpose(1, 2).flatten(1))  # (S, H*O)
         if not rows:
             raise ValueError(f"DirectARX.fit: no piece has delays + horizon = {K + H} rows")
-        _least_squares(self, torch.cat(rows), torch.cat(targets))
+        _fit_linear(self, torch.cat(rows), torch.cat(targets), loss)
         return self

@@ -58,13 +58,14 @@ class _LinearSkip(nn.Module):
             self.register_buffer("linear_fitted", torch.tensor(False))
 
     @torch.no_grad()
-    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        """Initialise the linear skip by least squares on ``(u (N, I), y (N, O))`` pieces.
+    def fit_linear(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]], loss="mse") -> None:
+        """Initialise the linear skip on ``(u (N, I), y (N, O))`` pieces: least squares, or
+        least absolute deviations with ``loss="mae"`` (the training loss's own optimum).
 
         Once: a model restored from a checkpoint keeps its trained skip.
         """
         if self.linear is not None and not self.linear_fitted:
-            self.linear.fit(pieces)
+            self.linear.fit(pieces, loss)
             self.linear_fitted.fill_(True)
 
 
@@ -183,7 +184,8 @@ class NARXForecaster(_LinearSkip):
         \hat y & \text{closed loop (own predictions fed back)} \end{cases}
 
     :math:`f` is the NARX cell; with a ``linear`` skip, :math:`\Theta r_t` is a
-    :class:`rnnkit.models.LinearARX` on the same delays (:math:`r_t` its regressors) and the
+    :class:`rnnkit.models.LinearARX` on the same delays, plus its seasonal lags if it has any
+    (:math:`r_t` its regressors; the context must then cover them) and the
     network learns a correction to it, scaled by a learned :math:`\alpha` that starts at 0
     (ReZero, Bachlechner et al. 2020), so the untrained model *is* the linear ARX, and after
     :meth:`fit_linear` the least-squares one: training starts from the linear fit. The
@@ -267,6 +269,11 @@ class NARXForecaster(_LinearSkip):
         out, _ = self.layer(self._inputs(x), feedback=y)  # (B, T, O)
         if self.linear is None:
             return out[:, context:]
+        if context < self.linear.memory:
+            raise ValueError(
+                f"NARXForecaster: the linear skip reads {self.linear.memory} past rows "
+                f"(lags {self.linear.output_lags}), got a context of {context} (data.window)"
+            )
         scale = self.correction_scale * self.linear.residual_std.to(x.dtype)  # (O,)
         return self.linear.one_step(x, y, context) + scale * out[:, context:]
 
@@ -337,9 +344,10 @@ def narx_forecaster(
     output_size: int,
     hidden_size: int,
     closed_loop_training: bool = False,
-    linear_skip: bool = False,
+    linear_skip: bool = True,
     train_linear: bool = False,
     backend: str = "auto",
+    seasonal_lags: Sequence[int] = (),
 ) -> NARXForecaster:
     """A NARX forecaster: one layer of ``cell`` (a ``NARXCell`` partial with its delays).
 
@@ -350,9 +358,16 @@ def narx_forecaster(
         output_size: O, targets.
         hidden_size: H of the cell.
         closed_loop_training: train closed loop instead of open loop.
-        linear_skip: add a linear ARX on the cell's delays; the network learns a correction.
+        linear_skip: add a linear ARX on the cell's delays, the network learns a correction
+            (``False``: the network alone).
         train_linear: the skip's weights train too (else they stay at the least-squares fit).
+        seasonal_lags: output lags the linear skip reads besides the cell's ``1 .. K``, e.g.
+            ``[m, m + 1]`` for a season of ``m`` rows; needs ``linear_skip``.
     """
+    if seasonal_lags and not linear_skip:
+        raise ValueError(
+            "narx_forecaster: seasonal_lags are lags of the linear skip (linear_skip)"
+        )
 
     def sized_cell(**sizes) -> Cell:
         return cell(output_size=output_size, **sizes)
@@ -367,5 +382,6 @@ def narx_forecaster(
             built.input_delays,
             built.output_delays,
             trainable=train_linear,
+            seasonal_lags=list(seasonal_lags),
         )
     return NARXForecaster(layer, input_size, output_size, closed_loop_training, linear)

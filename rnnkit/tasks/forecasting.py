@@ -2,10 +2,12 @@
 
 Batches are :class:`rnnkit.data.series.ForecastBatch` tuples from
 :class:`rnnkit.data.TimeSeriesDataModule`; the model is any forecaster of
-:mod:`rnnkit.models.forecaster` (``forward``, ``forecast``, ``one_step``). The loss is the MSE of
+:mod:`rnnkit.models.forecaster` (``forward``, ``forecast``, ``one_step``). The loss (``loss``: MSE,
+or MAE, whose optimum is the conditional median that MAE and MASE reward) is that of
 ``model(x, y, W)`` (open or closed loop as the model is set) against ``y[:, W:]`` in the model's
-space (transformed, per-series scaled); every other score is in the data's units, after the
-transforms are undone (:meth:`rnnkit.data.series.transforms.TargetPipeline.invert`).
+space (transformed, per-series scaled); a model's linear skip is fitted for the same loss
+(least squares, or least absolute deviations). Every other score is in the data's units, after
+the transforms are undone (:meth:`rnnkit.data.series.transforms.TargetPipeline.invert`).
 
 Logged per split (``val``, and each test split under its own name: ``test``, ``test1``, ...),
 with the metrics of :mod:`rnnkit.tasks.forecast_metrics` (``mae``, ``mse``, ``rmse``, ``mape``,
@@ -20,7 +22,7 @@ with the metrics of :mod:`rnnkit.tasks.forecast_metrics` (``mae``, ``mse``, ``rm
   (:mod:`rnnkit.tasks.forecast_baselines`, seasonal period ``season`` of the data) and, with
   ``arx_input_delays``/``arx_output_delays``, the least-squares ARX fitted on the training rows
   (``..._arx_*``); computed once per split, never per training step;
-- ``val/loss``, ``train/loss``: the MSE the model is fitted on.
+- ``val/loss``, ``train/loss``: the loss the model is fitted on.
 
 At the end of a test run ``forecast_per_series.csv`` in the run directory lists every series'
 scores (split, evaluation, forecaster), and the first span of the first test split is plotted
@@ -35,6 +37,8 @@ Args:
     target_names, mase_scale, transform, difference, seasonal_difference: data state (the
         target names, the pooled MASE denominators, the target transforms to undo).
     arx_input_delays, arx_output_delays: lags of the linear ARX baseline; ``None``: no ARX.
+    arx_seasonal_lags: output lags of that ARX besides ``1 .. arx_output_delays``.
+    loss: ``mse`` or ``mae``, the training loss (and ``val/loss``).
     baselines: score the classical baselines beside the model.
     plot: write the PNG plots at test time.
     monitor, monitor_mode: the metric that selects the best checkpoint (:class:`Task`).
@@ -54,6 +58,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from rnnkit.data.series.transforms import TargetPipeline
+from rnnkit.errors import ConfigError
 from rnnkit.models.arx import LinearARX
 from rnnkit.plots import plot_forecast
 from rnnkit.tasks.base import Task
@@ -65,6 +70,7 @@ from rnnkit.utils.logging import get_logger
 log = get_logger(__name__)
 
 PER_SERIES_CSV = "forecast_per_series.csv"
+LOSSES = {"mse": nn.MSELoss, "mae": nn.L1Loss}
 
 
 class ForecastingTask(Task):
@@ -92,6 +98,8 @@ class ForecastingTask(Task):
         seasonal_difference: int = 0,
         arx_input_delays: int | None = None,
         arx_output_delays: int | None = None,
+        arx_seasonal_lags: Sequence[int] = (),
+        loss: str = "mse",
         baselines: bool = True,
         plot: bool = True,
         monitor: str = "val/loss",
@@ -110,10 +118,18 @@ class ForecastingTask(Task):
                 )
         self.pooled_scale = list(mase_scale or [1.0] * O)
         self.pipeline = TargetPipeline(transform, difference, seasonal_difference)
-        self.loss_fn = nn.MSELoss()
+        if loss not in LOSSES:
+            raise ConfigError(f"task.loss: expected one of {list(LOSSES)}, got {loss!r}")
+        self.loss_name, self.loss_fn = loss, LOSSES[loss]()
         self.arx: LinearARX | None = None
         if arx_input_delays is not None and arx_output_delays is not None:
-            self.arx = LinearARX(model.input_size, O, arx_input_delays, arx_output_delays)
+            self.arx = LinearARX(
+                model.input_size,
+                O,
+                arx_input_delays,
+                arx_output_delays,
+                seasonal_lags=list(arx_seasonal_lags),
+            )
         self.metrics = StageMetrics(
             {"train": {"loss": mean_metric()}, "val": {"loss": mean_metric()}}
         )
@@ -159,9 +175,9 @@ class ForecastingTask(Task):
     # -- training and validation -----------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        """A model with a linear skip (``fit_linear``) starts from its least-squares fit."""
+        """A model with a linear skip (``fit_linear``) starts from its fit for the loss."""
         if hasattr(self.model, "fit_linear"):
-            self.model.fit_linear(self.trainer.datamodule.split_arrays("train"))
+            self.model.fit_linear(self.trainer.datamodule.split_arrays("train"), self.loss_name)
 
     def model_step(self, batch) -> tuple[Tensor, Tensor, Tensor]:
         """Training: the model's own prediction mode (open or closed loop) and its loss."""

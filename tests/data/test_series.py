@@ -149,6 +149,46 @@ def test_wide_file_macrodata_columns_as_series_with_quarters():
     assert axis.label(axis.next(series[0].times[-1])) == "1962Q1"
 
 
+MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+
+
+def test_wide_rows_of_elnino_are_one_monthly_series_in_column_order():
+    layout = Layout(wide_periods=MONTHS, time_column="YEAR", frequency="M")
+    (s,), axis = read_series([(REAL / "elnino_head3.csv", None)], layout)
+    lines = (REAL / "elnino_head3.csv").read_text().splitlines()[1:]
+    hand = [float(cell) for line in lines for cell in line.split(",")[1:]]  # row by row
+    np.testing.assert_array_equal(s.targets[:, 0], hand)
+    assert s.labels[:2] == ["1950-01", "1950-02"] and s.labels[12] == "1951-01"
+    assert axis.label(axis.next(s.times[-1])) == "1953-01"
+    assert s.where[13].endswith("elnino_head3.csv:3")  # errors name the row's line
+    # without a time column: the periods in file order, labelled by position
+    (plain,), _ = read_series([(REAL / "elnino_head3.csv", None)], Layout(wide_periods=MONTHS))
+    np.testing.assert_array_equal(plain.targets[:, 0], hand)
+
+
+def test_wide_rows_from_config_and_their_errors(tmp_path):
+    dm = TimeSeriesDataModule(
+        REAL / "elnino_head3.csv", wide_periods=MONTHS, time_column="YEAR", frequency="M",
+        window=4, test_size=6, val_size=0, season=12,
+    )  # fmt: skip
+    dm.setup("fit")
+    assert dm.info["target_names"] == ["y"] and dm.info["output_size"] == 1
+    header = ["YEAR", *MONTHS[:3]]
+    short = tmp_path / "short.csv"
+    short.write_text("YEAR,JAN,FEB,MAR\n1950,1,2,3\n1951,4,5\n")
+    with pytest.raises(DataFormatError, match=r"short\.csv:3: expected 4 cells as in the header"):
+        read_series([(short, None)], Layout(wide_periods=MONTHS[:3], time_column="YEAR"))
+    bad = write_csv(tmp_path / "bad.csv", header, [(1950, 1, 2, 3), (1951, 4, "x", 6)])
+    with pytest.raises(DataFormatError, match=r"bad\.csv:3: column 'FEB' is 'x', expected a"):
+        read_series([(bad, None)], Layout(wide_periods=MONTHS[:3], time_column="YEAR"))
+    with pytest.raises(DataFormatError, match=r"no column 'APR' in the header"):
+        read_series([(bad, None)], Layout(wide_periods=MONTHS[:4], time_column="YEAR"))
+    with pytest.raises(ConfigError, match="data.wide_periods: the listed columns are the target"):
+        Layout(["y"], wide_periods=MONTHS)
+    with pytest.raises(ConfigError, match="data.wide_periods: covariates are not read"):
+        Layout(input_columns=["u"], wide_periods=MONTHS)
+
+
 def test_missing_values_refused_or_interpolated_in_co2():
     layout = Layout(["co2"], time_column="date", frequency="W-SAT")
     with pytest.raises(DataFormatError, match=r"co2_head20\.csv:\d+: column 'co2' has a missing"):

@@ -25,7 +25,12 @@ def make_narx(input_size=I, closed_loop_training=False):
     torch.manual_seed(0)
     cell = functools.partial(NARXCell, input_delays=3, output_delays=4)
     return narx_forecaster(
-        cell, input_size, O, hidden_size=5, closed_loop_training=closed_loop_training
+        cell,
+        input_size,
+        O,
+        hidden_size=5,
+        closed_loop_training=closed_loop_training,
+        linear_skip=False,
     ).double()
 
 
@@ -235,3 +240,71 @@ def test_direct_arx_is_exact_on_a_linear_system_and_forecaster_skip_starts_there
     assert not torch.allclose(model.forecast(x_t, y_t[:, :W]), y_t[:, W:])
     with pytest.raises(ValueError, match="the linear skip must emit"):
         Forecaster(model.encoder, 0, 1, W, H, model.head, DirectARX(0, 1, W + 1, H))
+
+
+def test_linear_arx_seasonal_lags_recover_a_seasonal_system_and_name_their_columns():
+    rng = np.random.default_rng(2)
+    n, m = 300, 12
+    u, y = rng.normal(size=(n, 1)), rng.normal(size=(n, 1))  # rows before 2m + 1: noise
+    for t in range(m + 1, n):  # y_t = 0.4 y_{t-1} + 0.5 y_{t-12} - 0.2 y_{t-13} + 0.3 u_t
+        y[t] = 0.4 * y[t - 1] + 0.5 * y[t - m] - 0.2 * y[t - m - 1] + 0.3 * u[t]
+    arx = LinearARX(1, 1, 1, 1, seasonal_lags=[m + 1, m]).double()
+    assert arx.output_lags == [1, m, m + 1] and arx.memory == m + 1
+    arx.fit([(u, y)])
+    torch.testing.assert_close(
+        arx.weight, torch.tensor([[0.4, 0.5, -0.2, 0.3, 0.0, 0.0]], dtype=torch.double)
+    )
+    x_t, y_t = torch.tensor(u)[None], torch.tensor(y)[None]
+    rows = arx.regressors(x_t, y_t, 20)[0]  # t = 20 + s: y_{t-1}, y_{t-12}, y_{t-13}, u_t, u_{t-1}
+    hand = [
+        [y[t - 1, 0], y[t - m, 0], y[t - m - 1, 0], u[t, 0], u[t - 1, 0], 1.0]
+        for t in range(20, n)
+    ]
+    torch.testing.assert_close(rows, torch.tensor(hand, dtype=torch.double))
+    torch.testing.assert_close(arx.forecast(x_t, y_t[:, :20]), y_t[:, 20:])
+    with pytest.raises(ValueError, match="seasonal_lags must be positive"):
+        LinearARX(1, 1, 1, 1, seasonal_lags=[0])
+
+
+def test_linear_fit_mae_is_the_least_absolute_deviations_solution():
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(41, 1))
+    y = 2.0 * u + 1.0
+    y[::5] += 50.0  # outliers on a fifth of the rows: least squares is pulled, LAD is not
+    squares = LinearARX(1, 1, 1, 1).double()
+    lad = LinearARX(1, 1, 1, 1).double()
+    rows = squares.regressors(torch.tensor(u)[None], torch.tensor(y)[None], 1)[0]
+    # reference: the exact line through most rows ([y_{t-1}, u_t, u_{t-1}, 1] -> 0, 2, 0, 1) has
+    # the least absolute error of any coefficients near it (LAD's optimum is a vertex)
+    squares.fit([(u, y)])
+    lad.fit([(u, y)], loss="mae")
+    torch.testing.assert_close(
+        lad.weight, torch.tensor([[0.0, 2.0, 0.0, 1.0]], dtype=torch.double), atol=1e-4, rtol=0
+    )
+    assert not torch.allclose(squares.weight, lad.weight, atol=1e-2)
+    absolute = (rows @ lad.weight.T - torch.tensor(y)[1:]).abs().sum()
+    for step in torch.eye(4, dtype=torch.double) * 1e-3:
+        for sign in (1, -1):
+            moved = (rows @ (lad.weight + sign * step).T - torch.tensor(y)[1:]).abs().sum()
+            assert moved >= absolute - 1e-9
+    # one intercept: LAD is the median, least squares the mean
+    const = DirectARX(0, 1, delays=1, horizon=1).double()
+    values = np.array([[0.0], [0.0], [0.0], [1.0], [3.0], [0.0], [0.0]])
+    const.fit([(np.zeros((7, 0)), values)], loss="mae")
+    np.testing.assert_allclose(const.weight[0].numpy() @ [0.0, 1.0], 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        const.fit([(np.zeros((7, 0)), values)], loss="huber")
+
+
+def test_narx_skip_with_seasonal_lags_needs_them_in_the_context():
+    torch.manual_seed(0)
+    cell = functools.partial(NARXCell, input_delays=1, output_delays=2)
+    model = narx_forecaster(cell, 0, 1, hidden_size=3, linear_skip=True, seasonal_lags=[4, 5])
+    assert model.linear.output_lags == [1, 2, 4, 5]
+    x, y = torch.zeros(2, 9, 0), torch.randn(2, 9, 1)
+    assert model.one_step(x, y, 5).shape == (2, 4, 1)
+    assert model.forecast(x, y[:, :5]).shape == (2, 4, 1)
+    with pytest.raises(ValueError, match=r"reads 5 past rows .* context of 4 \(data.window\)"):
+        model.one_step(x, y, 4)
+    with pytest.raises(ValueError, match="seasonal_lags are lags of the linear skip"):
+        narx_forecaster(cell, 0, 1, hidden_size=3, linear_skip=False, seasonal_lags=[4])

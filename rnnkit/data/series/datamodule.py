@@ -62,6 +62,8 @@ class TimeSeriesDataModule(L.LightningDataModule):
         frequency: the time step: null (inferred), an integer step, or a period alias (``D``,
             ``W-SAT``, ``M``, ``Q``, ``Y``, ``h``, ``30min``).
         missing: ``error`` or ``interpolate`` empty cells.
+        wide_periods: columns holding consecutive periods of one row (a year's 12 months):
+            each row is read as that many rows of the target ``y`` (:mod:`.reading`).
         test_path, val_path: files of test / validation rows of the same series (same layout).
         predict_path: the history to forecast from (default: every row of the data).
         future_path: covariates of the steps after the end of each series (same layout without
@@ -95,6 +97,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         date_column: str | None = None,
         frequency: Any = None,
         missing: str = "error",
+        wide_periods: Sequence[str] = (),
         test_path: str | None = None,
         val_path: str | None = None,
         predict_path: str | None = None,
@@ -124,7 +127,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
         }.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"data.{name}: expected a positive integer, got {value!r}")
-        if series_columns:
+        if series_columns or wide_periods:
             target_columns = ()
         if date_column is not None and time_column is not None:
             raise ConfigError("data.date_column is the old name of time_column: give one")
@@ -137,6 +140,7 @@ class TimeSeriesDataModule(L.LightningDataModule):
             time_column=time_column if time_column is not None else date_column,
             frequency=frequency,
             missing=missing,
+            wide_periods=list(wide_periods),
         )
         self.known_inputs = len(input_columns)  # x columns after these are past-only
         self.scale_method = {True: "standard", False: "none"}.get(scale, scale)

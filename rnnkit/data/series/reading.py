@@ -1,11 +1,16 @@
 """Reading series from CSV files: long, wide, or one column per series; sorted and checked.
 
-Three layouts, all with a header line naming the columns:
+Three layouts, all with a header line naming the columns, and wide rows in any of them:
 
 - **long**: a ``series_column`` names the series of each row (``series_id, time, y, u``);
 - **one series**: no series column; every row belongs to one series named after the file;
 - **one column per series** (``series_columns: [a, b, ...]``): each listed column is the target
-  of its own series (statsmodels' macrodata, 12 columns), sharing the time and input columns.
+  of its own series (statsmodels' macrodata, 12 columns), sharing the time and input columns;
+- **wide rows** (``wide_periods: [JAN, ..., DEC]``): each row holds consecutive periods of one
+  series in the listed columns, read as that many rows in column order (statsmodels' elnino:
+  a year a row, 12 months). The target is ``y``; the row's time cell ``1950`` and the period's
+  position make the time (``1950-01`` with ``frequency: M``, ``1950Q1`` with ``Q``). With a
+  ``series_column`` the rows may be of several series; covariates are not read this way.
 
 Rows may come in any order: each series is sorted by its time column (stable). Two rows of one
 series at the same time, and a hole in the time grid (see :mod:`rnnkit.data.series.times`), are
@@ -75,6 +80,7 @@ class Layout:
     time_column: str | Sequence[str] | None = None
     frequency: Any = None
     missing: str = "error"
+    wide_periods: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.series_columns and (self.target_columns or self.series_column):
@@ -82,7 +88,17 @@ class Layout:
                 "data.series_columns: each listed column is a series' target; leave "
                 "target_columns and series_column empty"
             )
-        if not self.series_columns and not self.target_columns:
+        if self.wide_periods and (self.target_columns or self.series_columns):
+            raise ConfigError(
+                "data.wide_periods: the listed columns are the target's consecutive periods; "
+                "leave target_columns and series_columns empty"
+            )
+        if self.wide_periods and self.input_columns:
+            raise ConfigError(
+                "data.wide_periods: covariates are not read from wide rows; leave "
+                "input_columns and past_input_columns empty"
+            )
+        if not self.series_columns and not self.wide_periods and not self.target_columns:
             raise ConfigError(
                 "data.target_columns is empty; name at least one column to forecast "
                 "(or series_columns for one series per column)"
@@ -100,7 +116,7 @@ class Layout:
 
     @property
     def target_names(self) -> list[str]:
-        return ["y"] if self.series_columns else list(self.target_columns)
+        return ["y"] if self.series_columns or self.wide_periods else list(self.target_columns)
 
 
 @dataclass
@@ -146,7 +162,7 @@ def _read_rows(path: Path, layout: Layout, split_label: str | None, name: str) -
         header = [h.strip() for h in header]
         where = {name: i for i, name in enumerate(header)}
         series_columns = list(layout.series_columns)
-        numeric = [*layout.target_columns, *layout.input_columns]
+        numeric = [*layout.target_columns, *layout.input_columns, *layout.wide_periods]
         wanted = [*numeric, *series_columns, *layout.time_columns]
         wanted += [c for c in (layout.series_column, layout.split_column) if c is not None]
         for column in wanted:
@@ -166,14 +182,12 @@ def _read_rows(path: Path, layout: Layout, split_label: str | None, name: str) -
                     line=line,
                 )
             here = f"{path}:{line}"
-            time = None
-            if layout.time_columns:
-                cells = [row[where[c]].strip() for c in layout.time_columns]
-                if any(not c for c in cells):
-                    raise DataFormatError(
-                        f"time column {layout.time_column!r} is empty", path=path, line=line
-                    )
-                time = join_time_cells(cells, layout.frequency)
+            cells = [row[where[c]].strip() for c in layout.time_columns]
+            if any(not c for c in cells):
+                raise DataFormatError(
+                    f"time column {layout.time_column!r} is empty", path=path, line=line
+                )
+            time = join_time_cells(cells, layout.frequency) if cells else None
             split = split_label
             if layout.split_column is not None:
                 split = row[where[layout.split_column]].strip().lower()
@@ -199,6 +213,13 @@ def _read_rows(path: Path, layout: Layout, split_label: str | None, name: str) -
                         path=path,
                         line=line,
                     )
+            if layout.wide_periods:  # one row per period, in column order
+                for k, c in enumerate(layout.wide_periods, start=1):
+                    t = join_time_cells([*cells, str(k)], layout.frequency) if cells else None
+                    rows.append(
+                        _Row(series, t, [_cell_value(row[where[c]], path, line, c)], split, here)
+                    )
+                continue
             targets = [_cell_value(row[where[c]], path, line, c) for c in layout.target_columns]
             rows.append(_Row(series, time, [*targets, *inputs], split, here))
     if not rows:
