@@ -289,11 +289,16 @@ CASES = {
 
 
 def user_trainer(
-    workdir: Path, epochs: int, callbacks: list, overrides: tuple[str, ...] = ()
+    workdir: Path,
+    epochs: int,
+    callbacks: list,
+    task: L.LightningModule,
+    overrides: tuple[str, ...] = (),
 ) -> L.Trainer:
     """The Trainer ``scripts/train.py`` builds from the default configs, outputs in ``workdir``.
 
-    ``overrides``: Hydra overrides of those configs (``callbacks=none``, ...).
+    The checkpoint and early-stopping callbacks select on ``task``'s monitored metric, as in
+    ``train.py``. ``overrides``: Hydra overrides of those configs (``callbacks=none``, ...).
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -307,6 +312,8 @@ def user_trainer(
         cfg = compose("train.yaml", overrides=[f"paths.output_dir={workdir}",
                                                f"paths.log_dir={workdir}",
                                                f"trainer.max_epochs={epochs}",
+                                               f"task.monitor={task.monitor}",
+                                               f"task.monitor_mode={task.monitor_mode}",
                                                *overrides])  # fmt: skip
     user_callbacks = instantiate_list(cfg.callbacks, "callback")
     if not cfg.trainer.enable_progress_bar:
@@ -391,9 +398,10 @@ def time_steps(case: Case, workdir: Path, epochs: int, skip: int) -> tuple[float
     """Median steps/s of the task's training step and the plain loop's, interleaved."""
     model, plain_model = _fresh(case)
     timer = Interleave(PlainLoop(case, plain_model, clip=None), case.train_loader())
-    trainer = user_trainer(workdir / "steps", epochs, [timer])
+    task = case.make_task(model)
+    trainer = user_trainer(workdir / "steps", epochs, [timer], task)
     timer.plain.clip = trainer.gradient_clip_val
-    case.fit(trainer, case.make_task(model))
+    case.fit(trainer, task)
     return 1 / statistics.median(timer.task_s[skip:]), 1 / statistics.median(timer.plain_s[skip:])
 
 
@@ -404,8 +412,8 @@ def time_epochs(case: Case, workdir: Path, epochs: int, reps: int) -> tuple[floa
         for which in ("task", "plain") if r % 2 == 0 else ("plain", "task"):
             model, plain_model = _fresh(case)
             if which == "task":
-                trainer = user_trainer(workdir / f"fit{r}", epochs, [])
                 task = case.make_task(model)
+                trainer = user_trainer(workdir / f"fit{r}", epochs, [], task)
                 start = _clock()
                 case.fit(trainer, task)
                 task_rates.append(trainer.global_step / (_clock() - start))
