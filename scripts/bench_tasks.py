@@ -216,19 +216,22 @@ def tagging_case(backend: str, workdir: Path) -> Case:
 
 def seq2seq_case(backend: str, workdir: Path) -> Case:
     """Character transduction: 40 symbols, embedding 32, GRU 64 with attention, 3-12 steps."""
-    from rnnkit.data.pairs import PairCollate
+    from rnnkit.data.extended_vocab import ExtendedIds
+    from rnnkit.data.pairs import PairCollate, PairTarget
     from rnnkit.models.seq2seq import build_seq2seq
     from rnnkit.tasks import Seq2SeqTask
 
     g = torch.Generator().manual_seed(3)
 
-    def pairs(n: int) -> list[tuple[Tensor, Tensor]]:
+    def pairs(n: int) -> list[tuple[Tensor, PairTarget]]:
         out = []
         for _ in range(n):
             src = torch.randint(
                 4, 40, (int(torch.randint(3, 13, (1,), generator=g)),), generator=g
             )
-            out.append((src, torch.cat([torch.tensor([2]), src.flip(0), torch.tensor([3])])))
+            tgt = torch.cat([torch.tensor([2]), src.flip(0), torch.tensor([3])])
+            # every symbol is in the vocabulary: the copy numbering is the plain one
+            out.append((src, PairTarget(tgt, ExtendedIds(src, tgt, ()))))
         return out
 
     train, val = pairs(2048), pairs(256)
@@ -237,7 +240,7 @@ def seq2seq_case(backend: str, workdir: Path) -> Case:
         return build_seq2seq(40, 40, embedding_size=32, hidden_size=64, backend=backend)
 
     def plain_loss(model: nn.Module, batch: tuple) -> Tensor:
-        src, src_lengths, tgt, _ = batch
+        src, src_lengths, tgt, *_ = batch
         logits, _ = model(src, src_lengths, tgt[:, :-1])
         return F.cross_entropy(logits.reshape(-1, 40), tgt[:, 1:].reshape(-1), ignore_index=0)
 
