@@ -216,19 +216,22 @@ def tagging_case(backend: str, workdir: Path) -> Case:
 
 def seq2seq_case(backend: str, workdir: Path) -> Case:
     """Character transduction: 40 symbols, embedding 32, GRU 64 with attention, 3-12 steps."""
-    from rnnkit.data.pairs import PairCollate
+    from rnnkit.data.extended_vocab import ExtendedIds
+    from rnnkit.data.pairs import PairCollate, PairTarget
     from rnnkit.models.seq2seq import build_seq2seq
     from rnnkit.tasks import Seq2SeqTask
 
     g = torch.Generator().manual_seed(3)
 
-    def pairs(n: int) -> list[tuple[Tensor, Tensor]]:
+    def pairs(n: int) -> list[tuple[Tensor, PairTarget]]:
         out = []
         for _ in range(n):
             src = torch.randint(
                 4, 40, (int(torch.randint(3, 13, (1,), generator=g)),), generator=g
             )
-            out.append((src, torch.cat([torch.tensor([2]), src.flip(0), torch.tensor([3])])))
+            tgt = torch.cat([torch.tensor([2]), src.flip(0), torch.tensor([3])])
+            # every symbol is in the vocabulary: the copy numbering is the plain one
+            out.append((src, PairTarget(tgt, ExtendedIds(src, tgt, ()))))
         return out
 
     train, val = pairs(2048), pairs(256)
@@ -237,7 +240,7 @@ def seq2seq_case(backend: str, workdir: Path) -> Case:
         return build_seq2seq(40, 40, embedding_size=32, hidden_size=64, backend=backend)
 
     def plain_loss(model: nn.Module, batch: tuple) -> Tensor:
-        src, src_lengths, tgt, _ = batch
+        src, src_lengths, tgt, *_ = batch
         logits, _ = model(src, src_lengths, tgt[:, :-1])
         return F.cross_entropy(logits.reshape(-1, 40), tgt[:, 1:].reshape(-1), ignore_index=0)
 
@@ -289,11 +292,16 @@ CASES = {
 
 
 def user_trainer(
-    workdir: Path, epochs: int, callbacks: list, overrides: tuple[str, ...] = ()
+    workdir: Path,
+    epochs: int,
+    callbacks: list,
+    task: L.LightningModule,
+    overrides: tuple[str, ...] = (),
 ) -> L.Trainer:
     """The Trainer ``scripts/train.py`` builds from the default configs, outputs in ``workdir``.
 
-    ``overrides``: Hydra overrides of those configs (``callbacks=none``, ...).
+    The checkpoint and early-stopping callbacks select on ``task``'s monitored metric, as in
+    ``train.py``. ``overrides``: Hydra overrides of those configs (``callbacks=none``, ...).
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -307,6 +315,8 @@ def user_trainer(
         cfg = compose("train.yaml", overrides=[f"paths.output_dir={workdir}",
                                                f"paths.log_dir={workdir}",
                                                f"trainer.max_epochs={epochs}",
+                                               f"task.monitor={task.monitor}",
+                                               f"task.monitor_mode={task.monitor_mode}",
                                                *overrides])  # fmt: skip
     user_callbacks = instantiate_list(cfg.callbacks, "callback")
     if not cfg.trainer.enable_progress_bar:
@@ -391,9 +401,10 @@ def time_steps(case: Case, workdir: Path, epochs: int, skip: int) -> tuple[float
     """Median steps/s of the task's training step and the plain loop's, interleaved."""
     model, plain_model = _fresh(case)
     timer = Interleave(PlainLoop(case, plain_model, clip=None), case.train_loader())
-    trainer = user_trainer(workdir / "steps", epochs, [timer])
+    task = case.make_task(model)
+    trainer = user_trainer(workdir / "steps", epochs, [timer], task)
     timer.plain.clip = trainer.gradient_clip_val
-    case.fit(trainer, case.make_task(model))
+    case.fit(trainer, task)
     return 1 / statistics.median(timer.task_s[skip:]), 1 / statistics.median(timer.plain_s[skip:])
 
 
@@ -404,8 +415,8 @@ def time_epochs(case: Case, workdir: Path, epochs: int, reps: int) -> tuple[floa
         for which in ("task", "plain") if r % 2 == 0 else ("plain", "task"):
             model, plain_model = _fresh(case)
             if which == "task":
-                trainer = user_trainer(workdir / f"fit{r}", epochs, [])
                 task = case.make_task(model)
+                trainer = user_trainer(workdir / f"fit{r}", epochs, [], task)
                 start = _clock()
                 case.fit(trainer, task)
                 task_rates.append(trainer.global_step / (_clock() - start))
