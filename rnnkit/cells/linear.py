@@ -13,6 +13,20 @@ from rnnkit.cells.base import Cell, State, check_activation
 CANDIDATES = ("identity", "g")
 
 
+def chrono_log_timescales(hidden_size: int, max_timescale: int) -> Tensor:
+    r"""Chrono initialisation (Tallec & Ollivier 2018, "Can recurrent neural networks warp
+    time?"): :math:`\log u`, :math:`u \sim U(1, T_{max} - 1)`, one per unit, ``(H,)``. A
+    gate that keeps :math:`h` with probability :math:`u / (1 + u)` (its bias :math:`\log u`)
+    holds it for about :math:`u` steps, so at initialisation the units remember over every
+    time scale up to :math:`T_{max}` and gradients reach that far back from the first step;
+    with a bias near 0 they remember one or two steps, and the gate must first learn a bias
+    near :math:`-\log T` before any long-range gradient arrives.
+    """
+    if isinstance(max_timescale, bool) or not isinstance(max_timescale, int) or max_timescale < 3:
+        raise ValueError(f"chrono_init must be an integer >= 3 (steps), got {max_timescale!r}")
+    return torch.empty(hidden_size).uniform_(1, max_timescale - 1).log()
+
+
 def positive_g(x: Tensor) -> Tensor:
     r""":math:`g(x) = x + 1/2` for :math:`x \ge 0`, :math:`\sigma(x)` otherwise (continuous,
     positive, linear growth)."""
@@ -34,10 +48,17 @@ class LinearRecurrentCell(Cell):
 
     kernel = "LINEAR_SCAN"
 
-    def __init__(self, input_size: int, hidden_size: int, candidate: str) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, candidate: str, chrono_init: int | None, bias
+    ) -> None:
         super().__init__(input_size, hidden_size, hidden_size)
         check_activation(candidate, "candidate", CANDIDATES)
+        if chrono_init is not None:
+            chrono_log_timescales(1, chrono_init)  # checks the value
+            if not bias:
+                raise ValueError("chrono_init sets the gate biases: it needs bias=True")
         self.candidate = candidate
+        self.chrono_init = chrono_init
 
     def candidate_activation(self, pre: Tensor) -> Tensor:
         return positive_g(pre) if self.candidate == "g" else pre
@@ -56,4 +77,5 @@ class LinearRecurrentCell(Cell):
         return h_t, h_t
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, candidate={self.candidate!r}"
+        chrono = "" if self.chrono_init is None else f", chrono_init={self.chrono_init}"
+        return f"{self.input_size}, {self.hidden_size}, candidate={self.candidate!r}{chrono}"

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import uniform_init_
-from rnnkit.cells.linear import LinearRecurrentCell
+from rnnkit.cells.linear import LinearRecurrentCell, chrono_log_timescales
 
 
 class MinGRUCell(LinearRecurrentCell):
@@ -28,24 +28,40 @@ class MinGRUCell(LinearRecurrentCell):
         input_size: F. hidden_size: H. bias: add ``b_z`` and ``b_h``.
         candidate: :math:`g`: ``"identity"`` (the paper's sequential minGRU) or ``"g"`` (the
             positive map of its log-space version, :func:`rnnkit.cells.linear.positive_g`).
+        chrono_init: ``None`` (every parameter uniform) or :math:`T_{max}`: the update gate's
+            bias :math:`b_z = -\log u`, :math:`u \sim U(1, T_{max} - 1)`, so that unit keeps
+            :math:`h` for about :math:`u` steps at first (chrono initialisation,
+            :func:`rnnkit.cells.linear.chrono_log_timescales`); for dependencies over hundreds
+            of steps (``configs/experiment/adding_mingru.yaml``).
 
     Shape:
         x_t (B, F), state h (B, H) -> out h_t (B, H), state h_t (B, H).
 
     Attributes:
-        weight_ih (2H, F) ``[W_z; W_h]``, bias (2H) ``[b_z; b_h]``; U(-1/sqrt(H), 1/sqrt(H)).
+        weight_ih (2H, F) ``[W_z; W_h]``, bias (2H) ``[b_z; b_h]``; U(-1/sqrt(H), 1/sqrt(H))
+        (``b_z`` chrono with ``chrono_init``).
     """
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, candidate: str = "identity"
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        candidate: str = "identity",
+        chrono_init: int | None = None,
     ) -> None:
-        super().__init__(input_size, hidden_size, candidate)
+        super().__init__(input_size, hidden_size, candidate, chrono_init, bias)
         self.weight_ih = nn.Parameter(torch.empty(2 * hidden_size, input_size))
         self.bias = nn.Parameter(torch.empty(2 * hidden_size)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         uniform_init_(self, self.hidden_size)
+        if self.chrono_init is not None:
+            with torch.no_grad():  # a_t = 1 - z_t = sigma(-z_pre): keep-bias log u
+                self.bias[: self.hidden_size] = -chrono_log_timescales(
+                    self.hidden_size, self.chrono_init
+                )
 
     def scan_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         z_pre, h_pre = F.linear(x, self.weight_ih, self.bias).chunk(2, dim=-1)

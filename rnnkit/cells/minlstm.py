@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import uniform_init_
-from rnnkit.cells.linear import LinearRecurrentCell
+from rnnkit.cells.linear import LinearRecurrentCell, chrono_log_timescales
 
 
 class MinLSTMCell(LinearRecurrentCell):
@@ -29,6 +29,9 @@ class MinLSTMCell(LinearRecurrentCell):
     Args:
         input_size: F. hidden_size: H. bias: add ``b_f``, ``b_i`` and ``b_h``.
         candidate: :math:`g`, as in :class:`rnnkit.cells.MinGRUCell`.
+        chrono_init: ``None`` or :math:`T_{max}`: :math:`b_f = \log u`, :math:`b_i = -\log u`,
+            :math:`u \sim U(1, T_{max} - 1)`, so :math:`f'_t \approx u / (1 + u)` at first
+            (chrono initialisation, as in :class:`rnnkit.cells.MinGRUCell`).
 
     Shape:
         x_t (B, F), state h (B, H) -> out h_t (B, H), state h_t (B, H).
@@ -38,15 +41,25 @@ class MinLSTMCell(LinearRecurrentCell):
     """
 
     def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, candidate: str = "identity"
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        candidate: str = "identity",
+        chrono_init: int | None = None,
     ) -> None:
-        super().__init__(input_size, hidden_size, candidate)
+        super().__init__(input_size, hidden_size, candidate, chrono_init, bias)
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))
         self.bias = nn.Parameter(torch.empty(3 * hidden_size)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         uniform_init_(self, self.hidden_size)
+        if self.chrono_init is not None:
+            H = self.hidden_size
+            log_u = chrono_log_timescales(H, self.chrono_init)
+            with torch.no_grad():
+                self.bias[:H], self.bias[H : 2 * H] = log_u, -log_u
 
     def scan_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         f_pre, i_pre, h_pre = F.linear(x, self.weight_ih, self.bias).chunk(3, dim=-1)

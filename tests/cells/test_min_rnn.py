@@ -38,6 +38,8 @@ CELLS = {
     "mingru_g": lambda: MinGRUCell(F, H, candidate="g"),
     "minlstm": lambda: MinLSTMCell(F, H),
     "minlstm_g_nobias": lambda: MinLSTMCell(F, H, candidate="g", bias=False),
+    "mingru_chrono": lambda: MinGRUCell(F, H, chrono_init=50),
+    "minlstm_chrono": lambda: MinLSTMCell(F, H, chrono_init=50),
 }
 
 
@@ -192,3 +194,29 @@ def test_scan_refuses_feedback_and_other_cells():
 
     with pytest.raises(ValueError, match="scan"):
         Recurrent(GRUCell(F, H), backend="scan")(torch.randn(2, 3, F))
+
+
+@pytest.mark.parametrize("cls", [MinGRUCell, MinLSTMCell])
+def test_chrono_init_spreads_the_keep_factor_over_time_scales_up_to_t_max(cls):
+    """At x = 0 the keep factor a = u / (1 + u), u ~ U(1, T_max - 1): a unit holds h for about
+    u steps (Tallec & Ollivier 2018); the default init keeps about half a step's worth."""
+    torch.manual_seed(0)
+    a, _ = cls(F, 256, chrono_init=100).scan_coefficients(torch.zeros(1, F))
+    u = a / (1 - a)
+    assert u.min() >= 1 - 1e-4 and u.max() <= 99 + 1e-2
+    assert u.max() > 90 and u.min() < 5  # spread over the whole range
+    a_plain, _ = cls(F, 256).scan_coefficients(torch.zeros(1, F))
+    assert (a_plain / (1 - a_plain)).max() < 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(chrono_init=2), "integer >= 3"),
+        (dict(chrono_init=10.0), "integer >= 3"),
+        (dict(chrono_init=10, bias=False), "needs bias=True"),
+    ],
+)
+def test_chrono_init_refuses_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MinGRUCell(F, H, **kwargs)

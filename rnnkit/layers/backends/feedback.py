@@ -10,10 +10,10 @@ their own outputs, so teacher forcing changes everything.
 - **Closed loop** (own predictions): a real nonlinear recurrence. The input projection of all
   steps is precomputed (NARX: the whole input delay line at once) and the loop does only the
   feedback part; the backward is hand-written BPTT; both loops run in Python (``bptt``) or
-  C++ (``native``). NARX with many outputs runs in *state form* where that is less work
-  (:func:`state_form_pays`): its linear output layer lets the delay line of outputs be
-  rewritten as one of hidden states (:func:`_narx_state_form`, :mod:`.tapped`), one matmul a
-  step instead of two.
+  C++ (``native``). NARX with outputs wider than its hidden layer runs in *state form* where
+  that is less work (:func:`state_form_pays`): its linear output layer lets the delay line of
+  outputs be rewritten as one of hidden states (:func:`_narx_state_form`, :mod:`.tapped`), one
+  matmul a step instead of two.
 
 Each kernel returns ``(outputs (T, B, O), final state)``, as
 :func:`rnnkit.layers.backends.bptt.unroll_with_kernel` expects.
@@ -248,12 +248,15 @@ def _time_major(channels_first: Tensor) -> Tensor:
 
 
 def state_form_pays(B: int, T: int, H: int, K: int, O: int) -> bool:
-    """Closed-loop NARX in state form does less work: it replaces the two products of a step,
-    ``(K + 1) O H`` multiply-adds per row, by one of ``K H^2``, at the price of the weight
-    product ``W_yh,k W_hy`` (``K O H^2``) once per call. At batch 1 and T = 100 (B T = 100
-    rows) that price is more than the loop saves at H = 128 and 512 (where it pays from
-    B T = 256 and 1024 on)."""
-    return B * T * ((K + 1) * O - K * H) >= K * O * H
+    """Closed-loop NARX in state form does less work. Per row, the two products of a step
+    cost ``(K + 1) O H`` multiply-adds; the state form's one product costs ``K H^2`` and the
+    outputs, one matmul after the loop, ``O H``: it saves ``K H (O - H)`` a row (nothing when
+    ``O <= H``), at the price of the weight product ``W_yh,k W_hy`` (``K O H^2``) once per
+    call. So it pays when ``B T (O - H) >= O H``: only for outputs wider than the hidden
+    layer. (Counting the loop alone, without the output product, had picked it for
+    ``O = H`` from B T = 2H on, where it ran 5-30% slower: B = 4 / 32, H = 128, one thread.)
+    """
+    return B * T * (O - H) >= O * H
 
 
 class _NARXClosedFn(torch.autograd.Function):
