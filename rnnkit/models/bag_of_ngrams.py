@@ -1,82 +1,79 @@
-"""``BagOfNgramsClassifier``: a recurrent text classifier with a linear bag-of-n-grams skip.
+"""``BagOfNgrams``: a linear model on the words and word pairs of a text, as a skip for a
+recurrent classifier.
 
-With a few hundred to a few thousand training texts a linear model on word counts is hard to beat
-(Wang & Manning 2012); a recurrent network alone, learning its embeddings from scratch, scores
-below it. This model is the sum of both, trained jointly: the linear part scores which words and
-word pairs occur, the network adds what their order says.
+With a few hundred to a few thousand training texts a linear model on word indicators is hard to
+beat (Wang & Manning 2012); a recurrent network alone, learning its embeddings from scratch, scores
+below it. :class:`rnnkit.models.SequenceModel` with ``skip=BagOfNgrams`` is the sum of both,
+trained jointly: the linear part scores which words and pairs occur, the network adds what their
+order says (``configs/model/bow_gru.yaml``).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.models.pooling import valid_mask
-from rnnkit.models.sequence_model import SequenceModel
 
-# odd 64-bit-safe multiplier of the bigram hash (Knuth's multiplicative hashing constant)
+# odd multiplier of the bigram hash (Knuth's multiplicative hashing constant)
 _HASH_MULTIPLIER = 2654435761
 
 
-class BagOfNgramsClassifier(SequenceModel):
-    r"""A pooled :class:`SequenceModel` plus a linear model on the text's n-grams.
+class BagOfNgrams(nn.Module):
+    r"""Linear scores of a text's word and (hashed) word-pair indicators.
 
     .. math::
-        \hat y = \underbrace{W_1 \phi_1(x) + W_2 \phi_2(x) + c}_{\text{linear skip}}
-        + \underbrace{\text{SequenceModel}(x)}_{\text{embedding, RNN, pooling, head}}
+        s(x) = W_1\,\phi_1(x) + W_2\,\phi_2(x) + c \in \mathbb{R}^C
 
-    :math:`\phi_1(x) \in \mathbb{R}^V` counts each vocabulary word of the text (or marks it 0/1
-    with ``binary``), :math:`\phi_2(x) \in \mathbb{R}^K` counts (marks) its adjacent word pairs,
-    each hashed into one of ``K = bigram_buckets`` rows (the hashing trick, Weinberger et al.
-    2009, as fastText's bigrams, Joulin et al. 2017). Padding is never counted. Both parts are
-    trained together on the task's loss; ``ngram_dropout`` drops each n-gram occurrence from
-    :math:`\phi` with that probability while training (as word dropout does for the network).
+    :math:`\phi_1(x) \in \mathbb{R}^V` marks (0/1, or counts without ``binary``) each vocabulary
+    word of the text; :math:`\phi_2(x) \in \mathbb{R}^K` marks its adjacent word pairs, each
+    hashed into one of ``K = bigram_buckets`` rows (the hashing trick, Weinberger et al. 2009, as
+    in fastText's bigrams, Joulin et al. 2017). Padding is never counted. :math:`W` starts at
+    zero, so the untrained skip adds nothing. ``ngram_dropout`` drops each n-gram occurrence from
+    :math:`\phi` with that probability while training.
 
     Args:
-        bigram_buckets: K, rows of the hashed bigram table; 0 keeps unigrams only.
-        binary: features are presence (0/1) rather than counts.
-        ngram_dropout: probability of dropping an n-gram occurrence from the bag in training.
-        **kwargs: the :class:`SequenceModel` (token inputs: ``vocab_size`` and ``pad_index``
-            are required; a pooled ``pooling``).
+        vocab_size: V, words of the vocabulary.
+        output_size: C, classes (or 1 for regression).
+        pad_index: the padding word id (never counted).
+        bigram_buckets: K, rows of the hashed pair table; 0 keeps words only.
+        binary: presence (0/1) of each n-gram rather than its count.
+        ngram_dropout: probability of dropping an n-gram occurrence in training.
 
     Shape:
-        x (B, T) token ids (or (B, T, 1 + W) with character ids), lengths (B,) -> (B, C).
+        words (B, T) ids, lengths (B,) -> (B, C).
     """
 
     def __init__(
         self,
+        vocab_size: int,
+        output_size: int,
+        pad_index: int,
         bigram_buckets: int = 0,
         binary: bool = True,
         ngram_dropout: float = 0.0,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        vocab_size, pad_index = kwargs.get("vocab_size"), kwargs.get("pad_index")
-        if vocab_size is None or pad_index is None:
-            raise ValueError("BagOfNgramsClassifier: needs token inputs (vocab_size, pad_index)")
-        if self.per_step:
-            raise ValueError("BagOfNgramsClassifier: scores whole texts; pooling must not be none")
+        super().__init__()
         if bigram_buckets < 0 or not 0.0 <= ngram_dropout < 1.0:
             raise ValueError(
-                "BagOfNgramsClassifier: bigram_buckets must be >= 0 and ngram_dropout in [0, 1)"
+                "BagOfNgrams: bigram_buckets must be >= 0 and ngram_dropout in [0, 1), got "
+                f"{bigram_buckets} and {ngram_dropout}"
             )
-        self.vocab_size, self.pad_index = int(vocab_size), int(pad_index)
+        self.vocab_size, self.pad_index = vocab_size, pad_index
         self.bigram_buckets, self.binary, self.ngram_dropout = (
             bigram_buckets,
             binary,
             ngram_dropout,
         )
-        # one table: rows 0..V-1 the words, V..V+K-1 the bigram buckets; no row for padding
-        self.ngram_weight = nn.EmbeddingBag(
-            self.vocab_size + bigram_buckets, self.output_size, mode="sum", padding_idx=pad_index
+        # one table: rows 0..V-1 the words, V..V+K-1 the pair buckets; the padding row unused
+        self.weight = nn.EmbeddingBag(
+            vocab_size + bigram_buckets, output_size, mode="sum", padding_idx=pad_index
         )
-        nn.init.zeros_(self.ngram_weight.weight)  # the untrained skip adds nothing
-        self.ngram_bias = nn.Parameter(torch.zeros(self.output_size))
+        nn.init.zeros_(self.weight.weight)
+        self.bias = nn.Parameter(torch.zeros(output_size))
 
     def ngram_ids(self, words: Tensor, lengths: Tensor | None) -> Tensor:
-        """``(B, T + T - 1)`` ids of the table (padding where nothing is counted)."""
+        """``(B, 2T - 1)`` table rows of the counted n-grams (``pad_index`` where none)."""
         B, T = words.shape
         valid = valid_mask(lengths, B, T, words.device)  # (B, T)
         ids = words.masked_fill(~valid, self.pad_index)
@@ -87,17 +84,12 @@ class BagOfNgramsClassifier(SequenceModel):
         if self.training and self.ngram_dropout > 0:
             dropped = torch.rand(ids.shape, device=ids.device) < self.ngram_dropout
             ids = ids.masked_fill(dropped, self.pad_index)
-        if self.binary:  # keep the first occurrence of each id: sort, mark repeats as padding
+        if self.binary:  # keep one occurrence of each row: sort, turn repeats into padding
             ids, _ = ids.sort(dim=1)
             repeat = torch.zeros_like(ids, dtype=torch.bool)
             repeat[:, 1:] = ids[:, 1:] == ids[:, :-1]
             ids = ids.masked_fill(repeat, self.pad_index)
         return ids
 
-    def linear_scores(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """The skip alone: ``W phi(x) + c``, (B, C)."""
-        words = x[..., 0] if x.dim() == 3 else x  # (B, T)
-        return self.ngram_weight(self.ngram_ids(words, lengths)) + self.ngram_bias
-
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        return self.linear_scores(x, lengths) + super().forward(x, lengths)  # (B, C)
+    def forward(self, words: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.weight(self.ngram_ids(words, lengths)) + self.bias  # (B, C)
