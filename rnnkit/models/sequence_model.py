@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from rnnkit.models.builders import CellFactory, build_stack
@@ -46,6 +47,11 @@ class SequenceModel(nn.Module):
             ``skip(vocab_size=..., output_size=..., pad_index=...)`` with ``(words, lengths) ->
             (B, C)`` (:class:`rnnkit.models.BagOfNgrams`: a bag-of-n-grams linear model,
             ``configs/model/bow_gru.yaml``); token inputs and pooled outputs only.
+        skip_alone: with a ``skip``, the probability p that a training text is scored by the
+            skip alone (drop-path on the network's branch, Larsson et al. 2017): the expected
+            loss is :math:`(1-p)\,\ell(s + \hat y / (1-p)) + p\,\ell(s)`, so the skip learns to
+            classify on its own and the network what it adds; evaluation sums both, the
+            network's scores at their expected training scale.
         hidden_size: H of every cell (needed with ``cell``).
         num_layers, bidirectional, dropout, backend, residual, learn_init: passed to
             :func:`build_stack`; ``dropout`` also acts before the head.
@@ -72,6 +78,7 @@ class SequenceModel(nn.Module):
         embedder: Callable[..., nn.Module] | None = None,
         char_vocab_size: int | None = None,
         skip: Callable[..., nn.Module] | None = None,
+        skip_alone: float = 0.0,
         hidden_size: int | None = None,
         num_layers: int = 1,
         bidirectional: bool = False,
@@ -139,6 +146,9 @@ class SequenceModel(nn.Module):
         self.head = nn.Linear(features, output_size)
         if skip is not None and (vocab_size is None or self.pool is None):
             raise ValueError("SequenceModel: a `skip` needs token inputs and a pooled output")
+        if not 0.0 <= skip_alone < 1.0:
+            raise ValueError(f"SequenceModel: skip_alone must be in [0, 1), got {skip_alone}")
+        self.skip_alone = skip_alone
         self.skip = (
             skip(vocab_size=vocab_size, output_size=output_size, pad_index=pad_index)
             if skip is not None
@@ -162,4 +172,9 @@ class SequenceModel(nn.Module):
         if self.pool is not None:
             out = self.pool(out, lengths)  # (B, H)
         scores = self.head(self.dropout(out))  # (B, C) or (B, T, C)
-        return scores if self.skip is None else scores + self.skip(words, lengths)
+        if self.skip is None:
+            return scores
+        if self.training and self.skip_alone > 0:
+            kept = torch.rand(scores.shape[0], 1, device=scores.device) >= self.skip_alone
+            scores = scores * kept / (1 - self.skip_alone)  # zero where the skip is alone
+        return scores + self.skip(words, lengths)

@@ -89,8 +89,27 @@ def test_ngram_dropout_acts_only_in_training() -> None:
     torch.testing.assert_close(bag.ngram_ids(words, None), words)
 
 
+def test_skip_alone_drops_the_network_scores_of_some_training_texts_only() -> None:
+    m = SequenceModel(**SIZES, skip=partial(BagOfNgrams), skip_alone=0.5)
+    plain = SequenceModel(**SIZES)
+    plain.load_state_dict(m.state_dict(), strict=False)
+    x = torch.randint(4, V, (64, 5))
+    m.train()
+    with torch.no_grad():
+        m.skip.weight.weight.normal_()
+        m.dropout.p = plain.dropout.p = 0.0
+        out, skip, network = m(x), m.skip(x), plain(x)
+    alone = torch.isclose(out, skip).all(-1)  # (B,) texts scored by the skip alone
+    assert 0.3 < alone.float().mean().item() < 0.7
+    torch.testing.assert_close(out[~alone], (skip + 2 * network)[~alone])  # 1 / (1 - p)
+    m.eval()
+    torch.testing.assert_close(m(x), m.skip(x) + plain(x))
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="bigram_buckets must be >= 0"):
         BagOfNgrams(V, C, pad_index=0, bigram_buckets=-1)
     with pytest.raises(ValueError, match="a `skip` needs token inputs and a pooled output"):
         SequenceModel(**{**SIZES, "pooling": "none"}, skip=partial(BagOfNgrams))
+    with pytest.raises(ValueError, match="skip_alone must be in"):
+        SequenceModel(**SIZES, skip=partial(BagOfNgrams), skip_alone=1.0)
