@@ -1,6 +1,7 @@
 """Models: plain ``nn.Module`` architectures built from layers, and their builders."""
 
 from rnnkit.models.arx import DirectARX, LinearARX
+from rnnkit.models.bag_of_ngrams import BagOfNgrams
 from rnnkit.models.builders import build_stack
 from rnnkit.models.crf import CRF
 from rnnkit.models.forecaster import (
@@ -17,6 +18,7 @@ from rnnkit.models.sequence_model import SequenceModel
 from rnnkit.models.word_features import CharBiLSTM, CharCNN, WordEmbedder
 
 __all__ = [
+    "BagOfNgrams",
     "sliding_window_forecaster",
     "rnn_forecaster",
     "narx_forecaster",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from rnnkit.models.builders import CellFactory, build_stack
@@ -23,7 +24,7 @@ class SequenceModel(nn.Module):
     .. math::
         e_t = \text{Embed}(x_t) \text{ or } x_t, \quad
         h_{1..T} = \text{Encoder}(e_{1..T}), \quad
-        \hat y = W\,\text{drop}(\text{Pool}(h_{1..T})) + b
+        \hat y = W\,\text{drop}(\text{Pool}(h_{1..T})) + b \;[+\, s(x)]
         \;\text{ or }\; \hat y_t = W\,\text{drop}(h_t) + b
 
     Args:
@@ -42,6 +43,15 @@ class SequenceModel(nn.Module):
             embedding (:class:`rnnkit.models.WordEmbedder`: character CNN/BiLSTM features,
             word dropout, pretrained vectors; ``configs/model/tagger.yaml``).
         char_vocab_size: characters of the data (``info["char_vocab_size"]``), for ``embedder``.
+        skip: a factory of linear scores added to the pooled head, called as
+            ``skip(vocab_size=..., output_size=..., pad_index=...)`` with ``(words, lengths) ->
+            (B, C)`` (:class:`rnnkit.models.BagOfNgrams`: a bag-of-n-grams linear model,
+            ``configs/model/bow_gru.yaml``); token inputs and pooled outputs only.
+        skip_alone: with a ``skip``, the probability p that a training text is scored by the
+            skip alone (drop-path on the network's branch, Larsson et al. 2017): the expected
+            loss is :math:`(1-p)\,\ell(s + \hat y / (1-p)) + p\,\ell(s)`, so the skip learns to
+            classify on its own and the network what it adds; evaluation sums both, the
+            network's scores at their expected training scale.
         hidden_size: H of every cell (needed with ``cell``).
         num_layers, bidirectional, dropout, backend, residual, learn_init: passed to
             :func:`build_stack`; ``dropout`` also acts before the head.
@@ -67,6 +77,8 @@ class SequenceModel(nn.Module):
         embedding_dim: int | None = None,
         embedder: Callable[..., nn.Module] | None = None,
         char_vocab_size: int | None = None,
+        skip: Callable[..., nn.Module] | None = None,
+        skip_alone: float = 0.0,
         hidden_size: int | None = None,
         num_layers: int = 1,
         bidirectional: bool = False,
@@ -132,6 +144,16 @@ class SequenceModel(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(features, output_size)
+        if skip is not None and (vocab_size is None or self.pool is None):
+            raise ValueError("SequenceModel: a `skip` needs token inputs and a pooled output")
+        if not 0.0 <= skip_alone < 1.0:
+            raise ValueError(f"SequenceModel: skip_alone must be in [0, 1), got {skip_alone}")
+        self.skip_alone = skip_alone
+        self.skip = (
+            skip(vocab_size=vocab_size, output_size=output_size, pad_index=pad_index)
+            if skip is not None
+            else None
+        )
         self.output_size = output_size
 
     @property
@@ -140,12 +162,19 @@ class SequenceModel(nn.Module):
         return self.pool is None
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        # (B, T, 1 + W) inputs carry characters only an embedder reads
+        words = x[..., 0] if self.embedding is not None and x.dim() == 3 else x  # (B, T)
         if isinstance(self.embedding, nn.Embedding):
-            # (B, T, 1 + W) inputs carry characters only an embedder reads: use the word ids
-            x = self.embedding(x[..., 0] if x.dim() == 3 else x)  # (B, T, E)
+            x = self.embedding(words)  # (B, T, E)
         elif self.embedding is not None:
             x = self.embedding(x)  # (B, T, E)
         out, _ = self.encoder(x, lengths)  # (B, T, H)
         if self.pool is not None:
             out = self.pool(out, lengths)  # (B, H)
-        return self.head(self.dropout(out))  # (B, C) or (B, T, C)
+        scores = self.head(self.dropout(out))  # (B, C) or (B, T, C)
+        if self.skip is None:
+            return scores
+        if self.training and self.skip_alone > 0:
+            kept = torch.rand(scores.shape[0], 1, device=scores.device) >= self.skip_alone
+            scores = scores * kept / (1 - self.skip_alone)  # zero where the skip is alone
+        return scores + self.skip(words, lengths)
