@@ -50,7 +50,8 @@ class RawExample:
     """One sequence before encoding.
 
     Attributes:
-        inputs: a list of tokens (``list[str]``) or of feature rows (``list[list[float]]``).
+        inputs: a list of tokens (``list[str]``) or of feature rows (``list[list[float]]``, or
+            a ``(T, F)`` float tensor where a generator makes the rows).
         target: a label name, a float (regression), a list of tags, or ``None`` (unlabelled).
         source: ``"path:line"`` of the sequence's first line, for error messages.
     """

@@ -46,13 +46,14 @@ class AddingDataModule(SequenceDataModule):
         markers[torch.arange(N), second] = 1.0
         x = torch.stack([values, markers], dim=-1)  # (N, T, 2)
         y = (values * markers).sum(1)  # (N,)
-        return [RawExample(x[i].tolist(), float(y[i]), f"adding[{i}]") for i in range(N)]
+        # rows stay one (T, 2) tensor each: 4000 x 300 Python floats would cost seconds to make
+        return [RawExample(x[i], float(y[i]), f"adding[{i}]") for i in range(N)]
 
     def fit(self, train: list[RawExample]) -> dict[str, Any]:
         return {"input_size": 2}
 
     def encode(self, example: RawExample, labeled: bool = True) -> tuple[Tensor, Tensor]:
-        x = torch.tensor(example.inputs, dtype=torch.float32)  # (T, 2)
+        x = torch.as_tensor(example.inputs, dtype=torch.float32)  # (T, 2)
         target = example.target if example.target is not None else 0.0
         return x, torch.tensor([float(target)])  # (1,)
 
