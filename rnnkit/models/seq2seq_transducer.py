@@ -1,0 +1,380 @@
+r"""Edit-action transducer with hard monotonic attention (Aharoni & Goldberg 2017; Makarov &
+Clematide 2018), for word forms: inflection, lemmas, spelling.
+
+Instead of generating the target from scratch, the decoder edits the source left to right. A
+pointer :math:`i` starts on the first source character; every step emits one action:
+
+- ``COPY``: output :math:`x_i` and move the pointer on (a source character the target
+  vocabulary lacks is output as itself, in the extended numbering of
+  :mod:`rnnkit.data.extended_vocab`);
+- ``DELETE``: move the pointer on, output nothing;
+- ``INSERT(c)``: output the target token :math:`c`, the pointer stays;
+- ``END`` (``INSERT(<eos>)``): only once the pointer has passed the last source character.
+
+.. math::
+    \begin{aligned}
+    m_{1..S},\ z &= \text{BiEncoder}(E_x x_{1..S}), \qquad m_{S+1} = m_{end}
+        && \text{(a learned vector: the pointer past the end)} \\
+    s_0 &= \text{Bridge}(z) \\
+    s_t &= \text{Decoder}([E_a a_{t-1} ; m_{i_t}],\ s_{t-1})
+        && \text{hard attention: the state under the pointer} \\
+    p(a_t \mid a_{<t}, x) &= \text{softmax}_{\text{legal}}
+        \big(W_o \tanh(W_c [s_t ; m_{i_t}]) + b_o\big)
+    \end{aligned}
+
+over the :math:`A = V + 2` actions (``INSERT`` of each of the V target tokens, ``COPY``,
+``DELETE``); the softmax runs over the legal ones only (``COPY``/``DELETE`` need a character
+under the pointer, ``END`` needs none; ``INSERT(<pad>)``/``INSERT(<bos>)`` never).
+:math:`a_0` is ``<bos>``.
+
+Training is teacher-forced on one *oracle* action sequence per pair
+(:func:`oracle_actions`): a longest common subsequence of source and target is copied, and in
+each gap between copied characters the target's characters are inserted before the source's
+are deleted, so a substitution is decided while its source character is under the pointer
+(``Abgott -> Abgötter``: C C C INS(ö) DEL C C INS(e) INS(r) END). With the oracle's pointer
+positions known, the whole decoder input is known too, so training runs the decoder over the
+sequence in one call. Decoding is greedy (:meth:`EditTransducer.generate`).
+
+Why for word forms: copying is the default and costs the network nothing to learn, so on a few
+hundred pairs it only has to learn where and what to edit, which is what the suffix rules of
+:mod:`rnnkit.baselines.word_forms` know from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells.base import check_positive
+from rnnkit.cells.gru import GRUCell
+from rnnkit.layers.stacked import Stacked
+from rnnkit.models.builders import build_stack
+from rnnkit.models.decoding import Hypotheses
+from rnnkit.models.seq2seq import Bridge, CellFactory
+
+
+def oracle_actions(
+    source: Sequence[int],
+    target: Sequence[int],
+    copy: int,
+    delete: int,
+    end: int,
+    unknown: int,
+) -> list[int]:
+    """The edit actions turning ``source`` into ``target`` (module docstring).
+
+    ``source`` and ``target`` are ids in one numbering (the extended target numbering: equal
+    ids are equal tokens), without framing tokens. The action ids: ``INSERT(v)`` is ``v`` for
+    the V vocabulary tokens, ``copy`` is V, ``delete`` V + 1, ``end`` the ``<eos>`` id; a
+    token outside the vocabulary (an extended id) can only be copied, and is inserted as
+    ``unknown``. Ends with ``end``.
+
+    The actions follow a longest common subsequence (Wagner & Fischer 1974's table over the
+    suffixes), copied as early as the table allows; in a gap, inserts come before deletes.
+    """
+    S, T = len(source), len(target)
+    # lcs[i][j]: longest common subsequence of source[i:] and target[j:]
+    lcs = [[0] * (T + 1) for _ in range(S + 1)]
+    for i in range(S - 1, -1, -1):
+        for j in range(T - 1, -1, -1):
+            if source[i] == target[j]:
+                lcs[i][j] = lcs[i + 1][j + 1] + 1
+            else:
+                lcs[i][j] = max(lcs[i + 1][j], lcs[i][j + 1])
+    actions, i, j = [], 0, 0
+    while i < S or j < T:
+        if i < S and j < T and source[i] == target[j] and lcs[i][j] == lcs[i + 1][j + 1] + 1:
+            actions.append(copy)
+            i, j = i + 1, j + 1
+        elif j < T and (i == S or lcs[i][j + 1] == lcs[i][j]):
+            actions.append(int(target[j]) if target[j] < copy else unknown)
+            j += 1
+        else:
+            actions.append(delete)
+            i += 1
+    actions.append(end)
+    return actions
+
+
+def pointer_positions(actions: Sequence[int], copy: int, delete: int) -> list[int]:
+    """The pointer before each action: how many ``COPY``/``DELETE`` precede it."""
+    positions, i = [], 0
+    for a in actions:
+        positions.append(i)
+        i += a in (copy, delete)
+    return positions
+
+
+class EditTransducer(nn.Module):
+    """The transducer of the module docstring; build one with :func:`build_transducer`.
+
+    Args:
+        src_embedding: ``nn.Embedding(V_src, E)``.
+        encoder: :class:`Stacked` over the source embeddings, output width K.
+        action_embedding: ``nn.Embedding(V_tgt + 2, E)``, the previous action.
+        decoder: :class:`Stacked` (one direction), input width ``E + K``, output width H.
+        bridge: :class:`Bridge` from the encoder's final state, or ``None`` (zeros).
+        dropout: on the embeddings and before the output layer.
+        pad_index, bos_index, eos_index, unk_index: special target indices.
+
+    Shape:
+        :meth:`oracle_scores`: src (B, S), src_lengths (B,), copy_ids (B, S) the source in the
+        extended target numbering, tgt (B, T) ``<bos> y .. <eos>`` in that numbering ->
+        action log-probabilities (B, N, A) and the oracle actions (B, N), ``<pad>`` after each
+        example's ``END``.
+    """
+
+    def __init__(
+        self,
+        src_embedding: nn.Embedding,
+        encoder: Stacked,
+        action_embedding: nn.Embedding,
+        decoder: Stacked,
+        bridge: Bridge | None = None,
+        dropout: float = 0.0,
+        pad_index: int = 0,
+        bos_index: int = 2,
+        eos_index: int = 3,
+        unk_index: int = 1,
+    ) -> None:
+        super().__init__()
+        K, H = encoder.output_size, decoder.output_size
+        expected = action_embedding.embedding_dim + K
+        if decoder.input_size != expected:
+            raise ValueError(
+                f"EditTransducer: decoder input_size must be action embedding "
+                f"({action_embedding.embedding_dim}) + encoder output ({K}) = {expected}, "
+                f"got {decoder.input_size}"
+            )
+        self.src_embedding, self.encoder = src_embedding, encoder
+        self.action_embedding, self.decoder, self.bridge = action_embedding, decoder, bridge
+        self.end_memory = nn.Parameter(torch.zeros(K))  # m_end, the pointer past the source
+        self.combine = nn.Linear(H + K, H)  # W_c
+        self.actions = nn.Linear(H, action_embedding.num_embeddings)  # W_o, b_o
+        self.dropout = nn.Dropout(dropout)
+        self.pad_index, self.bos_index, self.eos_index = pad_index, bos_index, eos_index
+        self.unk_index = unk_index
+        self.copy_action = action_embedding.num_embeddings - 2
+        self.delete_action = action_embedding.num_embeddings - 1
+
+    @property
+    def vocab_size(self) -> int:
+        """V, the target vocabulary (an action is ``INSERT`` of one of them, or COPY/DELETE)."""
+        return self.copy_action
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, list]:
+        """Memory with the end position, (B, S + 1, K), and the decoder's initial state."""
+        src_lengths = src_lengths.to(src.device)
+        memory, final = self.encoder(self.dropout(self.src_embedding(src)), src_lengths)
+        B, S, K = memory.shape
+        at_end = torch.arange(S + 1, device=src.device) == src_lengths[:, None]  # (B, S + 1)
+        memory = nn.functional.pad(memory, (0, 0, 0, 1))  # (B, S + 1, K)
+        memory = torch.where(at_end[..., None], self.end_memory.to(memory.dtype), memory)
+        if self.bridge is not None:
+            state = self.bridge(final)
+        else:
+            state = [
+                layer.initial_state(B, device=src.device, dtype=memory.dtype)
+                for layer in self.decoder.layers
+            ]
+        return memory, state
+
+    def _scores(self, out: Tensor, pointed: Tensor, pointers: Tensor, lengths: Tensor) -> Tensor:
+        """Log-probabilities over the legal actions. Shape: out (..., H), pointed (..., K),
+        pointers and lengths (...) -> (..., A)."""
+        h_tilde = torch.tanh(self.combine(torch.cat([out, pointed], dim=-1)))
+        logits = self.actions(self.dropout(h_tilde)).float()
+        return torch.log_softmax(logits.masked_fill(~self._legal(pointers, lengths), -1e9), -1)
+
+    def _legal(self, pointers: Tensor, lengths: Tensor) -> Tensor:
+        """(..., A) true where an action may be taken with the pointer at ``pointers``."""
+        shape = (*pointers.shape, self.action_embedding.num_embeddings)
+        legal = torch.ones(shape, dtype=torch.bool, device=pointers.device)
+        legal[..., [self.pad_index, self.bos_index]] = False
+        at_end = pointers >= lengths
+        legal[..., self.eos_index] = at_end
+        legal[..., self.copy_action] = ~at_end
+        legal[..., self.delete_action] = ~at_end
+        return legal
+
+    def oracle(self, copy_ids: Tensor, src_lengths: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
+        """Oracle actions (B, N) padded with ``<pad>`` and their pointer positions (B, N)."""
+        rows, positions = [], []
+        for source, length, target in zip(
+            copy_ids.tolist(), src_lengths.tolist(), tgt.tolist(), strict=True
+        ):
+            inner = [t for t in target[1:] if t not in (self.pad_index, self.eos_index)]
+            actions = oracle_actions(
+                source[:length],
+                inner,
+                self.copy_action,
+                self.delete_action,
+                self.eos_index,
+                self.unk_index,
+            )
+            rows.append(torch.tensor(actions))
+            positions.append(
+                torch.tensor(pointer_positions(actions, self.copy_action, self.delete_action))
+            )
+        pad = nn.utils.rnn.pad_sequence
+        device = tgt.device
+        actions = pad(rows, batch_first=True, padding_value=self.pad_index).to(device)
+        return actions, pad(positions, batch_first=True).to(device)
+
+    def oracle_scores(
+        self, src: Tensor, src_lengths: Tensor, copy_ids: Tensor, tgt: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Teacher-forced action log-probabilities and the oracle actions (class docstring)."""
+        actions, pointers = self.oracle(copy_ids, src_lengths, tgt)  # (B, N) each
+        memory, state = self.encode(src, src_lengths)
+        B, N = actions.shape
+        K = memory.shape[-1]
+        pointed = memory.gather(1, pointers[..., None].expand(B, N, K))  # (B, N, K)
+        start = actions.new_full((B, 1), self.bos_index)
+        previous = torch.cat([start, actions[:, :-1]], dim=1)  # a_{t-1}, (B, N)
+        inputs = torch.cat([self.dropout(self.action_embedding(previous)), pointed], dim=-1)
+        lengths = (actions != self.pad_index).sum(-1)
+        out, _ = self.decoder(inputs, lengths, state)  # (B, N, H)
+        lengths_src = src_lengths.to(src.device)[:, None].expand(B, N)
+        return self._scores(out, pointed, pointers, lengths_src), actions
+
+    @torch.no_grad()
+    def generate(
+        self,
+        src: Tensor,
+        src_lengths: Tensor,
+        beam_size: int = 1,
+        max_length: int = 100,
+        length_penalty: float = 0.0,
+        min_length: int = 0,
+        nbest: int = 1,
+        copy_ids: Tensor | None = None,
+    ) -> Hypotheses:
+        """Greedy decoding: the most probable legal action at every step.
+
+        ``copy_ids`` (B, S) is needed (COPY outputs it). An example stops at ``END`` or after
+        ``max_length`` output tokens; ``END`` is barred until ``min_length`` tokens are out.
+        The attention of each output token is one-hot on the pointer's position (a copied or
+        inserted token's source character; the end position is dropped).
+
+        Shape: -> :class:`Hypotheses` (B, T), T <= max_length, attention (B, T, S).
+        """
+        if beam_size != 1 or nbest != 1:
+            raise ValueError(
+                "EditTransducer decodes greedily: set task.beam_size=1 and task.nbest=1, "
+                f"got beam_size={beam_size}, nbest={nbest}"
+            )
+        if copy_ids is None:
+            raise ValueError("EditTransducer.generate needs copy_ids (COPY outputs them)")
+        memory, state = self.encode(src, src_lengths)
+        B, device = src.shape[0], src.device
+        lengths = src_lengths.to(device)
+        rows = torch.arange(B, device=device)
+        pointer = torch.zeros(B, dtype=torch.long, device=device)
+        previous = torch.full((B,), self.bos_index, dtype=torch.long, device=device)
+        finished = torch.zeros(B, dtype=torch.bool, device=device)
+        scores = torch.zeros(B, device=device)
+        outputs: list[list[tuple[int, int]]] = [[] for _ in range(B)]  # (token, pointer)
+        padded_ids = nn.functional.pad(copy_ids, (0, 1), value=self.pad_index)  # (B, S + 1)
+        for _ in range(max_length + src.shape[1]):  # each source character is passed once
+            pointed = memory[rows, pointer]  # (B, K)
+            inputs = torch.cat([self.action_embedding(previous), pointed], dim=-1)
+            out, state = self.decoder(inputs[:, None], None, state)
+            logp = self._scores(out[:, 0], pointed, pointer, lengths)  # (B, A)
+            emitted = torch.tensor([len(o) for o in outputs], device=device)
+            logp[:, self.eos_index] = logp[:, self.eos_index].masked_fill(
+                emitted < min_length, float("-inf")
+            )
+            action = logp.argmax(-1)  # (B,)
+            scores += torch.where(finished, 0.0, logp.gather(1, action[:, None])[:, 0])
+            copied = action == self.copy_action
+            token = torch.where(copied, padded_ids[rows, pointer], action)
+            emits = ~finished & (action != self.delete_action)
+            for b in emits.nonzero()[:, 0].tolist():
+                outputs[b].append((int(token[b]), int(pointer[b])))
+            finished |= (action == self.eos_index) | (emitted + emits.long() >= max_length)
+            pointer = pointer + (copied | (action == self.delete_action)).long()
+            previous = action
+            if bool(finished.all()):
+                break
+        return self._hypotheses(outputs, scores, src.shape[1])
+
+    def _hypotheses(self, outputs: list, scores: Tensor, S: int) -> Hypotheses:
+        device = scores.device
+        T = max(1, max(len(o) for o in outputs))
+        tokens = torch.full((len(outputs), T), self.pad_index, dtype=torch.long, device=device)
+        attention = torch.zeros(len(outputs), T, S, device=device)
+        for b, produced in enumerate(outputs):
+            for t, (token, at) in enumerate(produced):
+                tokens[b, t] = token
+                if at < S:
+                    attention[b, t, at] = 1.0
+        lengths = torch.tensor([len(o) for o in outputs], device=device)
+        return Hypotheses(tokens, lengths, scores, attention)
+
+
+def build_transducer(
+    src_vocab_size: int,
+    tgt_vocab_size: int,
+    encoder_cell: CellFactory = GRUCell,
+    decoder_cell: CellFactory | None = None,
+    *,
+    embedding_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bridge: bool = True,
+    dropout: float = 0.0,
+    pad_index: int = 0,
+    bos_index: int = 2,
+    eos_index: int = 3,
+    unk_index: int = 1,
+    backend: str = "auto",
+) -> EditTransducer:
+    """Wire an :class:`EditTransducer`: a bidirectional encoder of ``hidden_size`` (H/2 per
+    direction, so it must be even) and a decoder of ``hidden_size``; ``embedding_size`` is E
+    of the source and action embeddings; the other arguments as in
+    :func:`rnnkit.models.seq2seq.build_seq2seq`."""
+    check_positive(
+        src_vocab_size=src_vocab_size,
+        tgt_vocab_size=tgt_vocab_size,
+        embedding_size=embedding_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+    )
+    if hidden_size % 2:
+        raise ValueError(
+            f"hidden_size must be even (the bidirectional encoder gives H/2 per direction), "
+            f"got {hidden_size}"
+        )
+    decoder_cell = decoder_cell or encoder_cell
+    encoder = build_stack(
+        encoder_cell,
+        input_size=embedding_size,
+        hidden_size=hidden_size // 2,
+        num_layers=num_layers,
+        bidirectional=True,
+        dropout=dropout,
+        backend=backend,
+    )
+    decoder = build_stack(
+        decoder_cell,
+        input_size=embedding_size + encoder.output_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        dropout=dropout,
+        backend=backend,
+    )
+    return EditTransducer(
+        src_embedding=nn.Embedding(src_vocab_size, embedding_size, padding_idx=pad_index),
+        encoder=encoder,
+        action_embedding=nn.Embedding(tgt_vocab_size + 2, embedding_size, padding_idx=pad_index),
+        decoder=decoder,
+        bridge=Bridge(encoder, decoder) if bridge else None,
+        dropout=dropout,
+        pad_index=pad_index,
+        bos_index=bos_index,
+        eos_index=eos_index,
+        unk_index=unk_index,
+    )
