@@ -107,8 +107,8 @@ def pointer_positions(actions: Sequence[int], copy: int, delete: int) -> list[in
     return positions
 
 
-class EditTransducer(nn.Module):
-    """The transducer of the module docstring; build one with :func:`build_transducer`.
+class TransducerNet(nn.Module):
+    """One network of the module docstring: encoder, bridge, decoder and action scores.
 
     Args:
         src_embedding: ``nn.Embedding(V_src, E)``.
@@ -117,13 +117,6 @@ class EditTransducer(nn.Module):
         decoder: :class:`Stacked` (one direction), input width ``E + K``, output width H.
         bridge: :class:`Bridge` from the encoder's final state, or ``None`` (zeros).
         dropout: on the embeddings and before the output layer.
-        pad_index, bos_index, eos_index, unk_index: special target indices.
-
-    Shape:
-        :meth:`oracle_scores`: src (B, S), src_lengths (B,), copy_ids (B, S) the source in the
-        extended target numbering, tgt (B, T) ``<bos> y .. <eos>`` in that numbering ->
-        action log-probabilities (B, N, A) and the oracle actions (B, N), ``<pad>`` after each
-        example's ``END``.
     """
 
     def __init__(
@@ -134,17 +127,13 @@ class EditTransducer(nn.Module):
         decoder: Stacked,
         bridge: Bridge | None = None,
         dropout: float = 0.0,
-        pad_index: int = 0,
-        bos_index: int = 2,
-        eos_index: int = 3,
-        unk_index: int = 1,
     ) -> None:
         super().__init__()
         K, H = encoder.output_size, decoder.output_size
         expected = action_embedding.embedding_dim + K
         if decoder.input_size != expected:
             raise ValueError(
-                f"EditTransducer: decoder input_size must be action embedding "
+                f"TransducerNet: decoder input_size must be action embedding "
                 f"({action_embedding.embedding_dim}) + encoder output ({K}) = {expected}, "
                 f"got {decoder.input_size}"
             )
@@ -154,43 +143,80 @@ class EditTransducer(nn.Module):
         self.combine = nn.Linear(H + K, H)  # W_c
         self.actions = nn.Linear(H, action_embedding.num_embeddings)  # W_o, b_o
         self.dropout = nn.Dropout(dropout)
-        self.pad_index, self.bos_index, self.eos_index = pad_index, bos_index, eos_index
-        self.unk_index = unk_index
-        self.copy_action = action_embedding.num_embeddings - 2
-        self.delete_action = action_embedding.num_embeddings - 1
-
-    @property
-    def vocab_size(self) -> int:
-        """V, the target vocabulary (an action is ``INSERT`` of one of them, or COPY/DELETE)."""
-        return self.copy_action
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, list]:
         """Memory with the end position, (B, S + 1, K), and the decoder's initial state."""
-        src_lengths = src_lengths.to(src.device)
         memory, final = self.encoder(self.dropout(self.src_embedding(src)), src_lengths)
         B, S, K = memory.shape
         at_end = torch.arange(S + 1, device=src.device) == src_lengths[:, None]  # (B, S + 1)
         memory = nn.functional.pad(memory, (0, 0, 0, 1))  # (B, S + 1, K)
         memory = torch.where(at_end[..., None], self.end_memory.to(memory.dtype), memory)
         if self.bridge is not None:
-            state = self.bridge(final)
-        else:
-            state = [
-                layer.initial_state(B, device=src.device, dtype=memory.dtype)
-                for layer in self.decoder.layers
-            ]
+            return memory, self.bridge(final)
+        state = [
+            layer.initial_state(B, device=src.device, dtype=memory.dtype)
+            for layer in self.decoder.layers
+        ]
         return memory, state
 
-    def _scores(self, out: Tensor, pointed: Tensor, pointers: Tensor, lengths: Tensor) -> Tensor:
-        """Log-probabilities over the legal actions. Shape: out (..., H), pointed (..., K),
-        pointers and lengths (...) -> (..., A)."""
+    def forward(
+        self, previous: Tensor, pointed: Tensor, state: list, lengths: Tensor | None = None
+    ) -> tuple[Tensor, list]:
+        """Action logits for every step of a sequence.
+
+        Shape: previous (B, N) actions :math:`a_{t-1}`, pointed (B, N, K) the memory under the
+        pointer, lengths (B,) or None -> logits (B, N, A), the decoder's state.
+        """
+        inputs = torch.cat([self.dropout(self.action_embedding(previous)), pointed], dim=-1)
+        out, state = self.decoder(inputs, lengths, state)  # (B, N, H)
         h_tilde = torch.tanh(self.combine(torch.cat([out, pointed], dim=-1)))
-        logits = self.actions(self.dropout(h_tilde)).float()
-        return torch.log_softmax(logits.masked_fill(~self._legal(pointers, lengths), -1e9), -1)
+        return self.actions(self.dropout(h_tilde)).float(), state
+
+
+class EditTransducer(nn.Module):
+    """The transducer of the module docstring, an ensemble of one or more
+    :class:`TransducerNet` (build one with :func:`build_transducer`).
+
+    An ensemble's members are trained side by side on the same batches from their own random
+    initialisations (the loss is the mean of theirs); decoding takes the action of highest
+    mean log-probability over the members at every step (one pointer, one action history).
+
+    Args:
+        members: the networks (same vocabularies).
+        pad_index, bos_index, eos_index, unk_index: special target indices.
+
+    Shape:
+        :meth:`oracle_scores`: src (B, S), src_lengths (B,), copy_ids (B, S) the source in the
+        extended target numbering, tgt (B, T) ``<bos> y .. <eos>`` in that numbering ->
+        action log-probabilities (M*B, N, A) of the M members (member-major) and the oracle
+        actions (M*B, N), ``<pad>`` after each example's ``END``.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[TransducerNet],
+        pad_index: int = 0,
+        bos_index: int = 2,
+        eos_index: int = 3,
+        unk_index: int = 1,
+    ) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("EditTransducer needs at least one member network")
+        self.members = nn.ModuleList(members)
+        self.pad_index, self.bos_index, self.eos_index = pad_index, bos_index, eos_index
+        self.unk_index = unk_index
+        num_actions = members[0].action_embedding.num_embeddings
+        self.copy_action, self.delete_action = num_actions - 2, num_actions - 1
+
+    @property
+    def vocab_size(self) -> int:
+        """V, the target vocabulary (an action is ``INSERT`` of one of them, or COPY/DELETE)."""
+        return self.copy_action
 
     def _legal(self, pointers: Tensor, lengths: Tensor) -> Tensor:
         """(..., A) true where an action may be taken with the pointer at ``pointers``."""
-        shape = (*pointers.shape, self.action_embedding.num_embeddings)
+        shape = (*pointers.shape, self.copy_action + 2)
         legal = torch.ones(shape, dtype=torch.bool, device=pointers.device)
         legal[..., [self.pad_index, self.bos_index]] = False
         at_end = pointers >= lengths
@@ -198,6 +224,9 @@ class EditTransducer(nn.Module):
         legal[..., self.copy_action] = ~at_end
         legal[..., self.delete_action] = ~at_end
         return legal
+
+    def _log_softmax(self, logits: Tensor, legal: Tensor) -> Tensor:
+        return torch.log_softmax(logits.masked_fill(~legal, -1e9), dim=-1)
 
     def oracle(self, copy_ids: Tensor, src_lengths: Tensor, tgt: Tensor) -> tuple[Tensor, Tensor]:
         """Oracle actions (B, N) padded with ``<pad>`` and their pointer positions (B, N)."""
@@ -226,19 +255,24 @@ class EditTransducer(nn.Module):
     def oracle_scores(
         self, src: Tensor, src_lengths: Tensor, copy_ids: Tensor, tgt: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Teacher-forced action log-probabilities and the oracle actions (class docstring)."""
+        """Teacher-forced action log-probabilities and the oracle actions (class docstring).
+
+        The oracle fixes every step's pointer and previous action, so each member runs its
+        decoder over the whole sequence in one call.
+        """
+        src_lengths = src_lengths.to(src.device)
         actions, pointers = self.oracle(copy_ids, src_lengths, tgt)  # (B, N) each
-        memory, state = self.encode(src, src_lengths)
         B, N = actions.shape
-        K = memory.shape[-1]
-        pointed = memory.gather(1, pointers[..., None].expand(B, N, K))  # (B, N, K)
-        start = actions.new_full((B, 1), self.bos_index)
-        previous = torch.cat([start, actions[:, :-1]], dim=1)  # a_{t-1}, (B, N)
-        inputs = torch.cat([self.dropout(self.action_embedding(previous)), pointed], dim=-1)
+        previous = torch.cat([actions.new_full((B, 1), self.bos_index), actions[:, :-1]], 1)
         lengths = (actions != self.pad_index).sum(-1)
-        out, _ = self.decoder(inputs, lengths, state)  # (B, N, H)
-        lengths_src = src_lengths.to(src.device)[:, None].expand(B, N)
-        return self._scores(out, pointed, pointers, lengths_src), actions
+        legal = self._legal(pointers, src_lengths[:, None].expand(B, N))  # (B, N, A)
+        scores = []
+        for member in self.members:
+            memory, state = member.encode(src, src_lengths)
+            index = pointers[..., None].expand(B, N, memory.shape[-1])
+            logits, _ = member(previous, memory.gather(1, index), state, lengths)
+            scores.append(self._log_softmax(logits, legal))
+        return torch.cat(scores), actions.repeat(len(self.members), 1)
 
     @torch.no_grad()
     def generate(
@@ -252,12 +286,13 @@ class EditTransducer(nn.Module):
         nbest: int = 1,
         copy_ids: Tensor | None = None,
     ) -> Hypotheses:
-        """Greedy decoding: the most probable legal action at every step.
+        """Greedy decoding: the legal action of highest (mean) log-probability at every step.
 
         ``copy_ids`` (B, S) is needed (COPY outputs it). An example stops at ``END`` or after
         ``max_length`` output tokens; ``END`` is barred until ``min_length`` tokens are out.
         The attention of each output token is one-hot on the pointer's position (a copied or
-        inserted token's source character; the end position is dropped).
+        inserted token's source character; the end position is dropped). ``length_penalty``
+        is ignored (no beam).
 
         Shape: -> :class:`Hypotheses` (B, T), T <= max_length, attention (B, T, S).
         """
@@ -268,9 +303,11 @@ class EditTransducer(nn.Module):
             )
         if copy_ids is None:
             raise ValueError("EditTransducer.generate needs copy_ids (COPY outputs them)")
-        memory, state = self.encode(src, src_lengths)
         B, device = src.shape[0], src.device
         lengths = src_lengths.to(device)
+        encoded = [member.encode(src, lengths) for member in self.members]
+        memories = [memory for memory, _ in encoded]
+        states = [state for _, state in encoded]
         rows = torch.arange(B, device=device)
         pointer = torch.zeros(B, dtype=torch.long, device=device)
         previous = torch.full((B,), self.bos_index, dtype=torch.long, device=device)
@@ -279,14 +316,15 @@ class EditTransducer(nn.Module):
         outputs: list[list[tuple[int, int]]] = [[] for _ in range(B)]  # (token, pointer)
         padded_ids = nn.functional.pad(copy_ids, (0, 1), value=self.pad_index)  # (B, S + 1)
         for _ in range(max_length + src.shape[1]):  # each source character is passed once
-            pointed = memory[rows, pointer]  # (B, K)
-            inputs = torch.cat([self.action_embedding(previous), pointed], dim=-1)
-            out, state = self.decoder(inputs[:, None], None, state)
-            logp = self._scores(out[:, 0], pointed, pointer, lengths)  # (B, A)
             emitted = torch.tensor([len(o) for o in outputs], device=device)
-            logp[:, self.eos_index] = logp[:, self.eos_index].masked_fill(
-                emitted < min_length, float("-inf")
-            )
+            legal = self._legal(pointer, lengths)  # (B, A)
+            legal[:, self.eos_index] &= emitted >= min_length
+            logp = 0.0
+            for m, member in enumerate(self.members):
+                logits, states[m] = member(
+                    previous[:, None], memories[m][rows, pointer][:, None], states[m]
+                )
+                logp = logp + self._log_softmax(logits[:, 0], legal) / len(self.members)
             action = logp.argmax(-1)  # (B,)
             scores += torch.where(finished, 0.0, logp.gather(1, action[:, None])[:, 0])
             copied = action == self.copy_action
@@ -330,13 +368,16 @@ def build_transducer(
     bos_index: int = 2,
     eos_index: int = 3,
     unk_index: int = 1,
+    ensemble: int = 1,
     backend: str = "auto",
 ) -> EditTransducer:
     """Wire an :class:`EditTransducer`: a bidirectional encoder of ``hidden_size`` (H/2 per
     direction, so it must be even) and a decoder of ``hidden_size``; ``embedding_size`` is E
     of the source and action embeddings; the other arguments as in
-    :func:`rnnkit.models.seq2seq.build_seq2seq`."""
+    :func:`rnnkit.models.seq2seq.build_seq2seq`; ``ensemble`` networks (each its own random
+    initialisation) are trained side by side and decode together."""
     check_positive(
+        ensemble=ensemble,
         src_vocab_size=src_vocab_size,
         tgt_vocab_size=tgt_vocab_size,
         embedding_size=embedding_size,
@@ -349,30 +390,38 @@ def build_transducer(
             f"got {hidden_size}"
         )
     decoder_cell = decoder_cell or encoder_cell
-    encoder = build_stack(
-        encoder_cell,
-        input_size=embedding_size,
-        hidden_size=hidden_size // 2,
-        num_layers=num_layers,
-        bidirectional=True,
-        dropout=dropout,
-        backend=backend,
-    )
-    decoder = build_stack(
-        decoder_cell,
-        input_size=embedding_size + encoder.output_size,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        dropout=dropout,
-        backend=backend,
-    )
+
+    def member() -> TransducerNet:
+        encoder = build_stack(
+            encoder_cell,
+            input_size=embedding_size,
+            hidden_size=hidden_size // 2,
+            num_layers=num_layers,
+            bidirectional=True,
+            dropout=dropout,
+            backend=backend,
+        )
+        decoder = build_stack(
+            decoder_cell,
+            input_size=embedding_size + encoder.output_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            backend=backend,
+        )
+        return TransducerNet(
+            src_embedding=nn.Embedding(src_vocab_size, embedding_size, padding_idx=pad_index),
+            encoder=encoder,
+            action_embedding=nn.Embedding(
+                tgt_vocab_size + 2, embedding_size, padding_idx=pad_index
+            ),
+            decoder=decoder,
+            bridge=Bridge(encoder, decoder) if bridge else None,
+            dropout=dropout,
+        )
+
     return EditTransducer(
-        src_embedding=nn.Embedding(src_vocab_size, embedding_size, padding_idx=pad_index),
-        encoder=encoder,
-        action_embedding=nn.Embedding(tgt_vocab_size + 2, embedding_size, padding_idx=pad_index),
-        decoder=decoder,
-        bridge=Bridge(encoder, decoder) if bridge else None,
-        dropout=dropout,
+        [member() for _ in range(ensemble)],
         pad_index=pad_index,
         bos_index=bos_index,
         eos_index=eos_index,

@@ -52,14 +52,15 @@ def _model(**kwargs):
     return build_transducer(8, V, embedding_size=6, hidden_size=8, **kwargs)
 
 
-def _biased(model, **biases):
-    """Zero the output weights and set the bias of the named actions (others -20)."""
+def _biased(model, member: int = 0, **biases):
+    """Zero a member's output weights and set the bias of the named actions (others -20)."""
     index = {"copy": COPY, "delete": DELETE, "end": EOS, "insert_a": 4}
+    actions = model.members[member].actions
     with torch.no_grad():
-        model.actions.weight.zero_()
-        model.actions.bias.fill_(-20.0)
+        actions.weight.zero_()
+        actions.bias.fill_(-20.0)
         for name, value in biases.items():
-            model.actions.bias[index[name]] = value
+            actions.bias[index[name]] = value
     return model.eval()
 
 
@@ -98,7 +99,7 @@ def test_only_legal_actions_are_taken():
 def test_greedy_scores_equal_the_teacher_forced_scores_of_its_actions():
     model = _model().eval()
     with torch.no_grad():
-        model.actions.bias[[COPY, EOS]] += 4.0  # greedy copies: its actions are the oracle's
+        model.members[0].actions.bias[[COPY, EOS]] += 4.0  # greedy copies: the oracle
     hyp = model.generate(SRC, LENGTHS, max_length=8, copy_ids=COPY_IDS)
     tgt = torch.cat([torch.full((2, 1), BOS), hyp.tokens], dim=1)  # <bos> y .. <eos>
     logp, actions = model.oracle_scores(SRC, LENGTHS, COPY_IDS, tgt)
@@ -107,10 +108,21 @@ def test_greedy_scores_equal_the_teacher_forced_scores_of_its_actions():
     torch.testing.assert_close(gold.sum(-1), hyp.scores)
 
 
+def test_an_ensemble_decodes_by_the_mean_log_probability():
+    # member 0: COPY (log p ~ 0) over DELETE (~ -10); member 1: DELETE (~ 0) over COPY (~ -6)
+    model = _biased(_model(ensemble=2), member=0, copy=10.0, end=10.0)
+    model = _biased(model, member=1, copy=0.0, delete=6.0, end=10.0)
+    hyp = model.generate(SRC, LENGTHS, max_length=8, copy_ids=COPY_IDS)
+    assert hyp.tokens.tolist() == [[4, 10, 6, EOS], [7, EOS, PAD, PAD]]  # mean: COPY -3, DEL -5
+    alone = _biased(_model(), copy=0.0, delete=6.0, end=10.0)
+    assert alone.generate(SRC, LENGTHS, copy_ids=COPY_IDS).tokens.tolist() == [[EOS], [EOS]]
+
+
 def test_gradients_reach_every_trainable_parameter():
-    model = _model(dropout=0.1).train()
+    model = _model(dropout=0.1, ensemble=2).train()
     tgt = torch.tensor([[BOS, 4, 5, 10, 6, EOS], [BOS, 8, EOS, PAD, PAD, PAD]])
     logp, actions = model.oracle_scores(SRC, LENGTHS, COPY_IDS, tgt)
+    assert logp.shape[:2] == actions.shape == (4, 5)  # 2 members x 2 examples, 5 actions
     loss = torch.nn.functional.nll_loss(logp.flatten(0, 1), actions.flatten(), ignore_index=PAD)
     loss.backward()
     for name, p in model.named_parameters():
