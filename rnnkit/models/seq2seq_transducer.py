@@ -13,8 +13,8 @@ pointer :math:`i` starts on the first source character; every step emits one act
 
 .. math::
     \begin{aligned}
-    m_{1..S},\ z &= \text{BiEncoder}(E_x x_{1..S}), \qquad m_{S+1} = m_{end}
-        && \text{(a learned vector: the pointer past the end)} \\
+    m_{1..S+1},\ z &= \text{BiEncoder}(E_x x_1, \dots, E_x x_S, e_{end})
+        && \text{(a learned end-of-word symbol: the pointer past the end)} \\
     s_0 &= \text{Bridge}(z) \\
     s_t &= \text{Decoder}([E_a a_{t-1} ; m_{i_t}],\ s_{t-1})
         && \text{hard attention: the state under the pointer} \\
@@ -42,6 +42,7 @@ hundred pairs it only has to learn where and what to edit, which is what the suf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -139,18 +140,23 @@ class TransducerNet(nn.Module):
             )
         self.src_embedding, self.encoder = src_embedding, encoder
         self.action_embedding, self.decoder, self.bridge = action_embedding, decoder, bridge
-        self.end_memory = nn.Parameter(torch.zeros(K))  # m_end, the pointer past the source
+        # the end-of-word symbol's embedding, read by the encoder after the last character
+        self.end_embedding = nn.Parameter(torch.randn(src_embedding.embedding_dim))
         self.combine = nn.Linear(H + K, H)  # W_c
         self.actions = nn.Linear(H, action_embedding.num_embeddings)  # W_o, b_o
         self.dropout = nn.Dropout(dropout)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, list]:
-        """Memory with the end position, (B, S + 1, K), and the decoder's initial state."""
-        memory, final = self.encoder(self.dropout(self.src_embedding(src)), src_lengths)
-        B, S, K = memory.shape
-        at_end = torch.arange(S + 1, device=src.device) == src_lengths[:, None]  # (B, S + 1)
-        memory = nn.functional.pad(memory, (0, 0, 0, 1))  # (B, S + 1, K)
-        memory = torch.where(at_end[..., None], self.end_memory.to(memory.dtype), memory)
+        """Memory with the end position, (B, S + 1, K), and the decoder's initial state.
+
+        The source is encoded with an end-of-word embedding after its last character, so the
+        memory under the pointer past the end has read the whole word in both directions.
+        """
+        embedded = nn.functional.pad(self.src_embedding(src), (0, 0, 0, 1))  # (B, S + 1, E)
+        at_end = torch.arange(src.shape[1] + 1, device=src.device) == src_lengths[:, None]
+        embedded = torch.where(at_end[..., None], self.end_embedding.to(embedded.dtype), embedded)
+        memory, final = self.encoder(self.dropout(embedded), src_lengths + 1)  # (B, S + 1, K)
+        B = memory.shape[0]
         if self.bridge is not None:
             return memory, self.bridge(final)
         state = [
@@ -179,7 +185,7 @@ class EditTransducer(nn.Module):
 
     An ensemble's members are trained side by side on the same batches from their own random
     initialisations (the loss is the mean of theirs); decoding takes the action of highest
-    mean log-probability over the members at every step (one pointer, one action history).
+    mean probability over the members at every step (one pointer, one action history).
 
     Args:
         members: the networks (same vocabularies).
@@ -286,7 +292,7 @@ class EditTransducer(nn.Module):
         nbest: int = 1,
         copy_ids: Tensor | None = None,
     ) -> Hypotheses:
-        """Greedy decoding: the legal action of highest (mean) log-probability at every step.
+        """Greedy decoding: the legal action of highest (mean) probability at every step.
 
         ``copy_ids`` (B, S) is needed (COPY outputs it). An example stops at ``END`` or after
         ``max_length`` output tokens; ``END`` is barred until ``min_length`` tokens are out.
@@ -319,12 +325,14 @@ class EditTransducer(nn.Module):
             emitted = torch.tensor([len(o) for o in outputs], device=device)
             legal = self._legal(pointer, lengths)  # (B, A)
             legal[:, self.eos_index] &= emitted >= min_length
-            logp = 0.0
+            member_logp = []
             for m, member in enumerate(self.members):
                 logits, states[m] = member(
                     previous[:, None], memories[m][rows, pointer][:, None], states[m]
                 )
-                logp = logp + self._log_softmax(logits[:, 0], legal) / len(self.members)
+                member_logp.append(self._log_softmax(logits[:, 0], legal))
+            # the members' mean probability (B, A)
+            logp = torch.logsumexp(torch.stack(member_logp), 0) - math.log(len(self.members))
             action = logp.argmax(-1)  # (B,)
             scores += torch.where(finished, 0.0, logp.gather(1, action[:, None])[:, 0])
             copied = action == self.copy_action

@@ -109,12 +109,15 @@ def test_greedy_scores_equal_the_teacher_forced_scores_of_its_actions():
 
 
 def test_an_ensemble_decodes_by_the_mean_log_probability():
-    # member 0: COPY (log p ~ 0) over DELETE (~ -10); member 1: DELETE (~ 0) over COPY (~ -6)
+    # member 0: p(COPY) ~ 1; member 1: p(DELETE) = 0.88, p(COPY) = 0.12; mean: COPY 0.56
     model = _biased(_model(ensemble=2), member=0, copy=10.0, end=10.0)
-    model = _biased(model, member=1, copy=0.0, delete=6.0, end=10.0)
+    model = _biased(model, member=1, copy=0.0, delete=2.0, end=10.0)
     hyp = model.generate(SRC, LENGTHS, max_length=8, copy_ids=COPY_IDS)
-    assert hyp.tokens.tolist() == [[4, 10, 6, EOS], [7, EOS, PAD, PAD]]  # mean: COPY -3, DEL -5
-    alone = _biased(_model(), copy=0.0, delete=6.0, end=10.0)
+    assert hyp.tokens.tolist() == [[4, 10, 6, EOS], [7, EOS, PAD, PAD]]
+    torch.testing.assert_close(
+        hyp.scores[1], torch.tensor((1 + 0.1192) / 2).log(), atol=1e-3, rtol=0
+    )
+    alone = _biased(_model(), copy=0.0, delete=2.0, end=10.0)
     assert alone.generate(SRC, LENGTHS, copy_ids=COPY_IDS).tokens.tolist() == [[EOS], [EOS]]
 
 
