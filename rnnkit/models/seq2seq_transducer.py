@@ -29,9 +29,11 @@ under the pointer, ``END`` needs none; ``INSERT(<pad>)``/``INSERT(<bos>)`` never
 
 Training is teacher-forced on one *oracle* action sequence per pair
 (:func:`oracle_actions`): a longest common subsequence of source and target is copied, and in
-each gap between copied characters the target's characters are inserted before the source's
-are deleted, so a substitution is decided while its source character is under the pointer
-(``Abgott -> Abgötter``: C C C INS(ö) DEL C C INS(e) INS(r) END). With the oracle's pointer
+each gap between copied characters the source's characters are deleted before the target's
+are inserted (``deletes_first``, so Dutch ``halfleeg -> halflege`` copies its ``g``: 6 C, DEL,
+C, INS(e), END), or inserted first, so a substitution is decided while its source character
+is under the pointer (``Abgott -> Abgötter``: C C C INS(ö) DEL C C INS(e) INS(r) END; the
+better order depends on the language, a model option). With the oracle's pointer
 positions known, the whole decoder input is known too, so training runs the decoder over the
 sequence in one call. Decoding is greedy (:meth:`EditTransducer.generate`).
 
@@ -63,6 +65,7 @@ def oracle_actions(
     delete: int,
     end: int,
     unknown: int,
+    deletes_first: bool = True,
 ) -> list[int]:
     """The edit actions turning ``source`` into ``target`` (module docstring).
 
@@ -73,7 +76,11 @@ def oracle_actions(
     ``unknown``. Ends with ``end``.
 
     The actions follow a longest common subsequence (Wagner & Fischer 1974's table over the
-    suffixes), copied as early as the table allows; in a gap, inserts come before deletes.
+    suffixes), copied as early as the table allows. Where the table allows both, a gap
+    deletes first (``deletes_first``; ``halfleeg -> halflege``: 6 C, DEL, C, INS(e), the ``g``
+    copied) or inserts first (6 C, INS(g), C, DEL: the ``g`` generated; ``Abgott ->
+    Abgötter``: C C C INS(ö) DEL C C INS(e) INS(r), ``ö`` decided with ``o`` under the
+    pointer, where deleting first gives C C C DEL INS(ö) C C INS(e) INS(r)).
     """
     S, T = len(source), len(target)
     # lcs[i][j]: longest common subsequence of source[i:] and target[j:]
@@ -89,6 +96,9 @@ def oracle_actions(
         if i < S and j < T and source[i] == target[j] and lcs[i][j] == lcs[i + 1][j + 1] + 1:
             actions.append(copy)
             i, j = i + 1, j + 1
+        elif i < S and (j == T or deletes_first and lcs[i + 1][j] == lcs[i][j]):
+            actions.append(delete)
+            i += 1
         elif j < T and (i == S or lcs[i][j + 1] == lcs[i][j]):
             actions.append(int(target[j]) if target[j] < copy else unknown)
             j += 1
@@ -190,6 +200,7 @@ class EditTransducer(nn.Module):
     Args:
         members: the networks (same vocabularies).
         pad_index, bos_index, eos_index, unk_index: special target indices.
+        deletes_first: the oracle's order in a gap (:func:`oracle_actions`).
 
     Shape:
         :meth:`oracle_scores`: src (B, S), src_lengths (B,), copy_ids (B, S) the source in the
@@ -205,13 +216,14 @@ class EditTransducer(nn.Module):
         bos_index: int = 2,
         eos_index: int = 3,
         unk_index: int = 1,
+        deletes_first: bool = True,
     ) -> None:
         super().__init__()
         if not members:
             raise ValueError("EditTransducer needs at least one member network")
         self.members = nn.ModuleList(members)
         self.pad_index, self.bos_index, self.eos_index = pad_index, bos_index, eos_index
-        self.unk_index = unk_index
+        self.unk_index, self.deletes_first = unk_index, deletes_first
         num_actions = members[0].action_embedding.num_embeddings
         self.copy_action, self.delete_action = num_actions - 2, num_actions - 1
 
@@ -248,6 +260,7 @@ class EditTransducer(nn.Module):
                 self.delete_action,
                 self.eos_index,
                 self.unk_index,
+                self.deletes_first,
             )
             rows.append(torch.tensor(actions))
             positions.append(
@@ -369,21 +382,23 @@ def build_transducer(
     *,
     embedding_size: int,
     hidden_size: int,
+    dropout: float,
     num_layers: int = 1,
     bridge: bool = True,
-    dropout: float = 0.0,
     pad_index: int = 0,
     bos_index: int = 2,
     eos_index: int = 3,
     unk_index: int = 1,
     ensemble: int = 1,
+    deletes_first: bool = True,
     backend: str = "auto",
 ) -> EditTransducer:
     """Wire an :class:`EditTransducer`: a bidirectional encoder of ``hidden_size`` (H/2 per
     direction, so it must be even) and a decoder of ``hidden_size``; ``embedding_size`` is E
     of the source and action embeddings; the other arguments as in
     :func:`rnnkit.models.seq2seq.build_seq2seq`; ``ensemble`` networks (each its own random
-    initialisation) are trained side by side and decode together."""
+    initialisation) are trained side by side and decode together; ``deletes_first`` orders the
+    oracle's gaps (:func:`oracle_actions`)."""
     check_positive(
         ensemble=ensemble,
         src_vocab_size=src_vocab_size,
@@ -434,4 +449,5 @@ def build_transducer(
         bos_index=bos_index,
         eos_index=eos_index,
         unk_index=unk_index,
+        deletes_first=deletes_first,
     )

@@ -26,14 +26,16 @@ def _ids(text: str) -> list[int]:
     return [4 + "abcdef".index(c) if c in "abcdef" else V + "ÁÉ".index(c) for c in text]
 
 
-def _oracle(source: str, target: str) -> list[int]:
-    return oracle_actions(_ids(source), _ids(target), COPY, DELETE, EOS, UNK)
+def _oracle(source: str, target: str, deletes_first: bool = False) -> list[int]:
+    return oracle_actions(_ids(source), _ids(target), COPY, DELETE, EOS, UNK, deletes_first)
 
 
 def test_the_oracle_copies_a_longest_common_subsequence_inserting_before_deleting():
     # "cadd" -> "cbddfe" (like Abgott -> Abgötter): c copied, b inserted while a is under the
     # pointer, a deleted, d d copied, f e appended, END
     assert _oracle("cadd", "cbddfe") == [COPY, 5, DELETE, COPY, COPY, 9, 8, EOS]
+    # "caab" -> "caba" (like halfleeg -> halflege): the b is generated, the second a copied
+    assert _oracle("caab", "caba") == [COPY, COPY, 5, COPY, DELETE, EOS]
     assert _oracle("abc", "abc") == [COPY, COPY, COPY, EOS]
     assert _oracle("abc", "") == [DELETE, DELETE, DELETE, EOS]
     assert _oracle("", "ab") == [4, 5, EOS]
@@ -42,14 +44,30 @@ def test_the_oracle_copies_a_longest_common_subsequence_inserting_before_deletin
     assert _oracle("b", "É") == [UNK, DELETE, EOS]
 
 
+def test_the_oracle_can_delete_before_inserting():
+    assert _oracle("caab", "caba", deletes_first=True) == [COPY, COPY, DELETE, COPY, 4, EOS]
+    assert _oracle("cadd", "cbddfe", deletes_first=True) == [
+        COPY,
+        DELETE,
+        5,
+        COPY,
+        COPY,
+        9,
+        8,
+        EOS,
+    ]
+    assert _oracle("abc", "", deletes_first=True) == [DELETE, DELETE, DELETE, EOS]
+    assert _oracle("", "ab", deletes_first=True) == [4, 5, EOS]
+
+
 def test_pointer_positions_count_the_characters_passed():
     actions = [COPY, 5, DELETE, COPY, 9, EOS]
     assert pointer_positions(actions, COPY, DELETE) == [0, 1, 1, 2, 3, 3]
 
 
-def _model(**kwargs):
+def _model(dropout: float = 0.0, **kwargs):
     torch.manual_seed(0)
-    return build_transducer(8, V, embedding_size=6, hidden_size=8, **kwargs)
+    return build_transducer(8, V, embedding_size=6, hidden_size=8, dropout=dropout, **kwargs)
 
 
 def _biased(model, member: int = 0, **biases):
@@ -139,4 +157,4 @@ def test_the_task_refuses_beam_search_with_one_error_line():
     assert error is not None and "task.beam_size" in str(error)
     assert "\n" not in str(error)
     with pytest.raises(ValueError, match="hidden_size must be even"):
-        build_transducer(8, V, embedding_size=6, hidden_size=7)
+        build_transducer(8, V, embedding_size=6, hidden_size=7, dropout=0.0)
