@@ -39,7 +39,9 @@ from torch.optim import Optimizer
 from torchmetrics.text import BLEUScore
 
 from rnnkit.data.extended_vocab import CopyBatch, token_of
+from rnnkit.errors import ConfigError
 from rnnkit.models.decoding import Hypotheses, replace_unknown
+from rnnkit.models.seq2seq_transducer import EditTransducer
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage
 
@@ -168,6 +170,11 @@ class Seq2SeqTask(Task):
                 "Seq2SeqTask: min_decode_length must be in "
                 f"[0, max_decode_length={max_decode_length}), got {min_decode_length}"
             )
+        if isinstance(model, EditTransducer) and beam_size != 1:
+            raise ConfigError(
+                f"task.beam_size={beam_size}: the edit-action transducer "
+                "(model=seq2seq_transducer) decodes greedily; set task.beam_size=1"
+            )
         self.model = model
         self.target_vocab = list(target_vocab) if target_vocab is not None else None
         self.source_vocab = list(source_vocab) if source_vocab is not None else None
@@ -220,14 +227,19 @@ class Seq2SeqTask(Task):
     def model_step(self, batch: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Teacher-forced loss; ``(loss, correct, n)``: counts over the ``n`` non-pad targets.
 
-        A copy model is scored on the targets in the extended numbering (its outputs are).
+        A copy model is scored on the targets in the extended numbering (its outputs are); an
+        :class:`~rnnkit.models.seq2seq_transducer.EditTransducer` on its oracle edit actions
+        (``token_acc`` is then their accuracy).
         """
         src, src_lengths, tgt = batch[:3]
         copy = self._copy_of(batch)
-        if copy is not None and getattr(self.model, "copy", False):
-            tgt = copy.target
-        tgt_in, gold = tgt[:, :-1], tgt[:, 1:]  # (B, T-1) each
-        logits, _ = self.model(src, src_lengths, tgt_in, **self._copy_arguments(copy))
+        if isinstance(self.model, EditTransducer):  # scored on its oracle edit actions
+            logits, gold = self.model.oracle_scores(src, src_lengths, copy.source, copy.target)
+        else:
+            if copy is not None and getattr(self.model, "copy", False):
+                tgt = copy.target
+            tgt_in, gold = tgt[:, :-1], tgt[:, 1:]  # (B, T-1) each
+            logits, _ = self.model(src, src_lengths, tgt_in, **self._copy_arguments(copy))
         loss = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             gold.reshape(-1),
@@ -304,7 +316,7 @@ class Seq2SeqTask(Task):
         return self.hparams.separator.join(self._tokens(seq, oov))
 
     def _tokens(self, ids: Sequence[int], oov: Sequence[str]) -> list[str]:
-        names = self.target_vocab or [str(i) for i in range(self._vocab_size())]
+        names = self.target_vocab or [str(i) for i in range(self.model.vocab_size)]
         return [token_of(i, names, oov) for i in ids]
 
     def _strip(self, ids: Sequence[int]) -> list[int]:
@@ -313,9 +325,6 @@ class Seq2SeqTask(Task):
 
     def _strip_all(self, ids: Tensor) -> list[list[int]]:
         return [self._strip(row) for row in ids.tolist()]
-
-    def _vocab_size(self) -> int:
-        return self.model.generator.out_features
 
     def _save_attention(
         self, src: Tensor, src_lengths: Tensor, hyp: Hypotheses, oov: list, nbest: int
