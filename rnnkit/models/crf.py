@@ -67,11 +67,14 @@ class CRF(nn.Module):
         """
         col_max = self.transitions.amax(0)  # (C,)
         expA = (self.transitions - col_max).exp()  # (C, C), entries in (0, 1]
-        alpha = self.start_transitions + emissions[:, 0]  # (B, C)
-        for t in range(1, emissions.shape[1]):
+        # unbind once: indexing emissions[:, t] per step would make every step's backward
+        # fill a whole (B, T, C) gradient of zeros (the larger part of the NLL's time)
+        steps, valid = emissions.unbind(1), mask.unsqueeze(2).unbind(1)  # T x (B, C), (B, 1)
+        alpha = self.start_transitions + steps[0]  # (B, C)
+        for t in range(1, len(steps)):
             m = alpha.amax(1, keepdim=True).detach()  # (B, 1); any shift is exact
-            nxt = ((alpha - m).exp() @ expA).log() + m + col_max + emissions[:, t]  # (B, C)
-            alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
+            nxt = ((alpha - m).exp() @ expA).log() + m + col_max + steps[t]  # (B, C)
+            alpha = torch.where(valid[t], nxt, alpha)
         return torch.logsumexp(alpha + self.end_transitions, dim=1)
 
     def check(self, emissions: Tensor, tags: Tensor | None = None, mask: Tensor | None = None):
@@ -124,15 +127,16 @@ class CRF(nn.Module):
         last valid tag). Backtracking runs on whole batches, one gather per step."""
         self.check(emissions, mask=mask)
         B, T, C = emissions.shape
-        score = self.start_transitions + emissions[:, 0]  # (B, C)
+        steps, valid = emissions.unbind(1), mask.unsqueeze(2).unbind(1)  # T x (B, C), (B, 1)
+        score = self.start_transitions + steps[0]  # (B, C)
         keep = torch.arange(C, device=emissions.device).expand(B, C)
+        into = self.transitions.t().contiguous()  # into[j, i] = A[i, j]: max over the last dim
         history = []
         for t in range(1, T):
-            best, index = (score.unsqueeze(2) + self.transitions).max(dim=1)  # (B, C)
-            valid = mask[:, t].unsqueeze(1)
-            score = torch.where(valid, best + emissions[:, t], score)
+            best, index = (score.unsqueeze(1) + into).max(dim=2)  # (B, C): best previous tag
+            score = torch.where(valid[t], best + steps[t], score)
             # at padded steps point every tag at itself so backtracking passes through
-            history.append(torch.where(valid, index, keep))
+            history.append(torch.where(valid[t], index, keep))
         tag = (score + self.end_transitions).argmax(dim=1)  # (B,)
         path = [tag]
         for index in reversed(history):

@@ -33,7 +33,8 @@ SEQUENCE_MODELS = [
 def test_train_defaults_follow_the_house_rules() -> None:
     defaults = OmegaConf.load(CONFIG_DIR / "train.yaml").defaults
     names = [next(iter(d)) if isinstance(d, dict) or OmegaConf.is_dict(d) else d for d in defaults]
-    assert names[:5] == ["_self_", "data", "model", "task", "trainer"]
+    # data after model and task: a data option may choose them (data=conll: the tagger)
+    assert names[:5] == ["_self_", "model", "task", "data", "trainer"]
     assert "experiment" not in names and "hparams_search" not in names
 
 
@@ -146,3 +147,19 @@ def test_hparams_searches_compose(name: str, compose_cfg) -> None:
 def test_eval_config_composes(compose_cfg) -> None:
     cfg = compose_cfg(["ckpt_path=x.ckpt"], config_name="eval.yaml")
     assert cfg.ckpt_path == "x.ckpt" and cfg.data == {}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "chars", "task"),
+    [
+        (["data=conll"], "cnn", "rnnkit.tasks.TaggingTask"),  # the data picks the tagger
+        (["data=conll", "model=gru"], None, "rnnkit.tasks.TaggingTask"),  # the command line wins
+        (["data=digits"], None, "rnnkit.tasks.ClassificationTask"),  # train.yaml's defaults
+    ],
+)
+def test_conll_data_chooses_the_tagger_unless_told_otherwise(
+    compose_cfg, overrides, chars, task
+) -> None:
+    cfg = compose_cfg(overrides)
+    assert cfg.model.get("embedder", {}).get("chars") == chars
+    assert cfg.task._target_ == task
