@@ -35,7 +35,8 @@ def _start(out: Path, epochs: int, pause_step: int | None = None) -> subprocess.
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+    # a hang guard, not a timing: a loaded 2-core machine needs minutes to import and reach a step
     deadline = time.monotonic() + timeout
     while not path.exists():
         if proc.poll() is not None:
