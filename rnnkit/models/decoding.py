@@ -78,10 +78,12 @@ def replace_unknown(tokens: Tensor, attention: Tensor, source: Tensor, unk_index
 
     Shape: tokens (N, T), attention (N, T, S), source (N, S) -> (N, T). ``source`` is in the
     numbering of ``tokens`` (the extended one of :mod:`rnnkit.data.extended_vocab`, so an
-    unseen source character is rendered as itself).
+    unseen source character is rendered as itself). An ``<unk>`` whose attention row is all
+    zero (a hard-attention model emitting past the source's end) stays ``<unk>``.
     """
     attended = source.gather(1, attention.argmax(-1))  # (N, T)
-    return torch.where(tokens == unk_index, attended, tokens)
+    replace = (tokens == unk_index) & (attention.sum(-1) > 0)
+    return torch.where(replace, attended, tokens)
 
 
 @torch.no_grad()

@@ -358,9 +358,13 @@ class EditTransducer(nn.Module):
             previous = action
             if bool(finished.all()):
                 break
-        return self._hypotheses(outputs, scores, src.shape[1])
+        return self._hypotheses(outputs, scores, src_lengths, src.shape[1])
 
-    def _hypotheses(self, outputs: list, scores: Tensor, S: int) -> Hypotheses:
+    def _hypotheses(
+        self, outputs: list, scores: Tensor, src_lengths: Tensor, S: int
+    ) -> Hypotheses:
+        """Tokens and one-hot attention on the source position each was emitted at; a token
+        emitted past example b's last character (``at == src_lengths[b]``) attends nowhere."""
         device = scores.device
         T = max(1, max(len(o) for o in outputs))
         tokens = torch.full((len(outputs), T), self.pad_index, dtype=torch.long, device=device)
@@ -368,7 +372,7 @@ class EditTransducer(nn.Module):
         for b, produced in enumerate(outputs):
             for t, (token, at) in enumerate(produced):
                 tokens[b, t] = token
-                if at < S:
+                if at < int(src_lengths[b]):
                     attention[b, t, at] = 1.0
         lengths = torch.tensor([len(o) for o in outputs], device=device)
         return Hypotheses(tokens, lengths, scores, attention)

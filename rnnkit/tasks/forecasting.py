@@ -130,6 +130,12 @@ class ForecastingTask(Task):
                 arx_output_delays,
                 seasonal_lags=list(arx_seasonal_lags),
             )
+            if self.arx.memory > window:  # its lags before a window's first row would read 0
+                raise ConfigError(
+                    f"task.arx_output_delays/arx_seasonal_lags: the ARX baseline reads "
+                    f"{self.arx.memory} past rows (lags {self.arx.output_lags}), but data.window "
+                    f"is {window}; raise data.window"
+                )
         self.metrics = StageMetrics(
             {"train": {"loss": mean_metric()}, "val": {"loss": mean_metric()}}
         )

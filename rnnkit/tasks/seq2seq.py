@@ -175,6 +175,12 @@ class Seq2SeqTask(Task):
                 f"task.beam_size={beam_size}: the edit-action transducer "
                 "(model=seq2seq_transducer) decodes greedily; set task.beam_size=1"
             )
+        if isinstance(model, EditTransducer) and label_smoothing > 0:
+            # its illegal actions score -1e9: smoothing over every action would add ~1e9 eps/A
+            raise ConfigError(
+                f"task.label_smoothing={label_smoothing}: the edit-action transducer "
+                "(model=seq2seq_transducer) masks illegal actions; set task.label_smoothing=0"
+            )
         self.model = model
         self.target_vocab = list(target_vocab) if target_vocab is not None else None
         self.source_vocab = list(source_vocab) if source_vocab is not None else None

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rnnkit.cli import translate
+from rnnkit.models.decoding import replace_unknown
 from rnnkit.models.seq2seq_transducer import (
     build_transducer,
     oracle_actions,
@@ -94,6 +95,15 @@ def test_a_copying_model_outputs_the_source_unseen_characters_included():
     assert hyp.lengths.tolist() == [4, 2]
     # hard attention: each copied token on its source position; <eos> (past the end) on none
     assert hyp.attention[0].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]
+    # the shorter source ends at 1: its <eos> attends nowhere, not to the padding column
+    assert hyp.attention[1].tolist() == [[1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]]
+
+
+def test_an_unk_that_attends_nowhere_stays_unk():
+    # a hard-attention <unk> past the source's end has no source character to stand for
+    tokens, source = torch.tensor([[1, 1]]), torch.tensor([[4, 5, 6]])
+    attention = torch.tensor([[[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])
+    assert replace_unknown(tokens, attention, source, unk_index=1).tolist() == [[5, 1]]
 
 
 def test_only_legal_actions_are_taken():
@@ -156,5 +166,10 @@ def test_the_task_refuses_beam_search_with_one_error_line():
     error = translate(info.value)
     assert error is not None and "task.beam_size" in str(error)
     assert "\n" not in str(error)
+    with pytest.raises(
+        ValueError, match="task.label_smoothing=0.1: .* set task.label_smoothing=0"
+    ):
+        # its illegal actions score -1e9: smoothing over them would make the loss ~1e7
+        Seq2SeqTask(_model(), functools.partial(torch.optim.SGD, lr=0.1), label_smoothing=0.1)
     with pytest.raises(ValueError, match="hidden_size must be even"):
         build_transducer(8, V, embedding_size=6, hidden_size=7, dropout=0.0)

@@ -62,3 +62,14 @@ def test_an_unknown_loss_is_a_config_error():
     model = narx_forecaster(cell, 0, 1, hidden_size=4)
     with pytest.raises(ConfigError, match=r"task.loss: expected one of \['mse', 'mae'\]"):
         ForecastingTask(model, functools.partial(torch.optim.Adam), loss="mape")
+
+
+def test_an_arx_baseline_reading_past_the_window_is_a_config_error():
+    # lag 13 before a window of 8 rows would read zeros and score a wrong baseline, silently
+    cell = functools.partial(NARXCell, input_delays=1, output_delays=2)
+    model = narx_forecaster(cell, 0, 1, hidden_size=4)
+    with pytest.raises(ConfigError, match=r"reads 13 past rows .* data.window is 8"):
+        ForecastingTask(
+            model, functools.partial(torch.optim.Adam), window=8,
+            arx_input_delays=1, arx_output_delays=2, arx_seasonal_lags=[12, 13],
+        )  # fmt: skip
