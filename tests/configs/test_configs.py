@@ -163,3 +163,17 @@ def test_conll_data_chooses_the_tagger_unless_told_otherwise(
     cfg = compose_cfg(overrides)
     assert cfg.model.get("embedder", {}).get("chars") == chars
     assert cfg.task._target_ == task
+
+
+@pytest.mark.parametrize(
+    ("overrides", "skip"),
+    [
+        (["data=text"], "rnnkit.models.BagOfNgrams"),  # the data picks model=bow_gru
+        (["data=text", "model=gru"], None),  # the command line wins
+    ],
+)
+def test_text_data_chooses_the_bag_of_ngrams_classifier_unless_told_otherwise(
+    compose_cfg, overrides, skip
+) -> None:
+    cfg = compose_cfg(overrides)
+    assert (cfg.model.get("skip") or {}).get("_target_") == skip
