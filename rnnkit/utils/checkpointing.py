@@ -36,6 +36,7 @@ from rnnkit.utils.reproducibility import versions
 __all__ = [
     "AtomicCheckpointIO",
     "atomic_save",
+    "save_checkpoint_file",
     "load_checkpoint",
     "resolve_ckpt_path",
     "check_config_matches",
@@ -52,6 +53,20 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_checkpoint_file(checkpoint: dict[str, Any], path: Any, config: Any = None) -> None:
+    """Write ``checkpoint`` to ``path`` the rnnkit way, whichever driver built it.
+
+    Hyper-parameters become plain data, ``checkpoint["rnnkit"]`` gets the library versions and
+    the run's composed ``config`` (when given), and the file is replaced atomically.
+    """
+    checkpoint = _sanitize_checkpoint(checkpoint)
+    meta: dict[str, Any] = {"versions": versions()}
+    if config is not None:
+        meta["config"] = to_plain(config)
+    checkpoint[CHECKPOINT_KEY] = meta
+    atomic_save(checkpoint, path)
 
 
 # --- plain data ---------------------------------------------------------------------------------
@@ -241,12 +256,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
     ) -> None:
-        checkpoint = _sanitize_checkpoint(checkpoint)
-        meta: dict[str, Any] = {"versions": versions()}
-        if self.config is not None:
-            meta["config"] = to_plain(self.config)
-        checkpoint[CHECKPOINT_KEY] = meta
-        atomic_save(checkpoint, path)
+        save_checkpoint_file(checkpoint, path, self.config)
 
     def load_checkpoint(
         self,
