@@ -689,9 +689,10 @@ class Trainer:
                 self.validated = True
                 self.state.stage = "train"
             self._train_epoch_end()
-            if self.received_sigterm:
+            if self.received_sigterm:  # before the count moves on: resume at the next epoch
                 raise SIGTERMException(143)
             epoch += 1
+            self.current_epoch = epoch  # as Lightning: the epochs completed, once one ends
             if self._done(epoch):
                 break
         self._call("on_train_end")
