@@ -413,8 +413,9 @@ class Trainer:
             callback.teardown(self, self.task, stage)
         if callable(getattr(self.task, "teardown", None)):
             self.task.teardown(stage)
-        for logger in self.loggers:
-            logger.save()
+        if self.state.status == "finished":  # an interrupted run's loggers are finalized
+            for logger in self.loggers:
+                logger.finalize("success")
 
     # --- hooks ----------------------------------------------------------------------------------
     def _hooked(self, hook: str) -> list[Any]:
@@ -601,33 +602,38 @@ class Trainer:
         self.ckpt_path = os.fspath(ckpt_path) if ckpt_path else None
         self.global_step, self.current_epoch, self.validated = 0, 0, False
         try:
+            # the SIGTERM handler stays until the on_exception hooks (RunGuard saves) are done
             with self._sigterm, torch.autograd.set_detect_anomaly(self.detect_anomaly):
-                self._setup("fit")
-                optimizer, self.lr_scheduler_configs = configure_optimizers(task)
-                self.optimizers = [optimizer]
-                start_epoch, skip = 0, 0
-                if self.ckpt_path:
-                    checkpoint = self._load(self.ckpt_path)
-                    self._restore_modules(checkpoint, callbacks=True)
-                    start_epoch, skip = self._restore_training(checkpoint)
-                    self.current_epoch = start_epoch
-                self._call("on_fit_start")
-                task.zero_grad()
-                val_loader = self._val_loader(val_dataloaders)
-                if self._will_train(start_epoch):
-                    if not self.ckpt_path:  # as Lightning: no sanity check when resuming
-                        with isolate_rng():  # it draws nothing that training sees
-                            self._sanity_check(val_loader)
-                    train_loader = self._loader("train", train_dataloaders)
-                    self._fit_loop(train_loader, val_loader, start_epoch, skip)
-                self._call("on_fit_end")
+                try:
+                    self._fit(task, ckpt_path, train_dataloaders, val_dataloaders)
+                except BaseException as exc:
+                    self._interrupted(exc)
+                    raise
             self.state.status = "finished"
-        except BaseException as exc:
-            self._interrupted(exc)
-            raise
         finally:
             self.state.stage = None
             self._teardown("fit")
+
+    def _fit(self, task: Any, ckpt_path: Any, train_dataloaders: Any, val_dataloaders: Any):
+        self._setup("fit")
+        optimizer, self.lr_scheduler_configs = configure_optimizers(task)
+        self.optimizers = [optimizer]
+        start_epoch, skip = 0, 0
+        if self.ckpt_path:
+            checkpoint = self._load(self.ckpt_path)
+            self._restore_modules(checkpoint, callbacks=True)
+            start_epoch, skip = self._restore_training(checkpoint)
+            self.current_epoch = start_epoch
+        self._call("on_fit_start")
+        task.zero_grad()
+        val_loader = self._val_loader(val_dataloaders)
+        if self._will_train(start_epoch):
+            if not self.ckpt_path:  # as Lightning: no sanity check when resuming
+                with isolate_rng():  # it draws nothing that training sees
+                    self._sanity_check(val_loader)
+            train_loader = self._loader("train", train_dataloaders)
+            self._fit_loop(train_loader, val_loader, start_epoch, skip)
+        self._call("on_fit_end")
 
     def _interrupted(self, exc: BaseException) -> None:
         self.state.status = "interrupted"
@@ -655,14 +661,15 @@ class Trainer:
         return epochs_left and steps_left and self.limits["train"] != 0
 
     def _sanity_check(self, val_loader: Any) -> None:
-        steps = self.num_sanity_val_steps
-        if val_loader is None or not steps:
+        if val_loader is None or not self.num_sanity_val_steps:
+            return
+        count = min(self._num_batches(val_loader, "val"), self.num_sanity_val_steps)
+        if not count:
             return
         self.sanity_checking = True
         self.state.stage = "sanity_check"
         try:
             self._callbacks("on_sanity_check_start")
-            count = min(self._num_batches(val_loader, "val"), steps)
             self._evaluate("validation", val_loader, count)
             self._callbacks("on_sanity_check_end")
         finally:
