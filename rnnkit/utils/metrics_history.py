@@ -1,6 +1,7 @@
 """A resumed run keeps its ``metrics.csv`` history.
 
-Lightning's ``CSVLogger`` deletes an existing ``metrics.csv`` when it starts, so a run resumed
+A ``CSVLogger`` (rnnkit's, :mod:`rnnkit.engine.loggers`, or Lightning's: the same file and the
+same writer attributes) deletes an existing ``metrics.csv`` when it starts, so a run resumed
 with ``ckpt_path=last`` would keep only the epochs after the resume. :func:`keep_csv_history`
 reads the rows logged before the checkpoint (``step < global_step`` of the checkpoint; rows of
 the interrupted part of an epoch are dropped, they are logged again) and writes them back once
@@ -29,10 +30,8 @@ def _rows_before(path: Path, global_step: int) -> tuple[list[str], list[dict[str
 
 def keep_csv_history(loggers: Iterable[Any], global_step: int) -> None:
     """Start every ``CSVLogger`` in ``loggers`` with its rows from before ``global_step``."""
-    from lightning.pytorch.loggers import CSVLogger
-
     for logger in loggers:
-        if not isinstance(logger, CSVLogger):
+        if type(logger).__name__ != "CSVLogger":  # rnnkit's or Lightning's, not imported here
             continue
         path = Path(logger.log_dir) / "metrics.csv"
         header, rows = _rows_before(path, global_step) if path.is_file() else ([], [])

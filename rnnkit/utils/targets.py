@@ -8,8 +8,9 @@ before the first object exists:
   :class:`~rnnkit.errors.UnsafeConfigError` naming the key and the target. A run folder is
   shared like a checkpoint, so its config must not be able to run code (``torch.load`` of a
   pickle, ``os.system``, ...). Allowed: rnnkit's classes and builders (cells, layers, models,
-  tasks, data, callbacks, diagnostics), torch optimizers and LR schedulers, Lightning
-  callbacks, loggers, strategies and the ``Trainer``. The target string is checked before its
+  tasks, data, callbacks, diagnostics; ``rnnkit.engine``'s Trainer, callbacks and loggers),
+  torch optimizers and LR schedulers, Lightning callbacks, loggers, strategies and the
+  ``Trainer``. The target string is checked before its
   module is imported, and the object it names after (``rnnkit.data.readers.gzip.open`` is
   ``gzip.open``).
 - :func:`check_types` (every run): each value given to a target must fit the annotation of the
@@ -46,6 +47,9 @@ RNNKIT_MODULES = (
     "rnnkit.data",
     "rnnkit.callbacks",
     "rnnkit.diagnostics",
+    "rnnkit.engine.trainer",
+    "rnnkit.engine.callbacks",
+    "rnnkit.engine.loggers",
 )
 ALLOWED = (*RNNKIT_MODULES, "torch.optim", "lightning.pytorch", "lightning")
 
@@ -99,7 +103,6 @@ def _locate(target: str, key: str, where: str = "") -> Any:
 
 
 def _allowed_object(obj: Any) -> bool:
-    import lightning.pytorch as pl
     import torch
 
     module = getattr(obj, "__module__", "") or ""
@@ -114,6 +117,8 @@ def _allowed_object(obj: Any) -> bool:
         )
         return issubclass(obj, (torch.optim.Optimizer, *schedulers))
     if _under(module, ("lightning.pytorch",)):
+        import lightning.pytorch as pl  # only for a Lightning target: a run on rnnkit's Trainer
+
         kinds = (pl.Callback, pl.loggers.Logger, pl.Trainer, pl.strategies.Strategy)
         return issubclass(obj, kinds)
     return False
@@ -131,8 +136,9 @@ def check_allowed(cfg: DictConfig, source: str | os.PathLike) -> None:
         refusal = UnsafeConfigError(
             f"{where}config key '{key}._target_' is {target!r}, which a config loaded from "
             "disk may not call (it could run code); allowed: rnnkit's cells, layers, models, "
-            "tasks, data, callbacks and diagnostics, torch optimizers and LR schedulers, "
-            "Lightning callbacks, loggers, strategies and the Trainer"
+            "tasks, data, callbacks and diagnostics, rnnkit's Trainer, its callbacks and "
+            "loggers, torch optimizers and LR schedulers, Lightning callbacks, loggers, "
+            "strategies and the Trainer"
         )
         if not _under(target, ALLOWED):  # refused before anything is imported
             raise refusal
