@@ -840,6 +840,8 @@ class Trainer:
         try:
             self._setup(fn)
             task.zero_grad()
+            if ckpt_path == "best":  # Lightning's shorthand
+                ckpt_path = getattr(self.checkpoint_callback, "best_model_path", "") or None
             if ckpt_path:
                 self._restore_modules(self._load(ckpt_path), callbacks=False)
             stage = {"validation": "val", "test": "test", "predict": "predict"}[kind]
