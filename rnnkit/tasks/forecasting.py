@@ -38,6 +38,9 @@ Args:
         target names, the pooled MASE denominators, the target transforms to undo).
     arx_input_delays, arx_output_delays: lags of the linear ARX baseline; ``None``: no ARX.
     arx_seasonal_lags: output lags of that ARX besides ``1 .. arx_output_delays``.
+    select_linear: ``origin_backtest``: before training, choose the structure of the model's
+        linear skip (seasonal lags, intercept) by an origin backtest inside the training part
+        (:mod:`rnnkit.tasks.linear_selection`); ``None``: as configured.
     loss: ``mse`` or ``mae``, the training loss (and ``val/loss``).
     baselines: score the classical baselines beside the model.
     plot: write the PNG plots at test time.
@@ -64,6 +67,7 @@ from rnnkit.plots import plot_forecast
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.forecast_baselines import baseline_forecasts
 from rnnkit.tasks.forecast_metrics import SeriesErrors
+from rnnkit.tasks.linear_selection import SELECTIONS, select_linear
 from rnnkit.tasks.metrics import StageMetrics, mean_metric
 from rnnkit.utils.logging import get_logger
 
@@ -99,6 +103,7 @@ class ForecastingTask(Task):
         arx_input_delays: int | None = None,
         arx_output_delays: int | None = None,
         arx_seasonal_lags: Sequence[int] = (),
+        select_linear: str | None = None,
         loss: str = "mse",
         baselines: bool = True,
         plot: bool = True,
@@ -121,6 +126,15 @@ class ForecastingTask(Task):
         if loss not in LOSSES:
             raise ConfigError(f"task.loss: expected one of {list(LOSSES)}, got {loss!r}")
         self.loss_name, self.loss_fn = loss, LOSSES[loss]()
+        if select_linear not in SELECTIONS:
+            raise ConfigError(
+                f"task.select_linear: expected null or origin_backtest, got {select_linear!r}"
+            )
+        if select_linear and not isinstance(getattr(model, "linear", None), LinearARX):
+            raise ConfigError(
+                "task.select_linear: it chooses the linear skip of model=forecast_narx "
+                "(model.linear_skip=true); this model has none"
+            )
         self.arx: LinearARX | None = None
         if arx_input_delays is not None and arx_output_delays is not None:
             self.arx = LinearARX(
@@ -181,9 +195,14 @@ class ForecastingTask(Task):
     # -- training and validation -----------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        """A model with a linear skip (``fit_linear``) starts from its fit for the loss."""
-        if hasattr(self.model, "fit_linear"):
-            self.model.fit_linear(self.trainer.datamodule.split_arrays("train"), self.loss_name)
+        """A model with a linear skip (``fit_linear``) starts from its fit for the loss, of the
+        structure ``select_linear`` chose (once: a resumed model keeps its own)."""
+        if not hasattr(self.model, "fit_linear"):
+            return
+        datamodule = self.trainer.datamodule
+        if self.hparams.select_linear and not self.model.linear_fitted:
+            select_linear(self.model.linear, datamodule, self.to_data_units, self.loss_name)
+        self.model.fit_linear(datamodule.split_arrays("train"), self.loss_name)
 
     def model_step(self, batch) -> tuple[Tensor, Tensor, Tensor]:
         """Training: the model's own prediction mode (open or closed loop) and its loss."""
