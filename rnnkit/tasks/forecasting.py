@@ -64,10 +64,10 @@ from rnnkit.data.series.transforms import TargetPipeline
 from rnnkit.errors import ConfigError
 from rnnkit.models.arx import LinearARX
 from rnnkit.plots import plot_forecast
+from rnnkit.tasks import linear_selection
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.forecast_baselines import baseline_forecasts
 from rnnkit.tasks.forecast_metrics import SeriesErrors
-from rnnkit.tasks.linear_selection import SELECTIONS, select_linear
 from rnnkit.tasks.metrics import StageMetrics, mean_metric
 from rnnkit.utils.logging import get_logger
 
@@ -126,7 +126,7 @@ class ForecastingTask(Task):
         if loss not in LOSSES:
             raise ConfigError(f"task.loss: expected one of {list(LOSSES)}, got {loss!r}")
         self.loss_name, self.loss_fn = loss, LOSSES[loss]()
-        if select_linear not in SELECTIONS:
+        if select_linear not in linear_selection.SELECTIONS:
             raise ConfigError(
                 f"task.select_linear: expected null or origin_backtest, got {select_linear!r}"
             )
@@ -201,7 +201,9 @@ class ForecastingTask(Task):
             return
         datamodule = self.trainer.datamodule
         if self.hparams.select_linear and not self.model.linear_fitted:
-            select_linear(self.model.linear, datamodule, self.to_data_units, self.loss_name)
+            linear_selection.select_linear(
+                self.model.linear, datamodule, self.to_data_units, self.loss_name
+            )
         self.model.fit_linear(datamodule.split_arrays("train"), self.loss_name)
 
     def model_step(self, batch) -> tuple[Tensor, Tensor, Tensor]:
