@@ -15,8 +15,12 @@ how it forecasts the past, never the test split.
   8, fewer where two give the same lags, and none that reads more than ``data.window`` rows.
 - **The score**: each candidate is fitted (least squares, or least absolute deviations for
   ``task.loss=mae``) on the shortened training rows, forecasts the ``h`` held-out rows closed
-  loop from their origin, and is scored in the data's units by the M4 mean MASE (per series,
-  the in-sample seasonal naive MAE of the shortened part as denominator).
+  loop from their origin, and is scored in the data's units by the M4 mean MASE over the
+  ``S`` series, with ``n_s`` the rows left in series ``s``:
+
+  .. math::
+      \text{score} = \frac{1}{S} \sum_s \frac{\frac{1}{h} \sum_{t=n_s}^{n_s+h-1}
+      |y_t - \hat y_t|}{\frac{1}{n_s - m} \sum_{t=m}^{n_s-1} |y_t - y_{t-m}|}
 - **The choice**: the lowest score; a tie keeps the earlier candidate (the configured one
   first). The task then fits the winner on the whole training part (``fit_linear``).
 """
@@ -55,14 +59,13 @@ def candidates(linear: LinearARX, season: int, window: int) -> list[Candidate]:
     return out
 
 
-def origin_mase(
-    forecaster: nn.Module, datamodule, to_data_units: Callable[..., Tensor], stage: str = "test"
-) -> float:
-    """The M4 mean MASE of ``forecaster``'s free run over each span of ``stage``."""
+def origin_mase(forecaster: nn.Module, datamodule, to_data_units: Callable[..., Tensor]) -> float:
+    """The M4 mean MASE of ``forecaster``'s free run over each span of the ``test`` split, in
+    the data's units (``to_data_units``: :meth:`ForecastingTask.to_data_units`)."""
     W = datamodule.hparams.window
     metric = SeriesErrors(datamodule.info["mase_scale"])
     den = torch.as_tensor(datamodule.mase_den, dtype=torch.float32)
-    for batch in datamodule.span_dataloader(stage):
+    for batch in datamodule.span_dataloader("test"):
         pred = to_data_units(forecaster.forecast(batch.x, batch.y[:, :W]), batch, one_step=False)
         metric.update(pred, batch.raw[:, W:], batch.series, den[batch.series])
     return float(metric.compute()["mase"])
