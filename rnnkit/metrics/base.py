@@ -42,11 +42,11 @@ class Metric(nn.Module):
         once by :meth:`rows`: appending to one tensor would copy all rows every update); its
         ``default`` is an empty tensor ``(0, ...)`` of the rows' dtype and trailing shape.
         """
+        where = f"{type(self).__name__}.add_state({name!r})"
         if reduce not in REDUCTIONS:
-            raise ValueError(
-                f"{type(self).__name__}.add_state: reduce must be one of "
-                f"{REDUCTIONS}, got {reduce!r}"
-            )
+            raise ValueError(f"{where}: reduce must be one of {REDUCTIONS}, got {reduce!r}")
+        if hasattr(self, name):  # a state named "rows" or "reset" would hide the method
+            raise ValueError(f"{where}: the name is taken by an attribute or method")
         self._defaults[name] = default.detach().clone()
         self._reductions[name] = reduce
         if reduce == "cat":
