@@ -131,7 +131,8 @@ class StageMetrics(nn.Module):
             self[key].update(*args, **kw)
 
     def on_train_start(self) -> None:
-        """Forget the sanity-check batches (the best value never saw them)."""
+        """Forget any validation batch seen before training (the sanity check's epoch end
+        already reset them, but a sanity check never counts, however it ended)."""
         for name in self.names("val"):
             self[f"val/{name}"].reset()
 
