@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 
 import lightning as L
 import pytest
@@ -11,6 +12,7 @@ from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader
 
+from rnnkit.console import EpochLines
 from rnnkit.metrics import Mean
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.metrics import StageMetrics, merge, per_stage
@@ -112,6 +114,28 @@ def test_every_epoch_and_validation_run_logs_its_own_updates() -> None:
     trainer.fit(task, train, val)
     assert recorder.values("train/loss") == [2.5, 12.5]  # means of 1..4, then 11..14
     assert recorder.values("val/value") == [17.0, 19.0, 21.0, 23.0]  # 15 + step 2, 4, 6, 8
+
+
+def test_each_console_line_shows_its_own_epochs_training_loss(caplog) -> None:
+    """Lightning runs the callbacks' ``on_train_epoch_end`` before the task's, where
+    ``train/loss`` is logged: the line must still show that epoch's value, not the last one's."""
+    task = StepTask(functools.partial(torch.optim.SGD, lr=0.0))
+    train = DataLoader([torch.tensor([v]) for v in (1.0, 2.0, 3.0, 4.0)], batch_size=None)
+    val = DataLoader([torch.tensor([10.0])], batch_size=None)
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=False,
+        callbacks=[EpochLines()],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with caplog.at_level(logging.INFO, logger="rnnkit.console"):
+        trainer.fit(task, train, val)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    shown = [line.split("  ")[:2] for line in lines]  # ["epoch 1/2", "train/loss 2.5000"]
+    assert [epoch for epoch, _ in shown] == ["epoch 1/2", "epoch 2/2"]
+    assert [float(loss.removeprefix("train/loss ")) for _, loss in shown] == [2.5, 12.5]
 
 
 def test_bad_declarations_are_clear_errors() -> None:
