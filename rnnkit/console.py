@@ -43,6 +43,9 @@ NOT_YOURS: tuple[tuple[str, type[Warning]], ...] = (
     # fewer batches than log_every_n_steps: about per-step rows, while rnnkit's tasks log
     # (and this console shows) per-epoch metrics
     (r".*is smaller than the logging interval", UserWarning),
+    # under DDP, once per epoch value a task logs: rnnkit's metric objects already reduced it
+    # over the processes (rnnkit.metrics.Metric.compute), so sync_dist would add nothing
+    (r".*when logging on epoch level in distributed setting", UserWarning),
 )
 
 #: loggers whose INFO records are detail, kept out of the quiet console (the log file has them)
