@@ -3,9 +3,11 @@
 A metric declares its states once (:meth:`Metric.add_state`), each with how it combines over
 processes; ``update`` adds a batch to them on the device, ``compute`` turns them into the value
 (after reducing them over the processes of a distributed run), ``reset`` empties them for the
-next epoch. States are buffers, so they move with the module (``.to(device)``); they are left
-out of the ``state_dict`` unless :meth:`Metric.persistent` asks for them (a best value that a
-resumed run must keep).
+next epoch. States move and cast with the module (``.to(device)``, ``.double()``) like buffers,
+and are left out of the ``state_dict`` unless :meth:`Metric.persistent` asks for them (a best
+value that a resumed run must keep). They are not registered buffers on purpose: DDP
+broadcasts every buffer from rank 0 before each forward pass, which would overwrite each
+process's own counts with rank 0's.
 
 A subclass writes ``_update(...)`` and ``_compute()``; the base counts the updates
 (``update_count``: 0 means nothing to report this epoch) and reduces before computing.
@@ -32,6 +34,7 @@ class Metric(nn.Module):
         super().__init__()
         self._defaults: dict[str, Tensor] = {}
         self._reductions: dict[str, str] = {}
+        self._persistent = False
         self.update_count = 0
 
     def add_state(self, name: str, default: Tensor, reduce: str = "sum") -> None:
@@ -49,16 +52,36 @@ class Metric(nn.Module):
             raise ValueError(f"{where}: the name is taken by an attribute or method")
         self._defaults[name] = default.detach().clone()
         self._reductions[name] = reduce
-        if reduce == "cat":
-            setattr(self, name, [])
-        else:
-            self.register_buffer(name, default.detach().clone(), persistent=False)
+        setattr(self, name, [] if reduce == "cat" else default.detach().clone())
 
     def persistent(self, mode: bool = True) -> None:
         """Keep the tensor states in the ``state_dict`` (``True``) or leave them out."""
-        for name, reduce in self._reductions.items():
-            if reduce != "cat":
-                self.register_buffer(name, getattr(self, name), persistent=mode)
+        self._persistent = mode
+
+    def _tensor_states(self) -> list[str]:
+        return [name for name, reduce in self._reductions.items() if reduce != "cat"]
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Metric:
+        super()._apply(fn, recurse)
+        for name in self._tensor_states():  # what .to() / .double() do to buffers
+            setattr(self, name, fn(getattr(self, name)))
+        return self
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if self._persistent:
+            for name in self._tensor_states():
+                state = getattr(self, name)
+                destination[prefix + name] = state if keep_vars else state.detach()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing, *rest):
+        if self._persistent:
+            for name in self._tensor_states():
+                if prefix + name in state_dict:  # taken out: the base would call it unexpected
+                    getattr(self, name).copy_(state_dict.pop(prefix + name))
+                elif strict:
+                    missing.append(prefix + name)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing, *rest)
 
     def rows(self, name: str) -> Tensor:
         """The rows of the ``cat`` state ``name`` as one tensor (its default when empty)."""

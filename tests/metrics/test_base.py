@@ -69,12 +69,16 @@ def test_only_the_persistent_best_value_is_in_the_state_dict() -> None:
     assert float(resumed.compute()) == 0.25  # the resumed run keeps its best
 
 
-def test_states_are_buffers_that_move_with_the_module() -> None:
+def test_states_move_with_the_module_but_are_no_buffers() -> None:
+    """DDP broadcasts buffers from rank 0 before every forward pass: states must not be any."""
     f1 = metrics.MacroF1(3).to(torch.float64)
-    assert dict(f1.named_buffers())["counts"].dtype == torch.long  # integer counts stay exact
+    assert f1.counts.dtype == torch.long  # integer counts stay exact
     mean = metrics.Mean().double()
     mean.update(torch.tensor(1.0, dtype=torch.float64))
     assert mean.compute().dtype == torch.float64
+    best = metrics.Max()
+    best.persistent(True)
+    assert list(best.buffers()) == [] and list(best.state_dict()) == ["max_value"]
 
 
 def test_bad_states_and_arguments_are_clear_errors() -> None:

@@ -30,6 +30,19 @@ class Rows(metrics.Metric):
         return self.rows("values")
 
 
+class Scored(torch.nn.Module):
+    """A layer that scores its inputs as it runs, as a task's steps do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+        self.mean = metrics.Mean()
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.mean.update(x)
+        return self.layer(x)
+
+
 def _rank(rank: int, init: str, out: Path) -> None:
     """One of two gloo processes: uneven updates, then the values every process computes."""
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
@@ -45,7 +58,12 @@ def _rank(rank: int, init: str, out: Path) -> None:
             mean.update(torch.tensor(6.0), weight=2.0)
             best.update(torch.tensor(-1.0))
             rows.update(torch.tensor([[5.0, 6.0]]))
+        # under DDP, which broadcasts rank 0's buffers before every forward pass
+        scored = torch.nn.parallel.DistributedDataParallel(Scored())
+        for step in range(3):
+            scored(torch.tensor([[10.0 * rank + step]])).sum().backward()
         values = [m.compute() for m in (mean, best, acc)] + [rows.compute()]
+        values.append(scored.module.mean.compute())
         # the local states are left as they were: a later compute must not add them up again
         torch.save({"values": values, "local": float(mean.mean_value)}, out / f"rank{rank}.pt")
     finally:
@@ -60,4 +78,5 @@ def test_compute_reduces_over_processes(tmp_path: Path) -> None:
         got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         assert [float(v) for v in got["values"][:3]] == pytest.approx(expected)
         assert got["values"][3].tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]  # rank order
+        assert float(got["values"][4]) == pytest.approx((0 + 1 + 2 + 10 + 11 + 12) / 6)
         assert got["local"] == [3.0, 12.0][rank]
