@@ -7,8 +7,9 @@ steps and how a prediction reads as text; this base holds the rest once:
 - ``configure_optimizers``: the partial ``optimizer`` over the trainable parameters, plus the
   partial ``scheduler`` stepped once per epoch on ``val/loss`` (``train/loss`` without a
   validation split) when one is given;
-- the metric hooks: the sanity-check batches never count as the best epoch, and the epoch
-  ends of validation and test log best values, baselines and constants;
+- the metric hooks: the end of every training, validation and test epoch logs that stage's
+  metrics (:meth:`~rnnkit.tasks.metrics.StageMetrics.log_epoch`: epoch values, best value,
+  baselines, constants), and the sanity-check batches never count as the best epoch;
 - the monitored metric: ``monitor`` and ``monitor_mode`` name the metric that selects the best
   checkpoint and stops early (``configs/callbacks`` read ``${task.monitor}`` and
   ``${task.monitor_mode}``); every task config sets its own default (``val/acc`` for
@@ -102,11 +103,14 @@ class Task(L.LightningModule):
     def on_train_start(self) -> None:
         self.metrics.on_train_start()
 
+    def on_train_epoch_end(self) -> None:
+        self.metrics.log_epoch(self, "train")
+
     def on_validation_epoch_end(self) -> None:
-        self.metrics.on_epoch_end(self, "val")
+        self.metrics.log_epoch(self, "val")
 
     def on_test_epoch_end(self) -> None:
-        self.metrics.on_epoch_end(self, "test")
+        self.metrics.log_epoch(self, "test")
 
     def format_predictions(self, predictions: Sequence[Any], datamodule: Any) -> list[str]:
         """The text lines of ``predictions`` (what ``predict_step`` returned, flattened)."""

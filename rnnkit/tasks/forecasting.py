@@ -62,13 +62,14 @@ from torch.optim import Optimizer
 
 from rnnkit.data.series.transforms import TargetPipeline
 from rnnkit.errors import ConfigError
+from rnnkit.metrics import Mean
 from rnnkit.models.arx import LinearARX
 from rnnkit.plots import plot_forecast
 from rnnkit.tasks import linear_selection
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.forecast_baselines import baseline_forecasts
 from rnnkit.tasks.forecast_metrics import SeriesErrors
-from rnnkit.tasks.metrics import StageMetrics, mean_metric
+from rnnkit.tasks.metrics import StageMetrics
 from rnnkit.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -150,9 +151,7 @@ class ForecastingTask(Task):
                     f"{self.arx.memory} past rows (lags {self.arx.output_lags}), but data.window "
                     f"is {window}; raise data.window"
                 )
-        self.metrics = StageMetrics(
-            {"train": {"loss": mean_metric()}, "val": {"loss": mean_metric()}}
-        )
+        self.metrics = StageMetrics({"train": {"loss": Mean()}, "val": {"loss": Mean()}})
         self.errors = nn.ModuleDict()  # "<split>__<prefix>" -> SeriesErrors, made as needed
         self._val_baselines: dict[str, float] | None = None
 
@@ -214,7 +213,7 @@ class ForecastingTask(Task):
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss, _, y = self.model_step(batch)
-        self.metrics.update(self, "train", "loss", loss.detach(), batch_size=y.shape[0])
+        self.metrics.update("train", "loss", loss.detach())
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -224,15 +223,14 @@ class ForecastingTask(Task):
     def validation_step(self, batch, batch_idx: int) -> None:
         W = self.hparams.window
         z = self.model.forecast(batch.x, batch.y[:, :W])  # (B, H, O)
-        B = z.shape[0]
-        self.metrics.update(self, "val", "loss", self.loss_fn(z, batch.y[:, W:]), batch_size=B)
+        self.metrics.update("val", "loss", self.loss_fn(z, batch.y[:, W:]))
         pred = self.to_data_units(z, batch, one_step=False)
         self._score("val", "", pred, batch.raw[:, W:], batch.series)
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
         errors = self._errors("val", "")
-        if not errors.series:
+        if not errors.update_count:
             return
         for name, value in errors.compute().items():
             self.log(f"val/{name}", value, prog_bar=name == "mase")
@@ -289,7 +287,7 @@ class ForecastingTask(Task):
         rows = []
         for key, errors in self.errors.items():
             split, _, prefix = key.partition("__")
-            if split == "val" or not errors.series:
+            if split == "val" or not errors.update_count:
                 continue
             for name, value in errors.compute().items():
                 scores[f"{split}/{prefix}{name}"] = float(value)
