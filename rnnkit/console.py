@@ -27,8 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-
+from rnnkit.engine import Callback
 from rnnkit.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -137,23 +136,24 @@ def metrics_text(metrics: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
-class EpochLines(L.Callback):
+class EpochLines(Callback):
     """One console line per training epoch: ``epoch 3/15  train/loss 0.41  val/loss 0.38 ...``.
 
-    The metrics are those the task logs to the progress bar (``prog_bar=True``), read after the
-    epoch's validation; the time is the epoch's wall clock, validation included.
+    The metrics are those the task logs to the progress bar (``prog_bar=True``; every logged
+    one under a driver that does not tell them apart), read after the epoch's validation; the
+    time is the epoch's wall clock, validation included.
     """
 
     def __init__(self) -> None:
         self._start = 0.0
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_start(self, trainer: Any, task: Any) -> None:
         self._start = time.perf_counter()
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: Any, task: Any) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        shown = dict(trainer.progress_bar_metrics) or dict(trainer.callback_metrics)
+        shown = dict(getattr(trainer, "progress_bar_metrics", None) or trainer.callback_metrics)
         total = f"/{trainer.max_epochs}" if (trainer.max_epochs or -1) > 0 else ""
         seconds = time.perf_counter() - self._start
         text = metrics_text(dict(sorted(shown.items(), key=lambda kv: _order(kv[0]))))

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -30,10 +29,11 @@ from rnnkit.data.series.windowing import (
     WindowDataset,
     window_starts,
 )
+from rnnkit.engine import DataModule
 from rnnkit.errors import ConfigError, EmptyDataError, SequenceLengthError
 
 
-class TimeSeriesDataModule(L.LightningDataModule):
+class TimeSeriesDataModule(DataModule):
     """Forecasting windows of one or many series (one global model over all of them).
 
     Batches are :class:`~rnnkit.data.series.windowing.ForecastBatch` tuples
