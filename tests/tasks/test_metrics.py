@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import lightning as L
 import pytest
 import torch
 from lightning.pytorch.loggers import Logger
@@ -14,6 +13,7 @@ from torchmetrics import MeanMetric
 
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage
+from tests.helpers import LightningTrainer
 
 
 class MeanTask(Task):
@@ -42,7 +42,7 @@ class MeanTask(Task):
 def test_epoch_values_best_and_constants() -> None:
     task = MeanTask(functools.partial(torch.optim.SGD, lr=0.0))
     data = DataLoader([torch.tensor([1.0]), torch.tensor([2.0, 3.0])], batch_size=None)
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=2,
         logger=False,
         enable_checkpointing=False,
@@ -99,7 +99,7 @@ def test_every_epoch_and_validation_run_logs_its_own_updates() -> None:
     train = DataLoader([torch.tensor([v]) for v in (1.0, 2.0, 3.0, 4.0)], batch_size=None)
     val = DataLoader([torch.tensor([10.0]), torch.tensor([20.0])], batch_size=None)
     recorder = Recorder()
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=2,
         logger=recorder,
         log_every_n_steps=1,

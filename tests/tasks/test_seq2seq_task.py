@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import math
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,6 +16,7 @@ from rnnkit.data.transduction import TransductionDataModule
 from rnnkit.models.decoding import Hypotheses
 from rnnkit.models.seq2seq import build_seq2seq
 from rnnkit.tasks.seq2seq import Seq2SeqTask, bleu_text, edit_distance, exact_match, strip_ids
+from tests.helpers import LightningTrainer
 
 VOCAB = ["<pad>", "<unk>", "<bos>", "<eos>", "a", "b", "c", "d", "e", "f"]
 PAD, BOS, EOS = 0, 2, 3
@@ -39,7 +39,7 @@ class FixedModel(nn.Module):
         return Hypotheses(self.decoded, lengths, torch.zeros(len(lengths)), None)
 
 
-def _trainer(**kwargs) -> L.Trainer:
+def _trainer(**kwargs) -> LightningTrainer:
     defaults = dict(
         accelerator="cpu",
         logger=False,
@@ -48,7 +48,7 @@ def _trainer(**kwargs) -> L.Trainer:
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
-    return L.Trainer(**{**defaults, **kwargs})
+    return LightningTrainer(**{**defaults, **kwargs})
 
 
 def _hand_made():
