@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from rnnkit.data.transduction import TransductionDataModule
+from rnnkit.engine.lightning import AtomicCheckpointIO
 from rnnkit.models.decoding import Hypotheses
 from rnnkit.models.seq2seq import build_seq2seq
 from rnnkit.tasks.seq2seq import Seq2SeqTask, bleu_text, edit_distance, exact_match, strip_ids
@@ -182,7 +183,11 @@ def test_model_without_attention_predicts_but_never_plots(tmp_path):
 def test_reloaded_checkpoint_predicts_the_same(tmp_path):
     dm, task = _tiny_setup(tmp_path)
     trainer = _trainer(
-        max_epochs=1, limit_train_batches=2, limit_val_batches=1, default_root_dir=str(tmp_path)
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        default_root_dir=str(tmp_path),
+        plugins=[AtomicCheckpointIO()],  # plain data: loads with weights_only=True
     )
     trainer.fit(task, datamodule=dm)
     path = tmp_path / "model.ckpt"
@@ -198,14 +203,12 @@ def test_reloaded_checkpoint_predicts_the_same(tmp_path):
     )
     # the vocabularies are the data's state: the checkpoint holds them once, in the
     # datamodule's entry, never among the task's hyper-parameters
-    saved = torch.load(path, weights_only=False)
+    saved = torch.load(path, weights_only=True)
     assert "target_vocab" not in saved["hyper_parameters"]
     assert saved[type(dm).__qualname__]["fitted"]["target"] == info["target_vocab"]
     data_state = Seq2SeqTask.data_arguments(info)
     assert set(data_state) == {"target_vocab", "source_vocab"}
-    reloaded = Seq2SeqTask.load_from_checkpoint(
-        path, model=fresh, weights_only=False, **data_state
-    )
+    reloaded = Seq2SeqTask.load_from_checkpoint(path, model=fresh, **data_state)
     assert reloaded.target_vocab == info["target_vocab"]
     assert trainer.predict(reloaded, datamodule=dm) == before
 
