@@ -99,7 +99,6 @@ class NaNGuard(Callback):
         kept = f"; the last good checkpoint is {last}" if last else ""
         raise NonFiniteLossError(
             f"{what} at step {trainer.global_step} (epoch {trainer.current_epoch}, batch "
-            f"{self._batch_idx}): the learning "
-            f"rate may be too high{lr_text} or the gradients exploded; lower the learning rate "
-            f"(task.optimizer.lr) or {clip_text}{kept}"
+            f"{self._batch_idx}): the learning rate may be too high{lr_text} or the gradients "
+            f"exploded; lower the learning rate (task.optimizer.lr) or {clip_text}{kept}"
         )
