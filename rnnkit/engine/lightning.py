@@ -33,7 +33,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.parsing import AttributeDict
 
-from rnnkit.engine.callback import HOOKS, Terminated, overrides
+from rnnkit.engine.callback import HOOKS, Callback, Terminated, overrides
 from rnnkit.engine.datamodule import DataModule
 from rnnkit.engine.module import TaskModule
 from rnnkit.utils.checkpointing import check_config_matches, load_checkpoint, save_checkpoint_file
@@ -259,7 +259,7 @@ _ARGUMENTS = {"on_test_batch_end": 3}
 class _LightningCallback(L.Callback):
     """An rnnkit callback seen by Lightning (see :func:`as_lightning_callback`)."""
 
-    def __init__(self, callback: Any) -> None:
+    def __init__(self, callback: Callback) -> None:
         self.callback = callback
         for hook in HOOKS:
             if overrides(callback, hook):  # the others stay Lightning's no-ops
@@ -292,8 +292,10 @@ def as_lightning_callback(callback: Any) -> L.Callback:
     its hooks receive the task and its state keeps its ``state_key``."""
     if isinstance(callback, L.Callback):
         return callback
-    if not hasattr(callback, "state_key") or not callable(getattr(callback, "state_dict", None)):
-        raise TypeError(f"as_lightning_callback: not a callback: {type(callback)}")
+    if not isinstance(callback, Callback):
+        raise TypeError(
+            f"as_lightning_callback: not a callback (rnnkit's or Lightning's): {type(callback)}"
+        )
     return _LightningCallback(callback)
 
 
