@@ -27,8 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-
+from rnnkit.engine import Callback
 from rnnkit.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -140,36 +139,37 @@ def metrics_text(metrics: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
-class EpochLines(L.Callback):
+class EpochLines(Callback):
     """One console line per training epoch: ``epoch 3/15  train/loss 0.41  val/loss 0.38 ...``.
 
-    The metrics are those the task logs to the progress bar (``prog_bar=True``); the time is
-    the epoch's wall clock, validation included. The line is written when the next epoch starts
-    (or training ends): the task logs its training values in its own ``on_train_epoch_end``,
-    which Lightning runs after this callback's.
+    The metrics are those the task logs to the progress bar (``prog_bar=True``; every logged
+    one under a driver that does not tell them apart); the time is the epoch's wall clock,
+    validation included. The line is written when the next epoch starts (or training ends): the
+    task logs its training values in its own ``on_train_epoch_end``, which the drivers run
+    after this callback's.
     """
 
     def __init__(self) -> None:
         self._start = 0.0
         self._ended: tuple[int, float] | None = None  # (epoch, seconds) not yet written
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_start(self, trainer: Any, task: Any) -> None:
         self._write(trainer)
         self._start = time.perf_counter()
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_end(self, trainer: Any, task: Any) -> None:
         if trainer.is_global_zero and not trainer.sanity_checking:
             self._ended = (trainer.current_epoch, time.perf_counter() - self._start)
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_end(self, trainer: Any, task: Any) -> None:
         self._write(trainer)
 
-    def _write(self, trainer: L.Trainer) -> None:
+    def _write(self, trainer: Any) -> None:
         if self._ended is None:
             return
         epoch, seconds = self._ended
         self._ended = None
-        shown = dict(trainer.progress_bar_metrics) or dict(trainer.callback_metrics)
+        shown = dict(getattr(trainer, "progress_bar_metrics", None) or trainer.callback_metrics)
         total = f"/{trainer.max_epochs}" if (trainer.max_epochs or -1) > 0 else ""
         text = metrics_text(dict(sorted(shown.items(), key=lambda kv: _order(kv[0]))))
         log.info(f"epoch {epoch + 1}{total}  {text}  ({seconds:.1f} s)")

@@ -6,8 +6,8 @@
   module of the package that imports Lightning.
 """
 
-from rnnkit.engine.callback import Callback
+from rnnkit.engine.callback import Callback, Terminated
 from rnnkit.engine.datamodule import DataModule
 from rnnkit.engine.module import TaskModule
 
-__all__ = ["Callback", "DataModule", "TaskModule"]
+__all__ = ["Callback", "DataModule", "TaskModule", "Terminated"]

@@ -1,8 +1,10 @@
 """``Task``: the recipe every task shares (optimizer, metric hooks, data state, predictions).
 
-A task is a LightningModule that receives a built model. What differs between tasks is the
-loss, the metrics (a :class:`~rnnkit.tasks.metrics.StageMetrics` in ``self.metrics``), the
-steps and how a prediction reads as text; this base holds the rest once:
+A task is an :class:`rnnkit.engine.TaskModule` (plain torch with Lightning's hook names; a
+Lightning ``Trainer`` runs it through :func:`rnnkit.engine.lightning.as_lightning_module`) that
+receives a built model. What differs between tasks is the loss, the metrics (a
+:class:`~rnnkit.tasks.metrics.StageMetrics` in ``self.metrics``), the steps and how a
+prediction reads as text; this base holds the rest once:
 
 - ``configure_optimizers``: the partial ``optimizer`` over the trainable parameters, plus the
   partial ``scheduler`` stepped once per epoch on ``val/loss`` (``train/loss`` without a
@@ -26,15 +28,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import lightning as L
-
+from rnnkit.engine import TaskModule
 from rnnkit.errors import ConfigError
 from rnnkit.tasks.metrics import StageMetrics
 
 MONITOR_MODES = ("min", "max")
 
 
-class Task(L.LightningModule):
+class Task(TaskModule):
     """Base of the rnnkit tasks; subclasses set ``self.model``, ``self.metrics``, the steps.
 
     Subclasses take ``monitor`` and ``monitor_mode`` and pass them to ``super().__init__``,

@@ -174,8 +174,9 @@ class TaggingTask(Task):
         if self._tag_counts is None:
             return
         counts = self._tag_counts
-        if self.trainer.world_size > 1:
-            counts = self.all_gather(counts).sum(0)
+        if self.trainer.world_size > 1:  # every process counted its share of the test split
+            counts = counts.clone()
+            torch.distributed.all_reduce(counts)
         gold, predicted, correct = counts.tolist()
         self.tag_report = {}
         lines = [f"{'tag':<12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"]

@@ -20,7 +20,8 @@ from reliability_helpers import QUICK, ToyTask, compose, script
 
 from rnnkit import errors as E
 from rnnkit.cli import translate
-from rnnkit.utils.checkpointing import AtomicCheckpointIO, load_checkpoint, resolve_ckpt_path
+from rnnkit.engine.lightning import AtomicCheckpointIO
+from rnnkit.utils.checkpointing import load_checkpoint, resolve_ckpt_path
 
 
 def write(path: Path, text: str) -> str:

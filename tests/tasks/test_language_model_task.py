@@ -124,14 +124,15 @@ def test_exact_match_counts_sequences_greedy_generation_reproduces():
 
 
 def test_trainer_logs_perplexity_next_to_the_unigram_baseline():
-    from lightning.pytorch import Trainer
     from torch.utils.data import DataLoader, TensorDataset
+
+    from tests.helpers import LightningTrainer
 
     table = torch.full((7, 7), 1e-9)
     table[A, B], table[A, C] = 0.5, 0.5
     task = make_task(TableModel(table.log()), unigram_perplexity={"val": 7.5, "test": 8.5})
     data = TensorDataset(torch.tensor([[A, A]]), torch.tensor([2]), torch.tensor([[B, C]]))
-    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = LightningTrainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     (metrics,) = trainer.validate(task, DataLoader(data), verbose=False)
     assert metrics["val/ppl"] == pytest.approx(2.0, rel=1e-5)
     assert metrics["val/ppl_unigram"] == pytest.approx(7.5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 
-import lightning as L
 import pytest
 import torch
 from lightning.pytorch.loggers import Logger
@@ -16,6 +15,7 @@ from rnnkit.console import EpochLines
 from rnnkit.metrics import Mean
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.metrics import StageMetrics, merge, per_stage
+from tests.helpers import LightningTrainer
 
 
 class MeanTask(Task):
@@ -44,7 +44,7 @@ class MeanTask(Task):
 def test_epoch_values_best_and_constants() -> None:
     task = MeanTask(functools.partial(torch.optim.SGD, lr=0.0))
     data = DataLoader([torch.tensor([1.0]), torch.tensor([2.0, 3.0])], batch_size=None)
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=2,
         logger=False,
         enable_checkpointing=False,
@@ -101,7 +101,7 @@ def test_every_epoch_and_validation_run_logs_its_own_updates() -> None:
     train = DataLoader([torch.tensor([v]) for v in (1.0, 2.0, 3.0, 4.0)], batch_size=None)
     val = DataLoader([torch.tensor([10.0]), torch.tensor([20.0])], batch_size=None)
     recorder = Recorder()
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=2,
         logger=recorder,
         log_every_n_steps=1,
@@ -122,7 +122,7 @@ def test_each_console_line_shows_its_own_epochs_training_loss(caplog) -> None:
     task = StepTask(functools.partial(torch.optim.SGD, lr=0.0))
     train = DataLoader([torch.tensor([v]) for v in (1.0, 2.0, 3.0, 4.0)], batch_size=None)
     val = DataLoader([torch.tensor([10.0])], batch_size=None)
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=2,
         logger=False,
         callbacks=[EpochLines()],

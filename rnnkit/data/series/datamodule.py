@@ -15,7 +15,6 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -32,10 +31,11 @@ from rnnkit.data.series.windowing import (
     WindowDataset,
     window_starts,
 )
+from rnnkit.engine import DataModule
 from rnnkit.errors import ConfigError, EmptyDataError, SequenceLengthError
 
 
-class TimeSeriesDataModule(L.LightningDataModule):
+class TimeSeriesDataModule(DataModule):
     """Forecasting windows of one or many series (one global model over all of them).
 
     Batches are :class:`~rnnkit.data.series.windowing.ForecastBatch` tuples
