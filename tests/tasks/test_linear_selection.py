@@ -8,7 +8,6 @@ import functools
 import re
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -21,6 +20,7 @@ from rnnkit.models.arx import LinearARX
 from rnnkit.models.forecaster import narx_forecaster, rnn_forecaster
 from rnnkit.tasks import ForecastingTask
 from rnnkit.tasks.linear_selection import candidates, select_linear
+from tests.helpers import LightningTrainer
 
 M = 6  # the season
 PATTERN = np.array([0.0, 3.0, 5.0, 2.0, -1.0, -4.0])
@@ -97,7 +97,7 @@ def test_a_pure_seasonal_series_picks_seasonal_lags_and_the_fit_uses_them(tmp_pa
     dm = datamodule(seasonal_csv(tmp_path / "s.csv"))
     model = narx()
     task = task_for(model, dm, select_linear="origin_backtest")
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=1, limit_train_batches=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
     )  # fmt: skip
