@@ -91,6 +91,17 @@ def _missing_config(exc: Any) -> ConfigError:
     return ConfigError(message)
 
 
+def _terminated(exc: BaseException) -> bool:
+    """Whether ``exc`` is a driver's "stopped by SIGTERM": rnnkit's, or Lightning's (whose
+    module is loaded if Lightning raised it; nothing is imported to check)."""
+    from rnnkit.engine import Terminated
+
+    lightning = sys.modules.get("lightning.pytorch.utilities.exceptions")
+    return isinstance(exc, Terminated) or (
+        lightning is not None and isinstance(exc, lightning.SIGTERMException)
+    )
+
+
 def translate(exc: BaseException) -> RnnkitError | None:
     """The one-line :class:`RnnkitError` for a user error, or ``None`` for a bug."""
     from hydra.errors import (
@@ -99,7 +110,6 @@ def translate(exc: BaseException) -> RnnkitError | None:
         MissingConfigException,
         OverrideParseException,
     )
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
     from omegaconf.errors import (
         ConfigAttributeError,
         ConfigKeyError,
@@ -109,7 +119,7 @@ def translate(exc: BaseException) -> RnnkitError | None:
 
     if isinstance(exc, RnnkitError):
         return exc
-    if isinstance(exc, SIGTERMException):  # outside train(), which saves a checkpoint first
+    if _terminated(exc):  # outside train(), which saves a checkpoint first
         return RunInterruptedError("interrupted by SIGTERM", signal.SIGTERM)
     cause = exc.__cause__
     if isinstance(exc, InterpolationResolutionError) and exc.__context__ is not None:

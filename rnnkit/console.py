@@ -27,8 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-
+from rnnkit.engine import Callback
 from rnnkit.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -43,6 +42,9 @@ NOT_YOURS: tuple[tuple[str, type[Warning]], ...] = (
     # fewer batches than log_every_n_steps: about per-step rows, while rnnkit's tasks log
     # (and this console shows) per-epoch metrics
     (r".*is smaller than the logging interval", UserWarning),
+    # under DDP, once per epoch value a task logs: rnnkit's metric objects already reduced it
+    # over the processes (rnnkit.metrics.Metric.compute), so sync_dist would add nothing
+    (r".*when logging on epoch level in distributed setting", UserWarning),
 )
 
 #: loggers whose INFO records are detail, kept out of the quiet console (the log file has them)
@@ -137,27 +139,40 @@ def metrics_text(metrics: Mapping[str, Any]) -> str:
     return "  ".join(parts)
 
 
-class EpochLines(L.Callback):
+class EpochLines(Callback):
     """One console line per training epoch: ``epoch 3/15  train/loss 0.41  val/loss 0.38 ...``.
 
-    The metrics are those the task logs to the progress bar (``prog_bar=True``), read after the
-    epoch's validation; the time is the epoch's wall clock, validation included.
+    The metrics are those the task logs to the progress bar (``prog_bar=True``; every logged
+    one under a driver that does not tell them apart); the time is the epoch's wall clock,
+    validation included. The line is written when the next epoch starts (or training ends): the
+    task logs its training values in its own ``on_train_epoch_end``, which the drivers run
+    after this callback's.
     """
 
     def __init__(self) -> None:
         self._start = 0.0
+        self._ended: tuple[int, float] | None = None  # (epoch, seconds) not yet written
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_epoch_start(self, trainer: Any, task: Any) -> None:
+        self._write(trainer)
         self._start = time.perf_counter()
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or trainer.sanity_checking:
+    def on_train_epoch_end(self, trainer: Any, task: Any) -> None:
+        if trainer.is_global_zero and not trainer.sanity_checking:
+            self._ended = (trainer.current_epoch, time.perf_counter() - self._start)
+
+    def on_train_end(self, trainer: Any, task: Any) -> None:
+        self._write(trainer)
+
+    def _write(self, trainer: Any) -> None:
+        if self._ended is None:
             return
-        shown = dict(trainer.progress_bar_metrics) or dict(trainer.callback_metrics)
+        epoch, seconds = self._ended
+        self._ended = None
+        shown = dict(getattr(trainer, "progress_bar_metrics", None) or trainer.callback_metrics)
         total = f"/{trainer.max_epochs}" if (trainer.max_epochs or -1) > 0 else ""
-        seconds = time.perf_counter() - self._start
         text = metrics_text(dict(sorted(shown.items(), key=lambda kv: _order(kv[0]))))
-        log.info(f"epoch {trainer.current_epoch + 1}{total}  {text}  ({seconds:.1f} s)")
+        log.info(f"epoch {epoch + 1}{total}  {text}  ({seconds:.1f} s)")
 
 
 def _order(name: str) -> tuple[int, str]:

@@ -51,14 +51,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnkit import console
 from rnnkit.callbacks import MonitorCheck, RunGuard
+from rnnkit.engine.lightning import (
+    AtomicCheckpointIO,
+    as_lightning_callback,
+    as_lightning_datamodule,
+    as_lightning_module,
+)
 from rnnkit.errors import RunInterruptedError
 from rnnkit.utils.atomic import write_json_atomic
-from rnnkit.utils.checkpointing import (
-    AtomicCheckpointIO,
-    check_config_matches,
-    load_checkpoint,
-    resolve_ckpt_path,
-)
+from rnnkit.utils.checkpointing import check_config_matches, load_checkpoint, resolve_ckpt_path
 from rnnkit.utils.config import apply_extras, fill_from_info, register_resolvers
 from rnnkit.utils.logging import get_logger, global_rank
 from rnnkit.utils.metrics_history import keep_csv_history
@@ -226,7 +227,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     log.debug(f"Instantiating trainer <{cfg.trainer._target_}>")
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=callbacks,
+        callbacks=[as_lightning_callback(c) for c in callbacks],
         logger=loggers or False,
         plugins=[AtomicCheckpointIO(config=cfg)],  # atomic, pickle-free, config-checked
         **trainer_overrides,
@@ -240,12 +241,13 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(hparams)  # type: ignore[arg-type]
 
+    module, data = as_lightning_module(task), as_lightning_datamodule(datamodule)
     if cfg.get("train", True):
         log.debug("Starting training")
         if ckpt_path:
             log.info(f"Resuming from {ckpt_path}")
         try:
-            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
         except SIGTERMException:
             raise RunInterruptedError(
                 f"interrupted by SIGTERM at step {trainer.global_step}; saved {guard.saved}; "
@@ -260,7 +262,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
         ):
             # resumed a run that had already finished: fit trained nothing, so validate once
             # to report (and hand sweepers) the val metrics of the restored weights
-            trainer.validate(task, datamodule=datamodule, verbose=False)
+            trainer.validate(module, datamodule=data, verbose=False)
     metrics = _floats(trainer.callback_metrics)
 
     best_ckpt = ""
@@ -273,8 +275,8 @@ def _train(cfg: DictConfig) -> dict[str, float]:
         if ckpt is None:
             log.warning(f"No {ckpt_label} found; testing the current weights")
         trainer.test(
-            task,
-            datamodule=datamodule,
+            module,
+            datamodule=data,
             ckpt_path=ckpt,
             weights_only=True,
             verbose=console.verbose(cfg),  # quiet: the summary line says it
@@ -377,7 +379,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     run_cfg, datamodule, task = load_task(cfg)
     loggers: list[Logger] = instantiate_list(run_cfg.get("logger"), "logger")
     trainer: L.Trainer = instantiate(run_cfg.trainer, logger=loggers or False)
-    trainer.test(task, datamodule=datamodule, verbose=console.verbose(cfg))
+    trainer.test(
+        as_lightning_module(task),
+        datamodule=as_lightning_datamodule(datamodule),
+        verbose=console.verbose(cfg),
+    )
     metrics = _floats(trainer.callback_metrics)
     if trainer.is_global_zero:
         write_summary(
@@ -444,7 +450,8 @@ def predict(cfg: DictConfig) -> list[str]:
         if cfg.get(key) is not None:
             task.hparams[key] = cfg[key]
     trainer: L.Trainer = instantiate(run_cfg.trainer, logger=False, enable_progress_bar=False)
-    batches = trainer.predict(task, datamodule=datamodule) or []
+    module, data = as_lightning_module(task), as_lightning_datamodule(datamodule)
+    batches = trainer.predict(module, datamodule=data) or []
     predictions = [p for batch in batches for p in batch]
     lines = task.format_predictions(predictions, datamodule)
     text = "\n".join(lines) + "\n"

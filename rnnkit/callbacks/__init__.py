@@ -1,5 +1,5 @@
-"""Lightning callbacks for reliable runs: stop on a bad loss, resume exactly, save on SIGTERM,
-refuse a monitored metric that is never logged."""
+"""Callbacks (:class:`rnnkit.engine.Callback`) for reliable runs: stop on a bad loss, resume
+exactly, save on SIGTERM, refuse a monitored metric that is never logged."""
 
 from rnnkit.callbacks.monitor_check import MonitorCheck
 from rnnkit.callbacks.nan_guard import NaNGuard

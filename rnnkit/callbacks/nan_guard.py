@@ -12,29 +12,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor
 from torch.nn.utils import get_total_norm
 
+from rnnkit.engine import Callback
 from rnnkit.errors import ConfigError, NonFiniteLossError
 
 
-def _learning_rate(trainer: L.Trainer) -> float | None:
+def _learning_rate(trainer: Any) -> float | None:
     try:
         return float(trainer.optimizers[0].param_groups[0]["lr"])
     except (IndexError, KeyError, AttributeError, TypeError):
         return None
 
 
-def _last_checkpoint(trainer: L.Trainer) -> str | None:
+def _last_checkpoint(trainer: Any) -> str | None:
     callback = getattr(trainer, "checkpoint_callback", None)
     if callback is None:
         return None
     return getattr(callback, "last_model_path", None) or getattr(callback, "best_model_path", None)
 
 
-class NaNGuard(L.Callback):
+class NaNGuard(Callback):
     """Raise :class:`~rnnkit.errors.NonFiniteLossError` on a NaN/inf loss or gradient.
 
     Args:
@@ -53,8 +53,12 @@ class NaNGuard(L.Callback):
         # lazy modules have materialized theirs)
         self._module: torch.nn.Module | None = None
         self._parameters: list[torch.nn.Parameter] = []
+        self._batch_idx = 0  # the batch of the epoch being trained, for the message
 
-    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor):
+    def on_train_batch_start(self, trainer: Any, task: Any, batch: Any, batch_idx: int) -> None:
+        self._batch_idx = batch_idx
+
+    def on_before_backward(self, trainer: Any, task: Any, loss: Tensor) -> None:
         loss = loss.detach()
         if not torch.isfinite(loss).all():
             value = "NaN" if torch.isnan(loss).any() else "infinite"
@@ -66,28 +70,26 @@ class NaNGuard(L.Callback):
                 f"callbacks.nan_guard.max_loss={self.max_loss:g})",
             )
 
-    def on_before_optimizer_step(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Any
-    ) -> None:
+    def on_before_optimizer_step(self, trainer: Any, task: Any, optimizer: Any) -> None:
         if not self.check_gradients:
             return
-        if self._module is not pl_module:  # walking the module tree every step cost more
-            self._module, self._parameters = pl_module, list(pl_module.parameters())
+        if self._module is not task:  # walking the module tree every step cost more
+            self._module, self._parameters = task, list(task.parameters())
         grads = [p.grad for p in self._parameters if p.grad is not None]
         # one host sync a step: the 2-norm over all gradients, which NaN and inf propagate to
         # (on CPU 5x cheaper than the max-norm). It also overflows on huge finite values, so
         # only a non-finite norm has every gradient checked, and a finite gradient never stops
         if not grads or torch.isfinite(get_total_norm(grads)):
             return
-        for name, parameter in pl_module.named_parameters():
+        for name, parameter in task.named_parameters():
             grad = parameter.grad
             if grad is not None and not torch.isfinite(grad).all():
                 self._fail(trainer, f"the gradient of '{name}' is not finite")
 
-    def _fail(self, trainer: L.Trainer, what: str) -> None:
+    def _fail(self, trainer: Any, what: str) -> None:
         lr = _learning_rate(trainer)
         lr_text = f" (now {lr:g})" if lr is not None else ""
-        clip = trainer.gradient_clip_val
+        clip = getattr(trainer, "gradient_clip_val", None)
         clip_text = (
             f"lower trainer.gradient_clip_val (now {clip:g})"
             if clip
@@ -97,7 +99,6 @@ class NaNGuard(L.Callback):
         kept = f"; the last good checkpoint is {last}" if last else ""
         raise NonFiniteLossError(
             f"{what} at step {trainer.global_step} (epoch {trainer.current_epoch}, batch "
-            f"{trainer.fit_loop.epoch_loop.batch_progress.current.ready - 1}): the learning "
-            f"rate may be too high{lr_text} or the gradients exploded; lower the learning rate "
-            f"(task.optimizer.lr) or {clip_text}{kept}"
+            f"{self._batch_idx}): the learning rate may be too high{lr_text} or the gradients "
+            f"exploded; lower the learning rate (task.optimizer.lr) or {clip_text}{kept}"
         )

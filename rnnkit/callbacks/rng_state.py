@@ -1,6 +1,6 @@
 """``RNGState``: checkpoint the random number generators so a resumed run continues exactly.
 
-Lightning restores weights, optimizer and loop counters from a checkpoint but not the random
+A driver restores weights, optimizer and loop counters from a checkpoint but not the random
 generators, so after a resume the training data are shuffled (and dropout drawn) differently
 from an uninterrupted run. This callback stores the python, numpy and torch (CPU and CUDA)
 generator states in every checkpoint and puts them back when training restarts, right before
@@ -14,9 +14,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
+
+from rnnkit.engine import Callback
 
 
 def capture() -> dict[str, Any]:
@@ -50,7 +51,7 @@ def restore(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class RNGState(L.Callback):
+class RNGState(Callback):
     """Save the generator states in checkpoints; restore them when training resumes."""
 
     def __init__(self) -> None:
@@ -61,18 +62,18 @@ class RNGState(L.Callback):
         return capture()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Applied in on_train_start: Lightning restores callbacks before the sanity check and
-        # data set-up, which draw from the same generators.
+        # Applied in on_train_start: callbacks are restored before the sanity check and data
+        # set-up, which draw from the same generators.
         self._pending = state_dict
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def on_train_start(self, trainer: Any, task: Any) -> None:
         if self._pending is None:
             return
         restore(self._pending)
         self._pending = None
-        # The fit loop already created the train iterator (drawing from the generators we just
-        # reset). In the uninterrupted run that iterator is created after the checkpoint, so
-        # create it again: the draws then happen in the same order as there.
+        # Lightning's fit loop already created the train iterator (drawing from the generators
+        # we just reset). In the uninterrupted run that iterator is created after the
+        # checkpoint, so create it again: the draws then happen in the same order as there.
         fetcher = getattr(trainer.fit_loop, "_data_fetcher", None)
         if fetcher is not None and getattr(fetcher, "_combined_loader", None) is not None:
             iter(fetcher)

@@ -1,23 +1,22 @@
-"""``RunGuard``: what every rnnkit training adds to Lightning's loop (``train()`` adds it).
+"""``RunGuard``: what every rnnkit training adds to the driver's loop (``train()`` adds it).
 
-- **SIGTERM** (a scheduler's "stop now"): Lightning stops at the next batch boundary with a
-  ``SIGTERMException``; this callback then saves ``<checkpoint dir>/interrupted.ckpt`` (the
-  weights and loop state of that moment). ``train()`` marks the run ``interrupted`` and the
+- **SIGTERM** (a scheduler's "stop now"): the driver stops at the next batch boundary and hands
+  the callbacks :class:`~rnnkit.engine.callback.Terminated` (Lightning's ``SIGTERMException``,
+  translated by the adapter); this callback then saves ``<checkpoint dir>/interrupted.ckpt``
+  (the weights and loop state of that moment). ``train()`` marks the run ``interrupted`` and the
   script exits with 143. ``ckpt_path=last`` resumes from ``last.ckpt`` (the last epoch end: the
   resumed run ends exactly as an uninterrupted one); ``ckpt_path=<dir>/interrupted.ckpt``
   continues from the moment of the signal instead (mid-epoch, so not bit-identical).
-- **Orphaned checkpoints**: a kill between ``ModelCheckpoint`` writing a new best file and
+- **Orphaned checkpoints**: a kill between a checkpoint callback writing a new best file and
   deleting the old one leaves two; on resume the one the checkpoint does not track is removed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.utilities.exceptions import SIGTERMException
-
+from rnnkit.engine import Callback, Terminated
 from rnnkit.utils.logging import get_logger
 
 __all__ = ["RunGuard", "INTERRUPTED"]
@@ -26,7 +25,7 @@ INTERRUPTED = "interrupted.ckpt"
 log = get_logger(__name__)
 
 
-class RunGuard(L.Callback):
+class RunGuard(Callback):
     """Save a checkpoint on SIGTERM; remove untracked "best" checkpoints when resuming.
 
     Args:
@@ -37,21 +36,33 @@ class RunGuard(L.Callback):
         super().__init__()
         self.dirpath = Path(dirpath)
         self.saved: Path | None = None
+        self._fitting = False  # a SIGTERM outside fit (testing) has no training to keep
+        self._resumed = False  # fit restored a checkpoint (this callback's state with it)
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
-        if isinstance(exception, SIGTERMException) and trainer.state.fn == "fit":
+    def on_fit_start(self, trainer: Any, task: Any) -> None:
+        self._fitting = True
+
+    def on_fit_end(self, trainer: Any, task: Any) -> None:
+        self._fitting = False
+
+    def on_load_checkpoint(self, trainer: Any, task: Any, checkpoint: dict[str, Any]) -> None:
+        self._resumed = True
+
+    def on_exception(self, trainer: Any, task: Any, exception: BaseException) -> None:
+        if isinstance(exception, Terminated) and self._fitting:
             self.saved = self.dirpath / INTERRUPTED
             trainer.save_checkpoint(self.saved)
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.ckpt_path is None:
+    def on_train_start(self, trainer: Any, task: Any) -> None:
+        if not self._resumed:
             return
-        for callback in trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+        for callback in trainer.callbacks:
+            # a checkpoint callback (Lightning's or rnnkit's): it tracks the files it wrote
+            if hasattr(callback, "best_k_models") and getattr(callback, "dirpath", None):
                 _remove_orphans(callback)
 
 
-def _remove_orphans(callback: ModelCheckpoint) -> None:
+def _remove_orphans(callback: Any) -> None:
     """Files of ``callback``'s name pattern that it no longer tracks (left by a kill)."""
     prefix = (callback.filename or "").split("{", 1)[0]
     if not prefix:

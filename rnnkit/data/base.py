@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -20,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from rnnkit.data.collate import BucketBatchSampler, PadCollate
 from rnnkit.data.readers import RawExample
 from rnnkit.data.vocab import LabelMap, Vocabulary
+from rnnkit.engine import DataModule
 from rnnkit.errors import (
     ConfigError,
     EmptyDataError,
@@ -42,7 +42,7 @@ class EncodedDataset(Dataset):
         return self.pairs[i]
 
 
-class SequenceDataModule(L.LightningDataModule):
+class SequenceDataModule(DataModule):
     """Base DataModule for ``(x, lengths, y)`` batches.
 
     Args:

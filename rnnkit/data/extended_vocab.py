@@ -36,7 +36,7 @@ class ExtendedIds(NamedTuple):
 
 class CopyBatch(NamedTuple):
     """A batch of :class:`ExtendedIds`: source (B, S) and target (B, T) padded with ``<pad>``,
-    oov (B lists of tokens). Lightning moves the tensors to the device and leaves the lists."""
+    oov (B lists of tokens). The driver moves the tensors to the device and leaves the lists."""
 
     source: Tensor
     target: Tensor

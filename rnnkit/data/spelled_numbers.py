@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from rnnkit.data.text_corpus import check_fractions, unigram_perplexity
 from rnnkit.data.vocab import VocabStateMixin, Vocabulary
+from rnnkit.engine import DataModule
 
 ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -51,7 +51,7 @@ def digit_code(n: int, num_digits: int) -> Tensor:
     return torch.nn.functional.one_hot(digits, 10).flatten().float()
 
 
-class SpelledNumbersDataModule(VocabStateMixin, LightningDataModule):
+class SpelledNumbersDataModule(VocabStateMixin, DataModule):
     """Batches ``(x, lengths, y, cond)``: ``x = <bos> + chars``, ``y = chars + <eos>`` (B, T),
     and ``cond (B, 10 * digits)`` the digit code of the number.
 

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from rnnkit.data.readers import read_text
 from rnnkit.data.vocab import SPECIALS, VocabStateMixin, Vocabulary
+from rnnkit.engine import DataModule
 from rnnkit.errors import DataFileNotFoundError, EmptyDataError
 
 PYDOC_TOPICS = "stdlib:pydoc_topics"
@@ -96,7 +96,7 @@ def make_chunks(ids: Sequence[int], seq_len: int, pad_index: int) -> TensorDatas
     return TensorDataset(x, lengths, y)
 
 
-class TextCorpusDataModule(VocabStateMixin, LightningDataModule):
+class TextCorpusDataModule(VocabStateMixin, DataModule):
     """Next-token batches ``(x (B, L), lengths (B,), y (B, L))`` from one plain-text corpus.
 
     The token stream is split in order (the first ``1 - val - test`` for training, then

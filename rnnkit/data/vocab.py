@@ -79,9 +79,9 @@ class Vocabulary:
 class VocabStateMixin:
     """``state_dict``/``load_state_dict`` of a DataModule whose fitted state is ``self.vocab``.
 
-    The vocabulary travels as plain data. Lightning restores it after ``setup()``, so when
-    datasets already exist they are built again (``self._encode()``) with the restored one.
-    List it before ``LightningDataModule`` among the bases.
+    The vocabulary travels as plain data. A driver may restore it after ``setup()`` (Lightning
+    does), so when datasets already exist they are built again (``self._encode()``) with the
+    restored one. List it before :class:`rnnkit.engine.DataModule` among the bases.
     """
 
     vocab: Vocabulary | None

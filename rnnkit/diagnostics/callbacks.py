@@ -1,11 +1,12 @@
-r"""Lightning callbacks that show what training does inside: gradient flow, gates, gradient norm.
+r"""Callbacks that show what training does inside: gradient flow, gates, gradient norm.
 
 - :class:`GradientFlow`: every ``every_n_steps`` training steps, :math:`\lVert dL/dh_t \rVert`
   for t = 1..T in every recurrent layer (see :mod:`rnnkit.diagnostics.probe`), optionally the
   mean LSTM/GRU gate activations; logs summaries, and at the end of training writes a heatmap
   (time step x training step), a line plot and the raw numbers into the run directory.
-- :class:`GradNorm`: logs ``train/grad_norm``, the norm of all gradients just before the
-  optimizer step (before Lightning clips them with ``trainer.gradient_clip_val``).
+- :class:`GradNorm`: logs ``train/grad_norm``, the epoch mean of the norm of all gradients just
+  before each optimizer step (before the driver clips them with ``trainer.gradient_clip_val``),
+  and ``train/grad_norm_max``, the largest of them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import json
 import re
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import grad_norm
 
 from rnnkit.diagnostics.probe import HiddenGradProbe
+from rnnkit.engine import Callback
 from rnnkit.plots import plot_gate_stats, plot_gradient_flow
 from rnnkit.utils.logging import get_logger
 
@@ -32,7 +32,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-class GradientFlow(L.Callback):
+class GradientFlow(Callback):
     r"""Measure how the gradient flows back through time, and draw it.
 
     Every ``every_n_steps`` optimizer steps (and at step 0), the training step runs with a
@@ -89,23 +89,23 @@ class GradientFlow(L.Callback):
 
     # measuring ------------------------------------------------------------------------------
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+    def on_train_batch_start(self, trainer, task, batch, batch_idx) -> None:
         step = trainer.global_step
         # with gradient accumulation several batches share a global step: measure the first
         if step % self.every_n_steps or (self.steps and self.steps[-1] == step):
             return
-        probe = HiddenGradProbe(pl_module, gates=self.gates)
+        probe = HiddenGradProbe(task, gates=self.gates)
         if not probe.layers:
             if not self._warned:
                 log.warning(
                     "GradientFlow: %s has no rnnkit Recurrent layer; nothing to measure",
-                    type(pl_module).__name__,
+                    type(task).__name__,
                 )
                 self._warned = True
             return
         self._probe = probe.__enter__()
 
-    def on_after_backward(self, trainer, pl_module) -> None:
+    def on_after_backward(self, trainer, task) -> None:
         if self._probe is None:
             return
         probe, self._probe = self._probe, None
@@ -132,7 +132,7 @@ class GradientFlow(L.Callback):
             for logger in trainer.loggers:
                 logger.log_metrics(metrics, step=step)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(self, trainer, task, outputs, batch, batch_idx) -> None:
         if self._probe is not None:  # the step ended without a backward (skipped batch)
             self._probe.remove()
             self._probe = None
@@ -163,13 +163,13 @@ class GradientFlow(L.Callback):
             out[name] = entry
         return out
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.save(trainer, pl_module)  # after every epoch, so an interrupted run keeps its plots
+    def on_train_epoch_end(self, trainer, task) -> None:
+        self.save(trainer, task)  # after every epoch, so an interrupted run keeps its plots
 
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.save(trainer, pl_module)
+    def on_train_end(self, trainer, task) -> None:
+        self.save(trainer, task)
 
-    def save(self, trainer, pl_module) -> None:
+    def save(self, trainer, task) -> None:
         """Write the numbers and (with ``plot``) the pictures of every measurement so far."""
         if not self.steps or not trainer.is_global_zero:
             return
@@ -182,7 +182,7 @@ class GradientFlow(L.Callback):
             return
         for name, matrix in arrays.items():
             title = (
-                f"{type(pl_module.model).__name__ if hasattr(pl_module, 'model') else ''} "
+                f"{type(task.model).__name__ if hasattr(task, 'model') else ''} "
                 f"{name}: batch mean of ||dL/dh_t||".strip()
             )
             plot_gradient_flow(
@@ -208,15 +208,17 @@ class GradientFlow(L.Callback):
         log.info("GradientFlow: wrote %s", root)
 
 
-class GradNorm(L.Callback):
-    """Log ``train/grad_norm``: the norm of all parameter gradients before the optimizer step.
+class GradNorm(Callback):
+    r"""Log ``train/grad_norm``: the norm of all parameter gradients before the optimizer step.
 
-    Lightning calls ``on_before_optimizer_step`` after unscaling AMP gradients and *before*
-    clipping them, so this is the norm that ``trainer.gradient_clip_val`` (algorithm ``norm``)
-    is compared against; a norm well above the clip value on many steps means clipping is
-    active. The norm is Lightning's own :func:`lightning.pytorch.utilities.grad_norm` (its total
-    over all gradients, as if concatenated into one vector); this callback only gives it the
-    name the configs and plots use.
+    The norm of every step is that of all gradients as one vector,
+    :math:`\lVert g \rVert_p = (\sum_i |g_i|^p)^{1/p}` (``p = inf``: the largest
+    :math:`|g_i|`), taken in ``on_before_optimizer_step``: after AMP unscaled the gradients
+    and *before* they are clipped, so it is the norm that ``trainer.gradient_clip_val``
+    (algorithm ``norm``) is compared against. At each training epoch's end the callback logs
+    the mean over the epoch's steps as ``train/grad_norm`` and the largest as
+    ``train/grad_norm_max``; a mean well above the clip value means clipping is active on most
+    steps. The norms stay on the device until then: no host sync per step.
 
     Args:
         norm_type: the p of the p-norm (2.0; ``inf`` for the largest absolute entry).
@@ -225,9 +227,20 @@ class GradNorm(L.Callback):
     def __init__(self, norm_type: float = 2.0) -> None:
         super().__init__()
         self.norm_type = float(norm_type)
+        self._norms: list[torch.Tensor] = []  # 0-d, one per optimizer step of the epoch
 
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        norms = grad_norm(pl_module, self.norm_type)
-        if norms:  # no parameter has a gradient (yet): nothing to log
-            total = norms[f"grad_{self.norm_type}_norm_total"]
-            pl_module.log("train/grad_norm", total, on_step=True, on_epoch=False, batch_size=1)
+    def on_train_epoch_start(self, trainer, task) -> None:
+        self._norms = []
+
+    def on_before_optimizer_step(self, trainer, task, optimizer) -> None:
+        grads = [p.grad.detach() for p in task.parameters() if p.grad is not None]
+        if grads:  # no parameter has a gradient (yet): nothing to measure
+            norms = torch.stack([torch.linalg.vector_norm(g, self.norm_type) for g in grads])
+            self._norms.append(torch.linalg.vector_norm(norms, self.norm_type))
+
+    def on_train_epoch_end(self, trainer, task) -> None:
+        if not self._norms:
+            return
+        norms = torch.stack(self._norms)
+        task.log("train/grad_norm", norms.mean())
+        task.log("train/grad_norm_max", norms.max())

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import torch
 from torch import Tensor
 
+from rnnkit.engine import Callback
 from rnnkit.plots import plot_confusion_matrix
 from rnnkit.utils.logging import get_logger
 
@@ -23,7 +23,7 @@ __all__ = ["ConfusionMatrixPlot"]
 log = get_logger(__name__)
 
 
-class ConfusionMatrixPlot(L.Callback):
+class ConfusionMatrixPlot(Callback):
     """Count (true, predicted) pairs over the test set; write ``confusion_matrix.png`` and
     ``confusion_matrix.json`` (``{"labels", "matrix"}``) into the run directory.
 
@@ -47,18 +47,18 @@ class ConfusionMatrixPlot(L.Callback):
         self._pairs: list[tuple[Tensor, Tensor]] = []
         self._skipped = False
 
-    def on_test_epoch_start(self, trainer, pl_module) -> None:
+    def on_test_epoch_start(self, trainer, task) -> None:
         self._pairs, self._skipped, self.matrix = [], False, None
 
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_test_batch_end(self, trainer, task, outputs, batch, batch_idx) -> None:
         if self._skipped:
             return
-        pair = self._predictions(pl_module, outputs, batch)
+        pair = self._predictions(task, outputs, batch)
         if pair is None:
             self._skipped = True
             log.info(
                 "ConfusionMatrixPlot: %s gives no class predictions; no confusion matrix",
-                type(pl_module).__name__,
+                type(task).__name__,
             )
             return
         pred, target = (t.detach().reshape(-1).long().cpu() for t in pair)
@@ -66,12 +66,12 @@ class ConfusionMatrixPlot(L.Callback):
         self._pairs.append((target[keep], pred[keep]))
 
     @staticmethod
-    def _predictions(pl_module, outputs, batch) -> tuple[Tensor, Tensor] | None:
+    def _predictions(task, outputs, batch) -> tuple[Tensor, Tensor] | None:
         if isinstance(outputs, dict) and "pred" in outputs and "target" in outputs:
             pred, target = outputs["pred"], outputs["target"]
-        elif hasattr(pl_module, "model_step"):
+        elif hasattr(task, "model_step"):
             with torch.no_grad():
-                result = pl_module.model_step(batch)
+                result = task.model_step(batch)
             if not (isinstance(result, tuple) and len(result) == 3):
                 return None
             _, pred, target = result
@@ -86,12 +86,12 @@ class ConfusionMatrixPlot(L.Callback):
         )
         return (pred, target) if ok else None
 
-    def on_test_epoch_end(self, trainer, pl_module) -> None:
+    def on_test_epoch_end(self, trainer, task) -> None:
         if self._skipped or not self._pairs:
             return
         target = torch.cat([t for t, _ in self._pairs])
         pred = torch.cat([p for _, p in self._pairs])
-        labels = getattr(pl_module, "label_names", None)
+        labels = getattr(task, "label_names", None)
         C = max(len(labels) if labels else 0, int(target.max()) + 1, int(pred.max()) + 1)
         labels = list(labels) if labels and len(labels) == C else [str(i) for i in range(C)]
         self.matrix = torch.bincount(target * C + pred, minlength=C * C).view(C, C)

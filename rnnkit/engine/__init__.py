@@ -10,9 +10,9 @@
   module of the package that imports Lightning.
 """
 
-from rnnkit.engine.callback import Callback
+from rnnkit.engine.callback import Callback, Terminated
 from rnnkit.engine.datamodule import DataModule
 from rnnkit.engine.module import TaskModule
 from rnnkit.engine.trainer import Trainer
 
-__all__ = ["Callback", "DataModule", "TaskModule", "Trainer"]
+__all__ = ["Callback", "DataModule", "TaskModule", "Terminated", "Trainer"]

@@ -22,6 +22,7 @@ HOOKS = (
     "on_train_start",
     "on_train_epoch_start",
     "on_train_batch_start",
+    "on_before_backward",
     "on_after_backward",
     "on_before_optimizer_step",
     "on_train_batch_end",
@@ -34,6 +35,7 @@ HOOKS = (
     "on_fit_end",
     "on_test_start",
     "on_test_epoch_start",
+    "on_test_batch_end",
     "on_test_epoch_end",
     "on_test_end",
     "on_predict_start",
@@ -45,12 +47,22 @@ HOOKS = (
 )
 
 
+class Terminated(Exception):
+    """What ``on_exception`` receives when SIGTERM stopped a ``fit`` at a step boundary.
+
+    rnnkit's driver raises it; under Lightning, whose loop raises its own ``SIGTERMException``,
+    the adapter hands the callbacks this instead, so a callback never imports Lightning.
+    """
+
+
 class Callback:
     """Base of the rnnkit callbacks: every hook is a no-op; override what you need.
 
     Signatures (as Lightning's): ``setup(trainer, task, stage)``,
     ``on_train_batch_start(trainer, task, batch, batch_idx)``,
     ``on_train_batch_end(trainer, task, outputs, batch, batch_idx)``,
+    ``on_before_backward(trainer, task, loss)``,
+    ``on_test_batch_end(trainer, task, outputs, batch, batch_idx)``,
     ``on_before_optimizer_step(trainer, task, optimizer)``,
     ``on_save_checkpoint(trainer, task, checkpoint)``, ``on_load_checkpoint(trainer, task,
     checkpoint)``, ``on_exception(trainer, task, exception)``, ``teardown(trainer, task,
@@ -76,6 +88,7 @@ class Callback:
     def on_train_batch_start(
         self, trainer: Any, task: Any, batch: Any, batch_idx: int
     ) -> None: ...
+    def on_before_backward(self, trainer: Any, task: Any, loss: Any) -> None: ...
     def on_after_backward(self, trainer: Any, task: Any) -> None: ...
     def on_before_optimizer_step(self, trainer: Any, task: Any, optimizer: Any) -> None: ...
     def on_train_batch_end(
@@ -90,6 +103,9 @@ class Callback:
     def on_fit_end(self, trainer: Any, task: Any) -> None: ...
     def on_test_start(self, trainer: Any, task: Any) -> None: ...
     def on_test_epoch_start(self, trainer: Any, task: Any) -> None: ...
+    def on_test_batch_end(
+        self, trainer: Any, task: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None: ...
     def on_test_epoch_end(self, trainer: Any, task: Any) -> None: ...
     def on_test_end(self, trainer: Any, task: Any) -> None: ...
     def on_predict_start(self, trainer: Any, task: Any) -> None: ...

@@ -6,12 +6,13 @@ A task is a ``torch.nn.Module`` with Lightning's hook names, so it runs under rn
 several GPUs). What a task may rely on:
 
 - steps: ``training_step(batch, batch_idx) -> loss``, ``validation_step``, ``test_step``,
-  ``predict_step(batch, batch_idx) -> outputs``; ``configure_optimizers()`` returns
+  ``predict_step(batch, batch_idx) -> outputs`` (``test_step`` also gets ``dataloader_idx``
+  when the data module has several test loaders); ``configure_optimizers()`` returns
   ``{"optimizer": ..., "lr_scheduler": {"scheduler", "monitor", "interval": "epoch",
   "frequency": 1}}`` (the scheduler part optional);
 - hooks (no-ops here): ``on_fit_start``, ``on_train_start``, ``on_train_epoch_start``,
   ``on_train_epoch_end``, ``on_validation_epoch_start``, ``on_validation_epoch_end``,
-  ``on_test_epoch_start``, ``on_test_epoch_end``, ``on_predict_start``,
+  ``on_test_start``, ``on_test_epoch_start``, ``on_test_epoch_end``, ``on_predict_start``,
   ``on_save_checkpoint(checkpoint)``, ``on_load_checkpoint(checkpoint)``;
 - :meth:`log` of one finished value (a float or a 0-d tensor, already reduced over processes)
   from an epoch-end hook: the driver keeps it in ``trainer.callback_metrics`` for the
@@ -102,6 +103,7 @@ class TaskModule(HyperparametersMixin, nn.Module):
     def on_train_epoch_end(self) -> None: ...
     def on_validation_epoch_start(self) -> None: ...
     def on_validation_epoch_end(self) -> None: ...
+    def on_test_start(self) -> None: ...
     def on_test_epoch_start(self) -> None: ...
     def on_test_epoch_end(self) -> None: ...
     def on_predict_start(self) -> None: ...

@@ -20,6 +20,8 @@ class LinearARX(nn.Module):
                  = \Theta\, r_t, \qquad
         r_t = [\tilde y_{t-k}\ (k \in \mathcal K); u_t; \dots; u_{t-L}; 1]
 
+    (without the intercept, ``intercept=False``: no :math:`c` and no trailing 1 in :math:`r_t`).
+
     Symbols and lags as :class:`rnnkit.cells.NARXCell` (``K`` output delays, ``L`` input delays,
     so ``L + 1`` input taps with :math:`u_t` included; values before the start are 0), and the
     output lags :math:`\mathcal K = \{1, \dots, K\} \cup S` with ``S`` the optional seasonal
@@ -39,11 +41,14 @@ class LinearARX(nn.Module):
         trainable: :math:`\Theta` is a parameter (trained by gradient descent after
             :meth:`fit`) instead of a buffer set by :meth:`fit` only.
         seasonal_lags: S, output lags read besides ``1 .. K`` (each > 0).
+        intercept: fit the constant :math:`c`.
 
     Attributes:
-        output_lags: :math:`\mathcal K`, ascending.
-        weight (O, |K|*O + (L+1)*I + 1): :math:`\Theta`, columns in the order of :math:`r_t`;
-        zeros until :meth:`fit`.
+        output_lags: :math:`\mathcal K`, ascending (also the buffer ``lags``, and ``intercept``
+            a bool buffer: a checkpoint carries the structure, which :meth:`set_structure` may
+            have changed after construction, and loading adopts it before the weights).
+        weight (O, |K|*O + (L+1)*I + 1): :math:`\Theta`, columns in the order of :math:`r_t`
+        (the last, 1, only with the intercept); zeros until :meth:`fit`.
         residual_std (O,): buffer, the root mean square of the least-squares residuals (1
         until :meth:`fit`): the size of what a nonlinear correction has left to explain.
     """
@@ -56,6 +61,7 @@ class LinearARX(nn.Module):
         output_delays: int,
         trainable: bool = False,
         seasonal_lags: Sequence[int] = (),
+        intercept: bool = True,
     ):
         super().__init__()
         check_positive(
@@ -63,21 +69,55 @@ class LinearARX(nn.Module):
         )
         if input_size < 0:
             raise ValueError(f"LinearARX: input_size must be >= 0, got {input_size}")
+        self.input_size, self.output_size = input_size, output_size
+        self.input_delays, self.output_delays = input_delays, output_delays
+        _register_weight(self, torch.zeros(output_size, 0), trainable)
+        self.register_buffer("residual_std", torch.ones(output_size))
+        self.register_buffer("lags", torch.zeros(0, dtype=torch.long))
+        self.register_buffer("intercept", torch.tensor(True))
+        self.set_structure(seasonal_lags, intercept)
+
+    def set_structure(self, seasonal_lags: Sequence[int], intercept: bool) -> None:
+        """Read the output lags ``1 .. K`` and ``seasonal_lags``, with or without the intercept;
+        the weights restart at zero (unfitted)."""
         if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in seasonal_lags):
             raise ValueError(
                 f"LinearARX: seasonal_lags must be positive integers, got {list(seasonal_lags)}"
             )
-        self.input_size, self.output_size = input_size, output_size
-        self.input_delays, self.output_delays = input_delays, output_delays
-        self.output_lags = sorted(set(range(1, output_delays + 1)) | set(seasonal_lags))
-        width = len(self.output_lags) * output_size + (input_delays + 1) * input_size + 1
-        _register_weight(self, torch.zeros(output_size, width), trainable)
-        self.register_buffer("residual_std", torch.ones(output_size))
+        self.output_lags = sorted(set(range(1, self.output_delays + 1)) | set(seasonal_lags))
+        I, O = self.input_size, self.output_size
+        width = len(self.output_lags) * O + (self.input_delays + 1) * I + int(intercept)
+        weight = self.weight.new_zeros(O, width)
+        if isinstance(self.weight, nn.Parameter):
+            self.weight.data = weight  # the same parameter: an optimizer made before still has it
+        else:
+            self.weight = weight
+        self.residual_std.fill_(1.0)
+        self.has_intercept = bool(intercept)  # read at every step: no tensor to sync on
+        self.lags = torch.tensor(self.output_lags, device=self.lags.device)
+        self.intercept.fill_(self.has_intercept)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        # adopt the saved structure first, so the saved weight fits; a checkpoint written
+        # before the structure was saved (no such keys) keeps the one built from the config
+        lags, intercept = state_dict.get(prefix + "lags"), state_dict.get(prefix + "intercept")
+        if lags is not None and intercept is not None:
+            self.set_structure(lags.tolist(), bool(intercept))
+        super()._load_from_state_dict(state_dict, prefix, *args)
+        missing_keys = args[2]
+        for key in (prefix + "lags", prefix + "intercept"):
+            if key not in state_dict and key in missing_keys:
+                missing_keys.remove(key)
 
     @property
     def memory(self) -> int:
         """Past rows one prediction reads: ``max(L, max K)``."""
         return max(self.input_delays, self.output_lags[-1])
+
+    @property
+    def seasonal_lags(self) -> list[int]:
+        """The output lags beyond ``1 .. K``."""
+        return [k for k in self.output_lags if k > self.output_delays]
 
     def regressors(self, x: Tensor, y: Tensor, context: int) -> Tensor:
         r"""Rows :math:`r_t` for every step ``t`` in ``[context, T)``: ``(B, T - context, width)``.
@@ -92,7 +132,8 @@ class LinearARX(nn.Module):
         # ys (B, S, |K|*O): blocks of O per lag, lags ascending
         xs = xp[:, context + p - L : T + p].unfold(1, L + 1, 1).flip(-1)  # (B, S, I, L+1)
         xs = xs.transpose(-1, -2).flatten(2)  # (B, S, (L+1)*I)
-        return torch.cat([ys, xs, ys.new_ones(*ys.shape[:2], 1)], dim=-1)
+        ones = [ys.new_ones(*ys.shape[:2], 1)] if self.has_intercept else []
+        return torch.cat([ys, xs, *ones], dim=-1)
 
     @torch.no_grad()
     def fit(self, pieces: Sequence[tuple[np.ndarray, np.ndarray]], loss: str = "mse") -> LinearARX:
@@ -130,7 +171,8 @@ class LinearARX(nn.Module):
         return (
             f"{self.input_size}, {self.output_size}, input_delays={self.input_delays}, "
             f"output_delays={self.output_delays}"
-            + (f", output_lags={self.output_lags}" if self.memory > self.output_delays else "")
+            + (f", output_lags={self.output_lags}" if self.seasonal_lags else "")
+            + ("" if self.has_intercept else ", intercept=False")
         )
 
 

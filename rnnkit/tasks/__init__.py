@@ -1,4 +1,4 @@
-"""Tasks: one LightningModule per task type; each receives an already built model.
+"""Tasks: one :class:`rnnkit.engine.TaskModule` per task type; each receives a built model.
 
 They share one recipe (:class:`~rnnkit.tasks.base.Task`: optimizer, metric hooks, data state,
 prediction lines) and keep their metrics one way (:class:`~rnnkit.tasks.metrics.StageMetrics`).

@@ -1,14 +1,17 @@
 """``Task``: the recipe every task shares (optimizer, metric hooks, data state, predictions).
 
-A task is a LightningModule that receives a built model. What differs between tasks is the
-loss, the metrics (a :class:`~rnnkit.tasks.metrics.StageMetrics` in ``self.metrics``), the
-steps and how a prediction reads as text; this base holds the rest once:
+A task is an :class:`rnnkit.engine.TaskModule` (plain torch with Lightning's hook names; a
+Lightning ``Trainer`` runs it through :func:`rnnkit.engine.lightning.as_lightning_module`) that
+receives a built model. What differs between tasks is the loss, the metrics (a
+:class:`~rnnkit.tasks.metrics.StageMetrics` in ``self.metrics``), the steps and how a
+prediction reads as text; this base holds the rest once:
 
 - ``configure_optimizers``: the partial ``optimizer`` over the trainable parameters, plus the
   partial ``scheduler`` stepped once per epoch on ``val/loss`` (``train/loss`` without a
   validation split) when one is given;
-- the metric hooks: the sanity-check batches never count as the best epoch, and the epoch
-  ends of validation and test log best values, baselines and constants;
+- the metric hooks: the end of every training, validation and test epoch logs that stage's
+  metrics (:meth:`~rnnkit.tasks.metrics.StageMetrics.log_epoch`: epoch values, best value,
+  baselines, constants), and the sanity-check batches never count as the best epoch;
 - the monitored metric: ``monitor`` and ``monitor_mode`` name the metric that selects the best
   checkpoint and stops early (``configs/callbacks`` read ``${task.monitor}`` and
   ``${task.monitor_mode}``); every task config sets its own default (``val/acc`` for
@@ -25,15 +28,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import lightning as L
-
+from rnnkit.engine import TaskModule
 from rnnkit.errors import ConfigError
 from rnnkit.tasks.metrics import StageMetrics
 
 MONITOR_MODES = ("min", "max")
 
 
-class Task(L.LightningModule):
+class Task(TaskModule):
     """Base of the rnnkit tasks; subclasses set ``self.model``, ``self.metrics``, the steps.
 
     Subclasses take ``monitor`` and ``monitor_mode`` and pass them to ``super().__init__``,
@@ -102,11 +104,14 @@ class Task(L.LightningModule):
     def on_train_start(self) -> None:
         self.metrics.on_train_start()
 
+    def on_train_epoch_end(self) -> None:
+        self.metrics.log_epoch(self, "train")
+
     def on_validation_epoch_end(self) -> None:
-        self.metrics.on_epoch_end(self, "val")
+        self.metrics.log_epoch(self, "val")
 
     def on_test_epoch_end(self) -> None:
-        self.metrics.on_epoch_end(self, "test")
+        self.metrics.log_epoch(self, "test")
 
     def format_predictions(self, predictions: Sequence[Any], datamodule: Any) -> list[str]:
         """The text lines of ``predictions`` (what ``predict_step`` returned, flattened)."""

@@ -7,11 +7,10 @@ from typing import Any
 
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError
 
+from rnnkit.metrics import Accuracy, MacroF1, Mean, MeanAbsoluteError, MeanSquaredError
 from rnnkit.tasks.base import Task
-from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage, scored_stages
+from rnnkit.tasks.metrics import StageMetrics, merge, per_stage, scored_stages
 
 
 class ClassificationTask(Task):
@@ -71,17 +70,10 @@ class ClassificationTask(Task):
             best = ("mse", "min")
         else:
             self.loss_fn = loss if loss is not None else nn.CrossEntropyLoss()
-            scores = {
-                "acc": lambda: MulticlassAccuracy(
-                    num_classes, average="micro", validate_args=False
-                ),
-                "f1": lambda: MulticlassF1Score(num_classes, average="macro", validate_args=False),
-            }
+            scores = {"acc": Accuracy, "f1": lambda: MacroF1(num_classes)}
             best = ("acc", "max")
         self.metrics = StageMetrics(
-            merge(
-                per_stage({"loss": mean_metric}), per_stage(scores, scored_stages(train_metrics))
-            ),
+            merge(per_stage({"loss": Mean}), per_stage(scores, scored_stages(train_metrics))),
             best=best,
             prog_bar=scores,
         )
@@ -102,10 +94,9 @@ class ClassificationTask(Task):
 
     def _shared_step(self, batch, stage: str) -> Tensor:
         loss, pred, y = self.model_step(batch)
-        B = y.shape[0]
         for name in self.metrics.names(stage):
             args = (loss.detach(),) if name == "loss" else (pred.detach(), y)
-            self.metrics.update(self, stage, name, *args, batch_size=B)
+            self.metrics.update(stage, name, *args)
         return loss
 
     def training_step(self, batch, batch_idx: int) -> Tensor:

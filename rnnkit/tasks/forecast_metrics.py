@@ -22,13 +22,10 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+
+from rnnkit.metrics import Metric
 
 NAMES = ("mae", "mse", "rmse", "mape", "smape", "mase", "mase_pooled")
-
-
-def _cat(values) -> Tensor:
-    return torch.cat(values) if isinstance(values, list) else values
 
 
 class SeriesErrors(Metric):
@@ -38,15 +35,15 @@ class SeriesErrors(Metric):
         pooled_scale: per target, the pooled MASE denominator.
     """
 
-    full_state_update = False
-
     def __init__(self, pooled_scale: Sequence[float]) -> None:
         super().__init__()
         self.register_buffer("pooled_scale", torch.tensor(list(pooled_scale)), persistent=False)
-        for name in ("series", "truth", "pred", "den"):
-            self.add_state(name, default=[], dist_reduce_fx="cat")
+        O = len(self.pooled_scale)
+        self.add_state("series", torch.empty(0, dtype=torch.long), reduce="cat")
+        for name in ("truth", "pred", "den"):
+            self.add_state(name, torch.empty(0, O), reduce="cat")
 
-    def update(self, pred: Tensor, truth: Tensor, series: Tensor, den: Tensor) -> None:
+    def _update(self, pred: Tensor, truth: Tensor, series: Tensor, den: Tensor) -> None:
         """Windows: ``pred``, ``truth (B, S, O)`` in data units, ``series (B,)``, ``den (B, O)``;
         or points: ``pred``, ``truth``, ``den (N, O)`` and ``series (N,)``."""
         if truth.dim() == 3:
@@ -60,9 +57,9 @@ class SeriesErrors(Metric):
         self.den.append(den.to(truth.dtype))
 
     def _points(self):
-        return tuple(_cat(getattr(self, name)) for name in ("series", "truth", "pred", "den"))
+        return tuple(self.rows(name) for name in ("series", "truth", "pred", "den"))
 
-    def compute(self) -> dict[str, Tensor]:
+    def _compute(self) -> dict[str, Tensor]:
         series, truth, pred, den = self._points()
         error = (pred - truth).abs()
         out = {

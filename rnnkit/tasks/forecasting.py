@@ -38,6 +38,9 @@ Args:
         target names, the pooled MASE denominators, the target transforms to undo).
     arx_input_delays, arx_output_delays: lags of the linear ARX baseline; ``None``: no ARX.
     arx_seasonal_lags: output lags of that ARX besides ``1 .. arx_output_delays``.
+    select_linear: ``origin_backtest``: before training, choose the structure of the model's
+        linear skip (seasonal lags, intercept) by an origin backtest inside the training part
+        (:mod:`rnnkit.tasks.linear_selection`); ``None``: as configured.
     loss: ``mse`` or ``mae``, the training loss (and ``val/loss``).
     baselines: score the classical baselines beside the model.
     plot: write the PNG plots at test time.
@@ -59,12 +62,14 @@ from torch.optim import Optimizer
 
 from rnnkit.data.series.transforms import TargetPipeline
 from rnnkit.errors import ConfigError
+from rnnkit.metrics import Mean
 from rnnkit.models.arx import LinearARX
 from rnnkit.plots import plot_forecast
+from rnnkit.tasks import linear_selection
 from rnnkit.tasks.base import Task
 from rnnkit.tasks.forecast_baselines import baseline_forecasts
 from rnnkit.tasks.forecast_metrics import SeriesErrors
-from rnnkit.tasks.metrics import StageMetrics, mean_metric
+from rnnkit.tasks.metrics import StageMetrics
 from rnnkit.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -99,6 +104,7 @@ class ForecastingTask(Task):
         arx_input_delays: int | None = None,
         arx_output_delays: int | None = None,
         arx_seasonal_lags: Sequence[int] = (),
+        select_linear: str | None = None,
         loss: str = "mse",
         baselines: bool = True,
         plot: bool = True,
@@ -121,6 +127,15 @@ class ForecastingTask(Task):
         if loss not in LOSSES:
             raise ConfigError(f"task.loss: expected one of {list(LOSSES)}, got {loss!r}")
         self.loss_name, self.loss_fn = loss, LOSSES[loss]()
+        if select_linear not in linear_selection.SELECTIONS:
+            raise ConfigError(
+                f"task.select_linear: expected null or origin_backtest, got {select_linear!r}"
+            )
+        if select_linear and not isinstance(getattr(model, "linear", None), LinearARX):
+            raise ConfigError(
+                "task.select_linear: it chooses the linear skip of model=forecast_narx "
+                "(model.linear_skip=true); this model has none"
+            )
         self.arx: LinearARX | None = None
         if arx_input_delays is not None and arx_output_delays is not None:
             self.arx = LinearARX(
@@ -136,9 +151,7 @@ class ForecastingTask(Task):
                     f"{self.arx.memory} past rows (lags {self.arx.output_lags}), but data.window "
                     f"is {window}; raise data.window"
                 )
-        self.metrics = StageMetrics(
-            {"train": {"loss": mean_metric()}, "val": {"loss": mean_metric()}}
-        )
+        self.metrics = StageMetrics({"train": {"loss": Mean()}, "val": {"loss": Mean()}})
         self.errors = nn.ModuleDict()  # "<split>__<prefix>" -> SeriesErrors, made as needed
         self._val_baselines: dict[str, float] | None = None
 
@@ -181,9 +194,16 @@ class ForecastingTask(Task):
     # -- training and validation -----------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        """A model with a linear skip (``fit_linear``) starts from its fit for the loss."""
-        if hasattr(self.model, "fit_linear"):
-            self.model.fit_linear(self.trainer.datamodule.split_arrays("train"), self.loss_name)
+        """A model with a linear skip (``fit_linear``) starts from its fit for the loss, of the
+        structure ``select_linear`` chose (once: a resumed model keeps its own)."""
+        if not hasattr(self.model, "fit_linear"):
+            return
+        datamodule = self.trainer.datamodule
+        if self.hparams.select_linear and not self.model.linear_fitted:
+            linear_selection.select_linear(
+                self.model.linear, datamodule, self.to_data_units, self.loss_name
+            )
+        self.model.fit_linear(datamodule.split_arrays("train"), self.loss_name)
 
     def model_step(self, batch) -> tuple[Tensor, Tensor, Tensor]:
         """Training: the model's own prediction mode (open or closed loop) and its loss."""
@@ -193,7 +213,7 @@ class ForecastingTask(Task):
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
         loss, _, y = self.model_step(batch)
-        self.metrics.update(self, "train", "loss", loss.detach(), batch_size=y.shape[0])
+        self.metrics.update("train", "loss", loss.detach())
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -203,15 +223,14 @@ class ForecastingTask(Task):
     def validation_step(self, batch, batch_idx: int) -> None:
         W = self.hparams.window
         z = self.model.forecast(batch.x, batch.y[:, :W])  # (B, H, O)
-        B = z.shape[0]
-        self.metrics.update(self, "val", "loss", self.loss_fn(z, batch.y[:, W:]), batch_size=B)
+        self.metrics.update("val", "loss", self.loss_fn(z, batch.y[:, W:]))
         pred = self.to_data_units(z, batch, one_step=False)
         self._score("val", "", pred, batch.raw[:, W:], batch.series)
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
         errors = self._errors("val", "")
-        if not errors.series:
+        if not errors.update_count:
             return
         for name, value in errors.compute().items():
             self.log(f"val/{name}", value, prog_bar=name == "mase")
@@ -268,7 +287,7 @@ class ForecastingTask(Task):
         rows = []
         for key, errors in self.errors.items():
             split, _, prefix = key.partition("__")
-            if split == "val" or not errors.series:
+            if split == "val" or not errors.update_count:
                 continue
             for name, value in errors.compute().items():
                 scores[f"{split}/{prefix}{name}"] = float(value)

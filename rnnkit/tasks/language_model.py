@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics.text import Perplexity
 
 from rnnkit.data.vocab import Vocabulary
+from rnnkit.metrics import Mean, Perplexity
 from rnnkit.tasks.base import Task
-from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage
+from rnnkit.tasks.metrics import StageMetrics, merge, per_stage
 
 
 class LanguageModelTask(Task):
@@ -24,7 +24,7 @@ class LanguageModelTask(Task):
         \log p(y_{bt} \mid x_{b, \le t}), \qquad \text{ppl} = \exp(\mathcal{L})
 
     Padding never counts: masked targets are skipped by the loss and by the perplexity
-    (``torchmetrics.text.Perplexity`` with ``ignore_index``), which averages over every token of
+    (:class:`rnnkit.metrics.Perplexity` with ``ignore_index``), which averages over every token of
     the epoch, not over batches. ``{stage}/loss`` is the same token mean, so the training
     perplexity is ``exp(train/loss)`` and is not scored again (a softmax over the vocabulary of
     every training batch); ``val/ppl`` and ``test/ppl`` are.
@@ -81,9 +81,9 @@ class LanguageModelTask(Task):
         self.vocab = Vocabulary.from_state_dict(list(vocab)) if vocab is not None else None
         scored = {"ppl": lambda: Perplexity(ignore_index=pad_index)}
         if exact_match:
-            scored["exact_match"] = mean_metric
+            scored["exact_match"] = Mean
         self.metrics = StageMetrics(
-            merge(per_stage({"loss": mean_metric}), per_stage(scored, ("val", "test"))),
+            merge(per_stage({"loss": Mean}), per_stage(scored, ("val", "test"))),
             best=("ppl", "min"),
             prog_bar=["ppl"],
             constants={
@@ -109,10 +109,9 @@ class LanguageModelTask(Task):
     def _step(self, stage: str, batch: Sequence[Tensor]) -> Tensor:
         loss, logits, y = self.model_step(batch)
         tokens = (y != self.hparams.pad_index).sum()  # the loss is a mean over these
-        B = y.shape[0]
-        self.metrics.update(self, stage, "loss", loss.detach(), weight=tokens, batch_size=B)
+        self.metrics.update(stage, "loss", loss.detach(), weight=tokens)
         if self.metrics.wants(stage, "ppl"):
-            self.metrics.update(self, stage, "ppl", logits, y, batch_size=B)
+            self.metrics.update(stage, "ppl", logits, y)
         if self.metrics.wants(stage, "exact_match"):
             self._exact_match(stage, batch)
         return loss
@@ -168,7 +167,7 @@ class LanguageModelTask(Task):
             self.decode(g) == self.decode(t) for g, t in zip(new.tolist(), y.tolist(), strict=True)
         ]
         hits = torch.tensor(hits, dtype=torch.float, device=y.device)
-        self.metrics.update(self, stage, "exact_match", hits, batch_size=y.shape[0])
+        self.metrics.update(stage, "exact_match", hits)
 
     def format_predictions(self, predictions: Sequence[str], datamodule) -> list[str]:
         """The generated texts (each prompt and its continuation), one per line."""

@@ -1,18 +1,18 @@
 """``StageMetrics``: the one way a task keeps its metrics, per stage, logged once per epoch.
 
-A task declares its torchmetrics objects once, by stage (``train``, ``val``, ``test``) and name;
-each step calls :meth:`StageMetrics.update`, which updates the object. The first update since
-the object was last reset also hands it to Lightning's ``self.log`` (``on_epoch=True``), which
-keeps the reference, computes the value logged as ``{stage}/{name}`` (reduced across
-processes) from every update of the epoch, and resets the object when the epoch (or the
-validation run) ends; the next update is a first one again. Only the first: a ``self.log``
-call walks Lightning's result collection (device moves, metadata checks) and cost more than
-the whole forward pass of a small model when it ran on every step (``scripts/bench_tasks.py``).
+A task declares its metric objects (:mod:`rnnkit.metrics`) once, by stage (``train``, ``val``,
+``test``) and name; each step calls :meth:`StageMetrics.update`, which only updates the object
+(its states, on the device). At the end of the stage's epoch the task calls
+:meth:`StageMetrics.log_epoch`: every metric updated in the epoch computes its value (reduced
+across processes by the metric itself), is logged as ``{stage}/{name}`` with that finished
+0-d tensor, and is reset for the next epoch (or validation run). That is what makes logging
+cheap: a ``self.log`` call (Lightning walks its result collection: device moves, metadata
+checks) cost more than the whole forward pass of a small model when it ran on every step
+(``scripts/bench_tasks.py``); here it runs once per metric and epoch.
 
-Nothing here reads a value back to the host during a step: updates stay on the device, and
-tasks build their metrics without the per-update argument checks (``validate_args=False``,
-``nan_strategy="disable"``), each of which would cost a host sync (the loss computed before
-every update already rejects bad targets).
+Nothing here reads a value back to the host during a step: updates stay on the device, and the
+metrics make no per-update argument checks that would need a host sync (the loss computed
+before every update already rejects bad targets).
 
 Three kinds of epoch values besides the updated ones:
 
@@ -31,16 +31,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-import lightning as L
 from torch import Tensor, nn
-from torchmetrics import MaxMetric, MeanMetric, Metric, MinMetric
+
+from rnnkit.metrics import Max, Metric, Min
 
 STAGES = ("train", "val", "test")
-
-
-def mean_metric() -> MeanMetric:
-    """A (weighted) running mean without the NaN check that syncs on every update."""
-    return MeanMetric(nan_strategy="disable")
 
 
 def scored_stages(train_metrics: bool) -> tuple[str, ...]:
@@ -106,7 +101,7 @@ class StageMetrics(nn.Module):
             if mode not in ("max", "min") or f"val/{name}" not in self:
                 raise ValueError(f"StageMetrics: best must name a val metric and max|min: {best}")
             self.best_name = name
-            self.best = MaxMetric() if mode == "max" else MinMetric()
+            self.best = Max() if mode == "max" else Min()
             self.best.persistent(True)  # in every checkpoint: a resumed run keeps its best
 
     def __contains__(self, key: str) -> bool:
@@ -129,51 +124,46 @@ class StageMetrics(nn.Module):
         key = f"{stage}/{name}"
         return key in self and key not in self._known
 
-    def update(
-        self, module: L.LightningModule, stage: str, name: str, *args: Any, batch_size: int, **kw
-    ) -> None:
-        """Update ``{stage}/{name}`` with ``args``/``kw``; log it on its epoch's first update.
-
-        ``batch_size`` spares Lightning guessing it from the batch (a metric object reduces
-        itself over its updates).
-        """
+    def update(self, stage: str, name: str, *args: Any, **kw: Any) -> None:
+        """Update ``{stage}/{name}`` with ``args``/``kw`` (nothing else: see :meth:`log_epoch`)."""
         key = f"{stage}/{name}"
-        if key in self._known:
-            return
-        metric = self[key]
-        first = metric.update_count == 0  # new epoch: Lightning reset what it was handed
-        metric.update(*args, **kw)
-        if not first:
-            return
-        module.log(
-            key,
-            metric,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=name in self.prog_bar and (name == "loss" or stage != "train"),
-            batch_size=batch_size,
-            add_dataloader_idx=False,
-        )
+        if key not in self._known:
+            self[key].update(*args, **kw)
 
     def on_train_start(self) -> None:
-        """Forget the sanity-check batches (the best value never saw them)."""
+        """Forget any validation batch seen before training (the sanity check's epoch end
+        already reset them, but a sanity check never counts, however it ended)."""
         for name in self.names("val"):
             self[f"val/{name}"].reset()
 
-    def on_epoch_end(self, module: L.LightningModule, stage: str) -> None:
-        """Log the best value (``val``), known baselines and constants of ``stage``'s epoch."""
+    def log_epoch(self, module: Any, stage: str) -> None:
+        """Log the epoch values of ``stage`` with ``module.log`` and reset its metrics.
+
+        Logged: every metric updated this epoch (a known baseline: its value of the first full
+        epoch), the constants of ``stage``, and for ``val`` the best value so far.
+        """
         full_epoch = module._trainer is None or not module.trainer.sanity_checking
-        for key in sorted(k for k in self.baselines if k.startswith(f"{stage}/")):
+        for name in self.names(stage):
+            key, metric = f"{stage}/{name}", self[f"{stage}/{name}"]
             if key in self._known:
-                module.log(key, self._known[key], add_dataloader_idx=False)
-            elif full_epoch and self[key].update_count:
-                self._known[key] = self[key].compute().detach().clone()
+                value = self._known[key]
+            elif metric.update_count:  # some metrics skip some batches, or a whole stage
+                value = metric.compute()
+                metric.reset()
+                if full_epoch and key in self.baselines:
+                    self._known[key] = value
+            else:
+                continue
+            show = name in self.prog_bar and (name == "loss" or stage != "train")
+            _log(module, key, value, prog_bar=show)
+            if stage == "val" and name == self.best_name and full_epoch:
+                self.best.update(value)
+                _log(module, f"val/{name}_best", self.best.compute(), prog_bar=True)
         for key, value in self.constants.items():
             if key.startswith(f"{stage}/"):
-                module.log(key, float(value), add_dataloader_idx=False)
-        if stage == "val" and self.best_name is not None:
-            metric = self[f"val/{self.best_name}"]
-            if full_epoch and metric.update_count:  # some val metrics skip some batches
-                self.best(metric.compute())
-                best = self.best.compute()
-                module.log(f"val/{self.best_name}_best", best, sync_dist=True, prog_bar=True)
+                _log(module, key, float(value))
+
+
+def _log(module: Any, key: str, value: Tensor | float, prog_bar: bool = False) -> None:
+    # after a loop over several loaders Lightning would append "/dataloader_idx_<i>" to the key
+    module.log(key, value, prog_bar=prog_bar, add_dataloader_idx=False)

@@ -17,7 +17,7 @@ Metrics per stage (``{stage}/...``):
   token sequences up to ``<eos>`` (a gold token unknown to the vocabulary and absent from the
   source, which no model can produce, is a miss); ``cer`` is the token (character) error
   rate, Levenshtein edits over gold tokens summed over the set; BLEU is corpus BLEU-4
-  (Papineni et al. 2002, torchmetrics ``BLEUScore``, no smoothing) over the same tokens
+  (Papineni et al. 2002, :class:`rnnkit.metrics.BLEUScore`, no smoothing) over the same tokens
   (characters for character data).
 
 Outputs are compared and rendered in the per-example extended vocabulary of
@@ -36,14 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics.text import BLEUScore
 
 from rnnkit.data.extended_vocab import CopyBatch, token_of
 from rnnkit.errors import ConfigError
+from rnnkit.metrics import BLEUScore, Mean
 from rnnkit.models.decoding import Hypotheses, replace_unknown
 from rnnkit.models.seq2seq_transducer import EditTransducer
 from rnnkit.tasks.base import Task
-from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage
+from rnnkit.tasks.metrics import StageMetrics, merge, per_stage
 
 SPACE = "\u2581"  # stands for a space *token* when tokens are joined by spaces for BLEU
 
@@ -185,13 +185,13 @@ class Seq2SeqTask(Task):
         self.target_vocab = list(target_vocab) if target_vocab is not None else None
         self.source_vocab = list(source_vocab) if source_vocab is not None else None
         decoded = {
-            "exact_match": mean_metric,
-            "cer": mean_metric,
+            "exact_match": Mean,
+            "cer": Mean,
             "bleu": lambda: BLEUScore(n_gram=4),
         }
         self.metrics = StageMetrics(
             merge(
-                per_stage({"loss": mean_metric, "token_acc": mean_metric}),
+                per_stage({"loss": Mean, "token_acc": Mean}),
                 per_stage(decoded, ("val", "test")),  # decoding every training batch: no
             ),
             best=("exact_match", "max"),
@@ -258,9 +258,8 @@ class Seq2SeqTask(Task):
 
     def _step(self, batch: Sequence[Tensor], stage: str) -> Tensor:
         loss, correct, n = self.model_step(batch)
-        B = batch[0].shape[0]
-        self.metrics.update(self, stage, "loss", loss.detach(), weight=n, batch_size=B)
-        self.metrics.update(self, stage, "token_acc", correct / n, weight=n, batch_size=B)
+        self.metrics.update(stage, "loss", loss.detach(), weight=n)
+        self.metrics.update(stage, "token_acc", correct / n, weight=n)
         if self.metrics.wants(stage, "exact_match"):
             self._decode_metrics(batch, stage)
         return loss
@@ -273,20 +272,18 @@ class Seq2SeqTask(Task):
         gold = self._strip_all(tgt if copy is None else copy.target)
         B = src.shape[0]
         hits = exact_match(ids, gold, unknown=self.hparams.unk_index).to(self.device)
-        self.metrics.update(self, stage, "exact_match", hits, batch_size=B)
+        self.metrics.update(stage, "exact_match", hits)
         edits = sum(edit_distance(p, g) for p, g in zip(ids, gold, strict=True))
         chars = max(sum(len(g) for g in gold), 1)
         # one ratio per batch weighted by its gold length: the set's edits over its gold tokens
         cer = torch.tensor(edits / chars, device=self.device)
-        self.metrics.update(self, stage, "cer", cer, weight=chars, batch_size=B)
+        self.metrics.update(stage, "cer", cer, weight=chars)
         oov = copy.oov if copy is not None else [()] * B
         self.metrics.update(
-            self,
             stage,
             "bleu",
             [bleu_text(self._tokens(seq, o)) for seq, o in zip(ids, oov, strict=True)],
             [[bleu_text(self._tokens(seq, o))] for seq, o in zip(gold, oov, strict=True)],
-            batch_size=B,
         )
 
     def training_step(self, batch: Sequence[Tensor], batch_idx: int) -> Tensor:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+
+from rnnkit.metrics import Metric
 
 
 def _split(tag: str) -> tuple[str, str]:
@@ -89,19 +90,17 @@ class SpanF1(Metric):
     ``update(pred_tags, gold_tags)`` takes lists of tag-name sequences.
     """
 
-    full_state_update = False
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self) -> None:
+        super().__init__()
         for name in ("correct", "predicted", "gold"):
-            self.add_state(name, default=torch.tensor(0.0), dist_reduce_fx="sum")
+            self.add_state(name, torch.tensor(0.0))
 
-    def update(self, preds: Sequence[Sequence[str]], target: Sequence[Sequence[str]]) -> None:
+    def _update(self, preds: Sequence[Sequence[str]], target: Sequence[Sequence[str]]) -> None:
         correct, n_pred, n_gold = span_counts(target, preds)
         self.correct += correct
         self.predicted += n_pred
         self.gold += n_gold
 
-    def compute(self) -> Tensor:
+    def _compute(self) -> Tensor:
         _, _, f1 = prf(float(self.correct), float(self.predicted), float(self.gold))
         return torch.tensor(f1)

@@ -13,10 +13,11 @@ from torch.optim import Optimizer
 from rnnkit.data.collate import IGNORE_INDEX
 from rnnkit.data.tag_schemes import is_span_scheme, normalize_scheme
 from rnnkit.errors import ConfigError
+from rnnkit.metrics import Mean
 from rnnkit.models.crf import CRF
 from rnnkit.models.pooling import valid_mask
 from rnnkit.tasks.base import Task
-from rnnkit.tasks.metrics import StageMetrics, mean_metric, merge, per_stage, scored_stages
+from rnnkit.tasks.metrics import StageMetrics, merge, per_stage, scored_stages
 from rnnkit.tasks.spans import SpanF1, prf
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,11 @@ class TaggingTask(Task):
         self.crf = CRF(num_tags) if crf else None
         self.loss_fn = loss if loss is not None else nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
         spans = is_span_scheme(self.scheme)
-        scores = {"acc": mean_metric, "score": SpanF1 if spans else mean_metric}
+        scores = {"acc": Mean, "score": SpanF1 if spans else Mean}
         if spans:
             scores["f1"] = SpanF1
         self.metrics = StageMetrics(
-            merge(
-                per_stage({"loss": mean_metric}), per_stage(scores, scored_stages(train_metrics))
-            ),
+            merge(per_stage({"loss": Mean}), per_stage(scores, scored_stages(train_metrics))),
             best=("score", "max"),
             prog_bar=["score"],
         )
@@ -137,8 +136,7 @@ class TaggingTask(Task):
     def _shared_step(self, batch, stage: str) -> Tensor:
         loss, scores, mask = self.model_step(batch)
         y = batch[2]
-        B = y.shape[0]
-        self.metrics.update(self, stage, "loss", loss.detach(), batch_size=B)
+        self.metrics.update(stage, "loss", loss.detach())
         if self.metrics.wants(stage, "acc"):
             self._score(scores.detach(), mask, y, stage)
         return loss
@@ -146,17 +144,16 @@ class TaggingTask(Task):
     def _score(self, scores: Tensor, mask: Tensor, y: Tensor, stage: str) -> None:
         """Token accuracy, span F1 and the test's per-tag counts of one batch."""
         pred = self.best_tags(scores, mask)  # (B, T)
-        B = y.shape[0]
         hits = (pred == y)[mask].float()  # (N,) valid tokens
-        self.metrics.update(self, stage, "acc", hits, batch_size=B)
+        self.metrics.update(stage, "acc", hits)
         if stage == "test":
             self._count_tags(pred[mask], y[mask])
         if "f1" not in self.metrics.names(stage):
-            self.metrics.update(self, stage, "score", hits, batch_size=B)
+            self.metrics.update(stage, "score", hits)
             return
         gold_tags, pred_tags = self.tag_names(y, mask), self.tag_names(pred, mask)
         for name in ("f1", "score"):
-            self.metrics.update(self, stage, name, pred_tags, gold_tags, batch_size=B)
+            self.metrics.update(stage, name, pred_tags, gold_tags)
 
     def _count_tags(self, pred: Tensor, gold: Tensor) -> None:
         n = len(self.label_names)
@@ -177,8 +174,9 @@ class TaggingTask(Task):
         if self._tag_counts is None:
             return
         counts = self._tag_counts
-        if self.trainer.world_size > 1:
-            counts = self.all_gather(counts).sum(0)
+        if self.trainer.world_size > 1:  # every process counted its share of the test split
+            counts = counts.clone()
+            torch.distributed.all_reduce(counts)
         gold, predicted, correct = counts.tolist()
         self.tag_report = {}
         lines = [f"{'tag':<12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"]

@@ -1,12 +1,13 @@
-"""Checkpoints that survive a crash and load safely.
+"""Checkpoints that survive a crash and load safely, whichever driver writes them.
 
-- :class:`AtomicCheckpointIO` (a Lightning ``CheckpointIO`` plugin) writes each checkpoint to a
-  temporary file in the same folder, ``fsync``s it and renames it over the target, so a kill
-  during the write leaves the previous checkpoint loadable. It stores the run's composed config
-  and library versions under ``checkpoint["rnnkit"]`` and turns hyper-parameters into plain data
-  (no pickled partials or OmegaConf objects), so every checkpoint loads with
-  ``torch.load(weights_only=True)``. On load it refuses a checkpoint written by a different model
-  configuration, naming the first key that differs.
+- :func:`save_checkpoint_file` writes each checkpoint to a temporary file in the same folder,
+  ``fsync``s it and renames it over the target, so a kill during the write leaves the previous
+  checkpoint loadable. It stores the run's composed config and library versions under
+  ``checkpoint["rnnkit"]`` and turns hyper-parameters into plain data (no pickled partials or
+  OmegaConf objects), so every checkpoint loads with ``torch.load(weights_only=True)``. rnnkit's
+  trainer calls it, and so does Lightning's through
+  :class:`rnnkit.engine.lightning.AtomicCheckpointIO`, which on load also refuses a checkpoint
+  written by a different model configuration (:func:`check_config_matches`).
 - :func:`load_checkpoint` loads a file with ``weights_only=True`` and turns every way a file can be
   broken (missing, empty, truncated, not a checkpoint, bytes that fail the zip's CRC-32) into one
   :class:`CheckpointError`.
@@ -21,12 +22,11 @@ import os
 import pickle
 import re
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from rnnkit.errors import CheckpointError, CheckpointMismatchError
 from rnnkit.utils.atomic import atomic_write_bytes
@@ -34,7 +34,6 @@ from rnnkit.utils.plain import MISSING, first_difference, to_plain
 from rnnkit.utils.reproducibility import versions
 
 __all__ = [
-    "AtomicCheckpointIO",
     "atomic_save",
     "save_checkpoint_file",
     "load_checkpoint",
@@ -235,38 +234,3 @@ def check_state_dict_matches(
                 f"{where}checkpoint was written by a different model configuration: it has "
                 f"'{key}', which this model does not have"
             )
-
-
-# --- the Lightning plugin -----------------------------------------------------------------------
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning ``CheckpointIO``: atomic, pickle-free writes; safe, checked reads.
-
-    Args:
-        config: the run's composed config (a DictConfig or dict; read at save/load time, so the
-            values ``train()`` fills in from the data are included). Stored in every checkpoint
-            under ``checkpoint["rnnkit"]["config"]`` and compared on load.
-        compare: top-level config sections that must match when a checkpoint is loaded.
-    """
-
-    def __init__(self, config: Any = None, compare: tuple[str, ...] = ("model",)) -> None:
-        super().__init__()
-        self.config = config
-        self.compare = tuple(compare)
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
-    ) -> None:
-        save_checkpoint_file(checkpoint, path, self.config)
-
-    def load_checkpoint(
-        self,
-        path: Any,
-        map_location: Callable | Any = "cpu",
-        weights_only: bool | None = None,
-    ) -> dict[str, Any]:
-        checkpoint = load_checkpoint(
-            path, map_location=map_location, weights_only=weights_only is not False
-        )
-        if self.config is not None:
-            check_config_matches(checkpoint, self.config, self.compare, path=path)
-        return checkpoint

@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 import json
 
-import lightning as L
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from rnnkit.diagnostics import ConfusionMatrixPlot
 from rnnkit.tasks import ClassificationTask
+from tests.helpers import LightningTrainer
 
 B, T, F, C = 24, 5, 3, 3
 
@@ -35,8 +35,8 @@ def loader(regression: bool = False) -> DataLoader:
     return DataLoader(TensorDataset(x, lengths, y), batch_size=8)
 
 
-def trainer(tmp_path, callback) -> L.Trainer:
-    return L.Trainer(
+def trainer(tmp_path, callback) -> LightningTrainer:
+    return LightningTrainer(
         accelerator="cpu",
         logger=False,
         enable_progress_bar=False,

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rnnkit.cells import ElmanCell, LSTMCell
 from rnnkit.diagnostics import GradientFlow, GradNorm
+from rnnkit.engine.lightning import as_lightning_callback
 from rnnkit.models import build_stack
 from rnnkit.plots import read_metrics_csv
 
@@ -59,7 +60,7 @@ def fit(module, tmp_path, callbacks, max_steps, logger=False, **trainer_kwargs) 
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=tmp_path,
-        callbacks=callbacks,
+        callbacks=[as_lightning_callback(c) for c in callbacks],  # the hooks get the module
         **trainer_kwargs,
     )
     trainer.fit(module, data())
@@ -158,8 +159,39 @@ def test_grad_norm_logs_the_norm_before_clipping(tmp_path):
     initial.loss(next(iter(data()))).backward()
     expected = torch.cat([p.grad.flatten() for p in initial.parameters()]).norm()
     logged = trainer.callback_metrics["train/grad_norm"]
-    torch.testing.assert_close(logged, expected)
+    torch.testing.assert_close(logged, expected)  # one step: the epoch's mean is its norm
+    torch.testing.assert_close(trainer.callback_metrics["train/grad_norm_max"], expected)
     assert logged > 100 * clip
     # the optimizer saw the clipped gradient: SGD with lr=1 moved the weights by clip exactly
     after = torch.cat([p.detach().flatten() for p in module.parameters()])
     assert (after - before).norm() == pytest.approx(clip, rel=1e-3)
+
+
+def test_grad_norm_logs_the_epoch_mean_and_max_of_every_step(tmp_path):
+    torch.manual_seed(0)
+    module = ManyToOne(lr=0.5)
+    hand = copy.deepcopy(module)
+    x, y = next(iter(data()))
+    halves = DataLoader(TensorDataset(x, y), batch_size=B // 2)  # two steps an epoch
+    trainer = L.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[as_lightning_callback(GradNorm())],
+    )
+    trainer.fit(module, halves)
+
+    optimizer, norms = torch.optim.SGD(hand.parameters(), lr=0.5), []
+    for batch in halves:  # the same two SGD steps by hand, each norm taken before its step
+        optimizer.zero_grad()
+        hand.loss(batch).backward()
+        norms.append(torch.cat([p.grad.flatten() for p in hand.parameters()]).norm())
+        optimizer.step()
+    assert not torch.isclose(norms[0], norms[1])
+    logged = trainer.callback_metrics
+    torch.testing.assert_close(logged["train/grad_norm"], torch.stack(norms).mean())
+    torch.testing.assert_close(logged["train/grad_norm_max"], torch.stack(norms).max())

@@ -49,13 +49,53 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
+class LightningTrainer:
+    """A Lightning ``Trainer`` for rnnkit objects: tasks, data modules and callbacks go in
+    through the adapters of :mod:`rnnkit.engine.lightning`; every other attribute is the
+    trainer's (``callback_metrics``, ``global_step``, ...)."""
+
+    def __init__(self, **kwargs) -> None:
+        import lightning as L
+
+        from rnnkit.engine.lightning import as_lightning_callback
+
+        callbacks = [as_lightning_callback(c) for c in kwargs.pop("callbacks", None) or ()]
+        self.trainer = L.Trainer(callbacks=callbacks, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.trainer, name)
+
+    def _run(self, method: str, task, *args, datamodule=None, **kwargs):
+        from rnnkit.engine import DataModule, TaskModule
+        from rnnkit.engine.lightning import as_lightning_datamodule, as_lightning_module
+
+        if isinstance(task, TaskModule):
+            task = as_lightning_module(task)
+        if isinstance(datamodule, DataModule):
+            datamodule = as_lightning_datamodule(datamodule)
+        if datamodule is not None:
+            kwargs["datamodule"] = datamodule
+        return getattr(self.trainer, method)(task, *args, **kwargs)
+
+    def fit(self, task, *args, **kwargs):
+        return self._run("fit", task, *args, **kwargs)
+
+    def validate(self, task, *args, **kwargs):
+        return self._run("validate", task, *args, **kwargs)
+
+    def test(self, task, *args, **kwargs):
+        return self._run("test", task, *args, **kwargs)
+
+    def predict(self, task, *args, **kwargs):
+        return self._run("predict", task, *args, **kwargs)
+
+
 def fit_one_epoch(task, batch: tuple) -> set[str]:
     """Train ``task`` one epoch on one ``batch`` (also its validation); the metric names logged."""
-    import lightning as L
     from torch.utils.data import DataLoader
 
     loader = DataLoader([batch], batch_size=None)
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=1,
         logger=False,
         enable_checkpointing=False,

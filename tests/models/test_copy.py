@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 
-import lightning as L
 import pytest
 import torch
 
@@ -14,6 +13,7 @@ from rnnkit.data.pairs import PairsDataModule
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.models.seq2seq import build_seq2seq
 from rnnkit.tasks.seq2seq import Seq2SeqTask
+from tests.helpers import LightningTrainer
 
 
 def _copy_model(V: int, gate_bias: float | None = None, **kwargs):
@@ -95,8 +95,8 @@ def _task(dm, model, **kwargs) -> Seq2SeqTask:
     )
 
 
-def _trainer() -> L.Trainer:
-    return L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+def _trainer() -> LightningTrainer:
+    return LightningTrainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
 
 
 @pytest.mark.parametrize("beam_size", [1, 2])

@@ -266,6 +266,25 @@ def test_linear_arx_seasonal_lags_recover_a_seasonal_system_and_name_their_colum
         LinearARX(1, 1, 1, 1, seasonal_lags=[0])
 
 
+def test_linear_arx_without_intercept_and_a_new_structure():
+    rng = np.random.default_rng(4)
+    n = 200
+    u, y = rng.normal(size=(n, 1)), np.zeros((n, 1))
+    for t in range(1, n):  # an offset of 5: a model without the intercept cannot fit it
+        y[t] = 0.5 * y[t - 1] + 0.3 * u[t] + 5.0 + 0.01 * rng.normal()
+    free = LinearARX(1, 1, 1, 1, intercept=False).double().fit([(u, y)])
+    assert free.weight.shape == (1, 3) and "intercept=False" in repr(free)
+    rows = np.stack([y[:-1, 0], u[1:, 0], u[:-1, 0]], axis=1)  # y_{t-1}, u_t, u_{t-1}; no 1
+    expected, *_ = np.linalg.lstsq(rows, y[1:, 0], rcond=None)
+    torch.testing.assert_close(free.weight[0], torch.tensor(expected))
+    trained = LinearARX(1, 1, 1, 1, trainable=True)
+    weight = trained.weight
+    trained.set_structure([3], intercept=False)
+    assert trained.weight is weight and weight.shape == (1, 4)  # the optimizer's parameter
+    assert trained.output_lags == [1, 3] and trained.lags.tolist() == [1, 3]
+    assert not trained.intercept and trained.memory == 3
+
+
 def test_linear_fit_mae_is_the_least_absolute_deviations_solution():
     rng = np.random.default_rng(3)
     u = rng.normal(size=(41, 1))

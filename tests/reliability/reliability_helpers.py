@@ -20,7 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from rnnkit.callbacks import NaNGuard, RNGState
-from rnnkit.utils.checkpointing import AtomicCheckpointIO, resolve_ckpt_path
+from rnnkit.engine.lightning import AtomicCheckpointIO, as_lightning_callback
+from rnnkit.utils.checkpointing import resolve_ckpt_path
 
 
 class PauseAt(L.Callback):
@@ -115,8 +116,8 @@ def toy_run(out_dir, max_epochs: int, callbacks=(), lr: float = 0.05, hidden_siz
         plugins=[AtomicCheckpointIO(config=config)],
         callbacks=[
             ModelCheckpoint(dirpath=checkpoints, save_last=True, monitor="val/loss"),
-            RNGState(),
-            NaNGuard(),
+            as_lightning_callback(RNGState()),
+            as_lightning_callback(NaNGuard()),
             *callbacks,
         ],
     )

@@ -20,7 +20,8 @@ from reliability_helpers import QUICK, ToyTask, compose, script
 
 from rnnkit import errors as E
 from rnnkit.cli import translate
-from rnnkit.utils.checkpointing import AtomicCheckpointIO, load_checkpoint, resolve_ckpt_path
+from rnnkit.engine.lightning import AtomicCheckpointIO
+from rnnkit.utils.checkpointing import load_checkpoint, resolve_ckpt_path
 
 
 def write(path: Path, text: str) -> str:
@@ -350,6 +351,17 @@ def monitor_mode_unknown(tmp):
     return lambda: ClassificationTask(model=None, optimizer=None, num_classes=2, monitor_mode="up")
 
 
+def select_linear_unknown(tmp):
+    import functools
+
+    from rnnkit.cells import NARXCell
+    from rnnkit.models.forecaster import narx_forecaster
+    from rnnkit.tasks import ForecastingTask
+
+    model = narx_forecaster(functools.partial(NARXCell, input_delays=1, output_delays=1), 0, 1, 4)
+    return lambda: ForecastingTask(model, optimizer=None, select_linear="aic")
+
+
 # id: (maker, error type, message pattern)
 CASES = {
     "missing_file": (missing_file, E.DataFileNotFoundError, r"nope\.csv: data file not found \(looked for /.*nope\.csv\)"),
@@ -393,6 +405,7 @@ CASES = {
     "npz_pickled_objects": (npz_pickled_objects, E.DataError, r"obj\.npz: not a readable \.npz of numeric arrays .*no Python objects"),
     "wide_row_does_not_divide": (wide_row_does_not_divide, E.DataFormatError, r"seqs\.csv:2: 3 feature cells do not split into steps of step_size=2 \(stride 2\); set data\.pad_last_step=true"),
     "monitor_mode_unknown": (monitor_mode_unknown, E.ConfigError, r"task\.monitor_mode must be 'min' or 'max', got 'up'"),
+    "select_linear_unknown": (select_linear_unknown, E.ConfigError, r"^task\.select_linear: expected null or origin_backtest, got 'aic'$"),
 }  # fmt: skip
 
 

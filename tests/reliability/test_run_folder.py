@@ -20,6 +20,8 @@ from rnnkit import errors as E
 from rnnkit.callbacks import NaNGuard
 from rnnkit.callbacks.run_guard import _remove_orphans
 from rnnkit.cli import EXIT_USER_ERROR, exit_status, translate
+from rnnkit.engine import Terminated
+from rnnkit.engine.lightning import as_lightning_callback
 from rnnkit.utils.checkpointing import load_checkpoint
 from rnnkit.utils.reproducibility import RunRecord
 
@@ -105,6 +107,7 @@ def test_exit_status_of_each_kind():
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     assert exit_status(translate(SIGTERMException())) == 143
+    assert exit_status(translate(Terminated("SIGTERM"))) == 143  # rnnkit's driver's
     assert translate(RuntimeError("a bug")) is None  # exit 1 with the stack trace
 
 
@@ -115,7 +118,7 @@ def test_divergence_threshold_stops_the_run(tmp_path):
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
-        callbacks=[NaNGuard(max_loss=1e-3)],
+        callbacks=[as_lightning_callback(NaNGuard(max_loss=1e-3))],
     )
     with pytest.raises(
         E.NonFiniteLossError,

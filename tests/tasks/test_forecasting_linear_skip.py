@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
@@ -16,6 +15,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.models.arx import LinearARX
 from rnnkit.models.forecaster import narx_forecaster
 from rnnkit.tasks import ForecastingTask
+from tests.helpers import LightningTrainer
 
 SHAMPOO = Path(__file__).parents[1] / "data" / "fixtures" / "real" / "ShampooSales.csv"
 
@@ -40,7 +40,7 @@ def test_fit_start_fits_the_skip_on_the_model_space_training_rows(tmp_path, loss
         loss=loss,
     )
     assert isinstance(task.loss_fn, torch.nn.L1Loss if loss == "mae" else torch.nn.MSELoss)
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=1,
         limit_train_batches=1,
         logger=False,

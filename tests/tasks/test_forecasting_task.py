@@ -7,7 +7,6 @@ import functools
 import math
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -18,6 +17,7 @@ from rnnkit.data.series import TimeSeriesDataModule
 from rnnkit.data.system_id import NARMADataModule
 from rnnkit.models.forecaster import narx_forecaster, rnn_forecaster
 from rnnkit.tasks.forecasting import PER_SERIES_CSV, ForecastingTask
+from tests.helpers import LightningTrainer
 
 TRAIN = [0, 2] * 5  # in-sample naive MAE: exactly 2
 TEST = [3, 5, 4, 8, 8]
@@ -68,7 +68,7 @@ def make_task(model, dm, **kwargs):
 
 
 def trainer(tmp_path, **kwargs):
-    return L.Trainer(
+    return LightningTrainer(
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

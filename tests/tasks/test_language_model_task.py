@@ -41,7 +41,6 @@ class TableModel(nn.Module):
         return self.table[x], state  # (B, T, V)
 
 
-@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
 def test_perplexity_is_exp_of_the_token_mean_nll_by_hand():
     # after "a" the model gives "b" probability 1/2; after "b" it gives "c" probability 1/4
     table = torch.full((7, 7), 1e-9)
@@ -61,6 +60,9 @@ def test_perplexity_is_exp_of_the_token_mean_nll_by_hand():
     expected = math.exp((math.log(2) + 2 * math.log(4)) / 3)
     assert task.metrics["val/ppl"].compute().item() == pytest.approx(expected, rel=1e-5)
     assert expected == pytest.approx(32 ** (1 / 3))
+    # val/loss is the same token mean (each batch weighted by its tokens), so ppl = exp(loss)
+    loss = task.metrics["val/loss"].compute().item()
+    assert loss == pytest.approx(math.log(expected), rel=1e-5)
     loss, _, _ = task.model_step(batch2)
     assert loss.item() == pytest.approx(math.log(4), rel=1e-5)
 
@@ -111,7 +113,6 @@ def test_predict_step_conditional_batches_and_eos_stops_the_string():
     assert task.predict_step(batch, 0) == ["ab"]
 
 
-@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
 def test_exact_match_counts_sequences_greedy_generation_reproduces():
     table = torch.full((7, 7), -30.0)
     table[BOS, A] = table[A, B] = table[B, C] = table[C, EOS] = 0.0
@@ -123,14 +124,15 @@ def test_exact_match_counts_sequences_greedy_generation_reproduces():
 
 
 def test_trainer_logs_perplexity_next_to_the_unigram_baseline():
-    from lightning.pytorch import Trainer
     from torch.utils.data import DataLoader, TensorDataset
+
+    from tests.helpers import LightningTrainer
 
     table = torch.full((7, 7), 1e-9)
     table[A, B], table[A, C] = 0.5, 0.5
     task = make_task(TableModel(table.log()), unigram_perplexity={"val": 7.5, "test": 8.5})
     data = TensorDataset(torch.tensor([[A, A]]), torch.tensor([2]), torch.tensor([[B, C]]))
-    trainer = Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = LightningTrainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
     (metrics,) = trainer.validate(task, DataLoader(data), verbose=False)
     assert metrics["val/ppl"] == pytest.approx(2.0, rel=1e-5)
     assert metrics["val/ppl_unigram"] == pytest.approx(7.5)

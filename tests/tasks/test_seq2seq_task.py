@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import math
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,9 +13,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from rnnkit.data.transduction import TransductionDataModule
+from rnnkit.engine.lightning import AtomicCheckpointIO
 from rnnkit.models.decoding import Hypotheses
 from rnnkit.models.seq2seq import build_seq2seq
 from rnnkit.tasks.seq2seq import Seq2SeqTask, bleu_text, edit_distance, exact_match, strip_ids
+from tests.helpers import LightningTrainer
 
 VOCAB = ["<pad>", "<unk>", "<bos>", "<eos>", "a", "b", "c", "d", "e", "f"]
 PAD, BOS, EOS = 0, 2, 3
@@ -39,7 +40,7 @@ class FixedModel(nn.Module):
         return Hypotheses(self.decoded, lengths, torch.zeros(len(lengths)), None)
 
 
-def _trainer(**kwargs) -> L.Trainer:
+def _trainer(**kwargs) -> LightningTrainer:
     defaults = dict(
         accelerator="cpu",
         logger=False,
@@ -48,7 +49,7 @@ def _trainer(**kwargs) -> L.Trainer:
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
-    return L.Trainer(**{**defaults, **kwargs})
+    return LightningTrainer(**{**defaults, **kwargs})
 
 
 def _hand_made():
@@ -182,7 +183,11 @@ def test_model_without_attention_predicts_but_never_plots(tmp_path):
 def test_reloaded_checkpoint_predicts_the_same(tmp_path):
     dm, task = _tiny_setup(tmp_path)
     trainer = _trainer(
-        max_epochs=1, limit_train_batches=2, limit_val_batches=1, default_root_dir=str(tmp_path)
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        default_root_dir=str(tmp_path),
+        plugins=[AtomicCheckpointIO()],  # plain data: loads with weights_only=True
     )
     trainer.fit(task, datamodule=dm)
     path = tmp_path / "model.ckpt"
@@ -198,14 +203,12 @@ def test_reloaded_checkpoint_predicts_the_same(tmp_path):
     )
     # the vocabularies are the data's state: the checkpoint holds them once, in the
     # datamodule's entry, never among the task's hyper-parameters
-    saved = torch.load(path, weights_only=False)
+    saved = torch.load(path, weights_only=True)
     assert "target_vocab" not in saved["hyper_parameters"]
     assert saved[type(dm).__qualname__]["fitted"]["target"] == info["target_vocab"]
     data_state = Seq2SeqTask.data_arguments(info)
     assert set(data_state) == {"target_vocab", "source_vocab"}
-    reloaded = Seq2SeqTask.load_from_checkpoint(
-        path, model=fresh, weights_only=False, **data_state
-    )
+    reloaded = Seq2SeqTask.load_from_checkpoint(path, model=fresh, **data_state)
     assert reloaded.target_vocab == info["target_vocab"]
     assert trainer.predict(reloaded, datamodule=dm) == before
 

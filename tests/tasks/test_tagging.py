@@ -12,7 +12,7 @@ from rnnkit.cells import LSTMCell
 from rnnkit.models import CRF, SequenceModel
 from rnnkit.tasks import TaggingTask
 from rnnkit.tasks.spans import SpanF1, get_spans, span_counts, span_f1_score
-from tests.helpers import fit_one_epoch
+from tests.helpers import LightningTrainer, fit_one_epoch
 
 
 # ----- spans, as conlleval counts them --------------------------------------------------------
@@ -312,8 +312,6 @@ def test_plain_scheme_has_no_span_metric_and_span_scheme_scores_f1() -> None:
 
 # ----- end to end: files -> CoNLLDataModule -> tagger with character features -> test --------
 def run_files(tmp_path, train_text: str, test_text: str, fmt: str, crf: bool):
-    import lightning as L
-
     from rnnkit.data import CoNLLDataModule
     from rnnkit.models import WordEmbedder
 
@@ -337,7 +335,7 @@ def run_files(tmp_path, train_text: str, test_text: str, fmt: str, crf: bool):
         model, opt, num_tags=info["num_tags"], crf=crf,
         **TaggingTask.data_arguments(info),
     )  # fmt: skip
-    trainer = L.Trainer(
+    trainer = LightningTrainer(
         max_epochs=8, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0,
     )  # fmt: skip

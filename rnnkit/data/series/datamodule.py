@@ -10,10 +10,11 @@ of the data.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -30,10 +31,11 @@ from rnnkit.data.series.windowing import (
     WindowDataset,
     window_starts,
 )
+from rnnkit.engine import DataModule
 from rnnkit.errors import ConfigError, EmptyDataError, SequenceLengthError
 
 
-class TimeSeriesDataModule(L.LightningDataModule):
+class TimeSeriesDataModule(DataModule):
     """Forecasting windows of one or many series (one global model over all of them).
 
     Batches are :class:`~rnnkit.data.series.windowing.ForecastBatch` tuples
@@ -195,6 +197,17 @@ class TimeSeriesDataModule(L.LightningDataModule):
             hp.val_size,
             hp.horizon,
         )
+        self._prepare()
+        if not self._items["train"]:
+            raise EmptyDataError(
+                f"{self.source}: no training window of window + horizon = "
+                f"{hp.window + hp.horizon} rows lies wholly in the training rows of any series"
+            )
+
+    def _prepare(self) -> None:
+        """Everything that follows from :attr:`series` and :attr:`splits`: transforms, the
+        scaler (fitted on the training rows), MASE denominators, tensors, windows, ``info``."""
+        hp = self.hparams
         self.test_names = test_split_names(self.splits)
         for s in self.series:
             self.pipeline.check(s.targets, s.where, s.name)
@@ -232,11 +245,6 @@ class TimeSeriesDataModule(L.LightningDataModule):
                 for k, split in enumerate(self.splits)
                 for s in window_starts(split, stage_name, W, H, lost, hp.stride)
             ]
-        if not self._items["train"]:
-            raise EmptyDataError(
-                f"{self.source}: no training window of window + horizon = {W + H} rows lies "
-                "wholly in the training rows of any series"
-            )
         self.info = {
             "input_size": self.series[0].inputs.shape[1],
             "output_size": self.series[0].targets.shape[1],
@@ -309,6 +317,38 @@ class TimeSeriesDataModule(L.LightningDataModule):
             torch.tensor(shift, dtype=torch.float32),
             torch.tensor(scale, dtype=torch.float32),
         )
+
+    def backtest(self) -> TimeSeriesDataModule:
+        """The data as if each series' in-sample part (training and validation rows) ended
+        ``h`` rows earlier, ``h`` the length of its first test run: those ``h`` rows are the
+        view's ``test`` split, the rows before them its ``train``, and nothing from the first
+        test row on is kept (a time-respecting origin backtest that never reads a test split).
+
+        The scaler and the MASE denominators are refitted on the view's own training rows. A
+        series without a test split, or with no more than ``window`` rows (after the rows the
+        differences lose) before its held-out ones, is left out.
+        """
+        need = self.hparams.window + self.pipeline.lost
+        series, splits = [], []
+        for s, split in zip(self.series, self.splits, strict=True):
+            starts = [a for name in self.test_names for a, _ in runs(split, name)]
+            if not starts:
+                continue
+            first = min(starts)
+            h = next(b - a for a, b in runs(split, split[first]) if a == first)
+            if first - h > need:
+                series.append(_head(s, first))
+                splits.append(["train"] * (first - h) + ["test"] * h)
+        if not series:
+            raise EmptyDataError(
+                f"{self.source}: the backtest holds out the last h rows before each test split "
+                f"(h: its length); no series keeps more than window + differences = {need} "
+                "rows before them"
+            )
+        view = copy.copy(self)
+        view.series, view.splits, view._saved = series, splits, {}
+        view._prepare()
+        return view
 
     @property
     def has_validation(self) -> bool:
@@ -389,11 +429,13 @@ class TimeSeriesDataModule(L.LightningDataModule):
         if not self.test_names:
             raise EmptyDataError(f"{self.source}: there is no test split (data.test_size is 0)")
         return [
-            self._loader(self._items[name])
-            if kind == "windows"
-            else self._loader(self.spans(name), spans=True)
+            self._loader(self._items[name]) if kind == "windows" else self.span_dataloader(name)
             for name, kind in self.test_loaders
         ]
+
+    def span_dataloader(self, stage: str) -> DataLoader:
+        """The spans of ``stage`` (:meth:`spans`), batched by equal length."""
+        return self._loader(self.spans(stage), spans=True)
 
     # -- forecasts past the end -------------------------------------------------------------
 
@@ -458,3 +500,11 @@ class TimeSeriesDataModule(L.LightningDataModule):
         if self.series:
             self.scaler.restore(state_dict["scaler"])
             self.tensors = self._tensors(self.series, self._v, self.scaler)
+
+
+def _head(s: Series, n: int) -> Series:
+    """The first ``n`` rows of a series."""
+    cut = {f: getattr(s, f)[:n] for f in ("split", "times", "where") if getattr(s, f) is not None}
+    return dataclasses.replace(
+        s, targets=s.targets[:n], inputs=s.inputs[:n], labels=s.labels[:n], **cut
+    )
