@@ -91,17 +91,6 @@ def _missing_config(exc: Any) -> ConfigError:
     return ConfigError(message)
 
 
-def _terminated(exc: BaseException) -> bool:
-    """Whether ``exc`` is a driver's "stopped by SIGTERM": rnnkit's, or Lightning's (whose
-    module is loaded if Lightning raised it; nothing is imported to check)."""
-    from rnnkit.engine import Terminated
-
-    lightning = sys.modules.get("lightning.pytorch.utilities.exceptions")
-    return isinstance(exc, Terminated) or (
-        lightning is not None and isinstance(exc, lightning.SIGTERMException)
-    )
-
-
 def translate(exc: BaseException) -> RnnkitError | None:
     """The one-line :class:`RnnkitError` for a user error, or ``None`` for a bug."""
     from hydra.errors import (
@@ -117,9 +106,11 @@ def translate(exc: BaseException) -> RnnkitError | None:
         MissingMandatoryValue,
     )
 
+    from rnnkit.engine.interrupt import is_terminated
+
     if isinstance(exc, RnnkitError):
         return exc
-    if _terminated(exc):  # outside train(), which saves a checkpoint first
+    if is_terminated(exc):  # outside train(), which saves a checkpoint first
         return RunInterruptedError("interrupted by SIGTERM", signal.SIGTERM)
     cause = exc.__cause__
     if isinstance(exc, InterpolationResolutionError) and exc.__context__ is not None:

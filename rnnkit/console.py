@@ -48,7 +48,12 @@ NOT_YOURS: tuple[tuple[str, type[Warning]], ...] = (
 )
 
 #: loggers whose INFO records are detail, kept out of the quiet console (the log file has them)
-DETAIL = frozenset({"rnnkit.layers.backends"})  # "backend auto: ... picked native"
+DETAIL = frozenset(
+    {
+        "rnnkit.layers.backends",  # "backend auto: ... picked native"
+        "rnnkit.engine.summary",  # the model summary table (Lightning's went to the log file too)
+    }
+)
 
 _LIBRARIES = ("lightning", "lightning.pytorch", "lightning.fabric")
 

@@ -9,7 +9,9 @@
 4. instantiate ``cfg.model``, then ``cfg.task`` with ``model=`` and the task's data state
    (vocabularies, label names, scalers: ``Task.data_arguments(info)``), which never enters the
    config, the hyper-parameters or the loggers;
-5. instantiate callbacks, loggers and the trainer;
+5. instantiate callbacks, loggers and the trainer: ``trainer._target_`` picks the driver
+   (:mod:`rnnkit.utils.drivers`: rnnkit's own ``Trainer`` by default, Lightning's for
+   ``trainer=ddp``/``ddp_cpu``, which gets the task, data and callbacks through adapters);
 6. ``trainer.fit`` (``cfg.train``), then ``trainer.test`` with the best checkpoint (``cfg.test``);
 7. write ``summary.json`` in the run directory and return the metrics dict.
 
@@ -41,26 +43,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from hydra.utils import get_class
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnkit import console
 from rnnkit.callbacks import MonitorCheck, RunGuard
-from rnnkit.engine.lightning import (
-    AtomicCheckpointIO,
-    as_lightning_callback,
-    as_lightning_datamodule,
-    as_lightning_module,
-)
+from rnnkit.engine.callbacks import EarlyStopping, ModelCheckpoint
+from rnnkit.engine.interrupt import is_terminated
+from rnnkit.engine.seed import seed_everything
 from rnnkit.errors import RunInterruptedError
 from rnnkit.utils.atomic import write_json_atomic
 from rnnkit.utils.checkpointing import check_config_matches, load_checkpoint, resolve_ckpt_path
 from rnnkit.utils.config import apply_extras, fill_from_info, register_resolvers
+from rnnkit.utils.drivers import build_trainer, driven, uses_lightning
 from rnnkit.utils.logging import get_logger, global_rank
 from rnnkit.utils.metrics_history import keep_csv_history
 from rnnkit.utils.preflight import check_output_file, check_train_config
@@ -197,7 +193,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def _train(cfg: DictConfig) -> dict[str, float]:
     start = time.time()
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        seed_everything(cfg.seed, workers=True)
     apply_extras(cfg)  # config tree on rank zero, warning filters (configs/extras)
 
     datamodule, model, task = build_data_and_task(cfg)
@@ -221,15 +217,14 @@ def _train(cfg: DictConfig) -> dict[str, float]:
             "No validation split: training all trainer.max_epochs epochs without early "
             "stopping, keeping last.ckpt only and testing it (no val/ metric to optimize)"
         )
-    if not cfg.trainer.get("enable_progress_bar", True):
-        callbacks.append(console.EpochLines())  # one line per epoch instead of the bar
-    loggers: list[Logger] = instantiate_list(cfg.get("logger"), "logger")
+    if not (uses_lightning(cfg.trainer) and cfg.trainer.get("enable_progress_bar", True)):
+        callbacks.append(console.EpochLines())  # one line per epoch instead of a bar
     log.debug(f"Instantiating trainer <{cfg.trainer._target_}>")
-    trainer: L.Trainer = instantiate(
+    trainer, loggers = build_trainer(
         cfg.trainer,
-        callbacks=[as_lightning_callback(c) for c in callbacks],
-        logger=loggers or False,
-        plugins=[AtomicCheckpointIO(config=cfg)],  # atomic, pickle-free, config-checked
+        callbacks,
+        instantiate_list(cfg.get("logger"), "logger"),
+        config=cfg,  # in every checkpoint, compared on resume
         **trainer_overrides,
     )
 
@@ -241,14 +236,16 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(hparams)  # type: ignore[arg-type]
 
-    module, data = as_lightning_module(task), as_lightning_datamodule(datamodule)
+    module, data = driven(trainer, task, datamodule)
     if cfg.get("train", True):
         log.debug("Starting training")
         if ckpt_path:
             log.info(f"Resuming from {ckpt_path}")
         try:
             trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
-        except SIGTERMException:
+        except BaseException as exc:
+            if not is_terminated(exc):
+                raise
             raise RunInterruptedError(
                 f"interrupted by SIGTERM at step {trainer.global_step}; saved {guard.saved}; "
                 "continue with ckpt_path=last (from the last epoch end) or "
@@ -377,13 +374,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     console.setup(cfg)  # quiet unless extras.verbose
     apply_extras(cfg)  # config tree on rank zero, warning filters (configs/extras)
     run_cfg, datamodule, task = load_task(cfg)
-    loggers: list[Logger] = instantiate_list(run_cfg.get("logger"), "logger")
-    trainer: L.Trainer = instantiate(run_cfg.trainer, logger=loggers or False)
-    trainer.test(
-        as_lightning_module(task),
-        datamodule=as_lightning_datamodule(datamodule),
-        verbose=console.verbose(cfg),
-    )
+    loggers = instantiate_list(run_cfg.get("logger"), "logger")
+    trainer, _ = build_trainer(run_cfg.trainer, loggers=loggers)
+    module, data = driven(trainer, task, datamodule)
+    trainer.test(module, datamodule=data, verbose=console.verbose(cfg))
     metrics = _floats(trainer.callback_metrics)
     if trainer.is_global_zero:
         write_summary(
@@ -449,8 +443,8 @@ def predict(cfg: DictConfig) -> list[str]:
     ):
         if cfg.get(key) is not None:
             task.hparams[key] = cfg[key]
-    trainer: L.Trainer = instantiate(run_cfg.trainer, logger=False, enable_progress_bar=False)
-    module, data = as_lightning_module(task), as_lightning_datamodule(datamodule)
+    trainer, _ = build_trainer(run_cfg.trainer, enable_progress_bar=False)
+    module, data = driven(trainer, task, datamodule)
     batches = trainer.predict(module, datamodule=data) or []
     predictions = [p for batch in batches for p in batch]
     lines = task.format_predictions(predictions, datamodule)

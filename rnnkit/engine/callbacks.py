@@ -12,9 +12,9 @@
   start of ``fit``, to the run's log file (the console shows it with ``extras.verbose``).
 
 Their ``state_key`` and ``state_dict`` are Lightning's, so a checkpoint's ``callbacks`` entry
-reads the same under either driver. Under a Lightning ``Trainer``,
-:func:`rnnkit.engine.lightning.as_lightning_callback` replaces the first two with Lightning's
-own classes built from the same arguments.
+reads the same under either driver. Every constructor argument is kept as the attribute of the
+same name: under a Lightning ``Trainer``, :func:`rnnkit.engine.lightning.as_lightning_callback`
+replaces each with Lightning's own class built from those arguments.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ class ModelCheckpoint(Callback):
         self.mode = _mode("ModelCheckpoint", mode)
         self.auto_insert_metric_name = auto_insert_metric_name
         self.every_n_epochs = 1 if every_n_epochs is None else every_n_epochs
+        self.save_on_train_epoch_end = save_on_train_epoch_end
         self.enable_version_counter = enable_version_counter
         self.best_k_models: dict[str, Tensor] = {}
         self.kth_best_model_path = ""
@@ -345,9 +346,10 @@ class EarlyStopping(Callback):
         self.check_finite = check_finite
         self.stopping_threshold = stopping_threshold
         self.divergence_threshold = divergence_threshold
-        self._check_on_train_epoch_end = check_on_train_epoch_end
-        # stored signed, as Lightning does: improvement means better(current - min_delta, best)
-        self.min_delta = min_delta if mode == "max" else -min_delta
+        self.check_on_train_epoch_end = check_on_train_epoch_end
+        self._check_on_train_epoch_end = check_on_train_epoch_end  # resolved in setup
+        self.log_rank_zero_only = log_rank_zero_only
+        self.min_delta = min_delta
         self.wait_count = 0
         self.stopped_epoch = 0
         self.best_score = torch.tensor(-torch.inf if mode == "max" else torch.inf)
@@ -430,7 +432,9 @@ class EarlyStopping(Callback):
                 f"Divergence threshold reached: {self.monitor} = {float(current)} {order} "
                 f"{self.divergence_threshold}. Signaling Trainer to stop."
             )
-        if better(current - self.min_delta, self.best_score):
+        # Lightning's sign: an improvement is better(current -/+ min_delta, best)
+        delta = self.min_delta if self.mode == "max" else -self.min_delta
+        if better(current - delta, self.best_score):
             self.best_score = current
             self.wait_count = 0
             return False, f"Metric {self.monitor} improved. New best score: {float(current):.3f}"

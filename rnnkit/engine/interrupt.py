@@ -1,28 +1,33 @@
-"""SIGTERM during ``fit``: finish the current step, then stop with :class:`SIGTERMException`.
+"""SIGTERM during ``fit``: finish the current step, then stop with ``Terminated``.
 
 A scheduler's "stop now" must not tear a step (or a checkpoint write) in half. While
 :class:`SigtermFlag` is entered, SIGTERM only sets ``received``; the trainer checks it at each
-step boundary and raises :class:`SIGTERMException`, whose ``on_exception`` hooks run as for
-any error (:class:`~rnnkit.callbacks.RunGuard` saves ``interrupted.ckpt`` there). A handler
-installed before (a Python function) is still called.
+step boundary and raises :class:`~rnnkit.engine.callback.Terminated`, whose ``on_exception``
+hooks run as for any error (:class:`~rnnkit.callbacks.RunGuard` saves ``interrupted.ckpt``
+there). A handler installed before (a Python function) is still called.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from types import FrameType
 from typing import Any
 
-__all__ = ["SIGTERMException", "SigtermFlag"]
+from rnnkit.engine.callback import Terminated
+
+__all__ = ["SigtermFlag", "is_terminated"]
 
 
-class SIGTERMException(SystemExit):
-    """Training stopped at a step boundary because the process received SIGTERM.
-
-    A ``SystemExit`` as Lightning's exception of the same name: ``except Exception`` blocks
-    in user code do not swallow it.
-    """
+def is_terminated(exc: BaseException) -> bool:
+    """Whether ``exc`` is a driver's "stopped by SIGTERM": rnnkit's :class:`Terminated`, or
+    Lightning's ``SIGTERMException`` (its module is loaded if Lightning raised it; nothing is
+    imported to check)."""
+    lightning = sys.modules.get("lightning.pytorch.utilities.exceptions")
+    return isinstance(exc, Terminated) or (
+        lightning is not None and isinstance(exc, lightning.SIGTERMException)
+    )
 
 
 class SigtermFlag:

@@ -12,7 +12,10 @@ Lightning is kept for). Each adapter is a thin Lightning object around the plain
   (Lightning stores ``state_dict()`` in a checkpoint under the class's ``__qualname__``) whose
   unknown attributes are the wrapped data module's (``trainer.datamodule.split_arrays(...)``);
 - :func:`as_lightning_callback`: an rnnkit callback as a Lightning callback, with the same
-  ``state_key`` and state, whose hooks receive the task, not the Lightning wrapper;
+  ``state_key`` and state, whose hooks receive the task, not the Lightning wrapper; the
+  engine's ``ModelCheckpoint``, ``EarlyStopping`` and ``ModelSummary``
+  (:mod:`rnnkit.engine.callbacks`) become Lightning's own classes with the same arguments;
+- :func:`as_lightning_logger`: the engine's ``CSVLogger`` as Lightning's (the same file);
 - :class:`AtomicCheckpointIO`: the ``CheckpointIO`` plugin that writes every checkpoint with
   :func:`rnnkit.utils.checkpointing.save_checkpoint_file` and checks it on load.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +37,10 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.parsing import AttributeDict
 
+from rnnkit.engine import callbacks as engine_callbacks
 from rnnkit.engine.callback import HOOKS, Callback, Terminated, overrides
 from rnnkit.engine.datamodule import DataModule
+from rnnkit.engine.loggers import CSVLogger
 from rnnkit.engine.module import TaskModule
 from rnnkit.utils.checkpointing import check_config_matches, load_checkpoint, save_checkpoint_file
 
@@ -42,6 +48,7 @@ __all__ = [
     "AtomicCheckpointIO",
     "as_lightning_callback",
     "as_lightning_datamodule",
+    "as_lightning_logger",
     "as_lightning_module",
     "task_of",
 ]
@@ -287,16 +294,50 @@ class _LightningCallback(L.Callback):
         self.callback.load_state_dict(state_dict)
 
 
+#: the engine's callbacks that Lightning has its own class for
+TWINS = {
+    engine_callbacks.ModelCheckpoint: L.pytorch.callbacks.ModelCheckpoint,
+    engine_callbacks.EarlyStopping: L.pytorch.callbacks.EarlyStopping,
+    engine_callbacks.ModelSummary: L.pytorch.callbacks.ModelSummary,
+}
+
+
+def _twin(callback: Any, cls: type) -> L.Callback:
+    """Lightning's ``cls`` built from ``callback``'s constructor arguments (each kept as the
+    attribute of the same name)."""
+    names = inspect.signature(type(callback)).parameters
+    return cls(**{name: getattr(callback, name) for name in names})
+
+
 def as_lightning_callback(callback: Any) -> L.Callback:
-    """A Lightning callback as is; an rnnkit :class:`~rnnkit.engine.Callback` wrapped so that
-    its hooks receive the task and its state keeps its ``state_key``."""
+    """A Lightning callback as is; the engine's checkpoint, early-stopping and summary callbacks
+    as Lightning's own classes (same arguments, same ``state_key``); any other rnnkit
+    :class:`~rnnkit.engine.Callback` wrapped so that its hooks receive the task and its state
+    keeps its ``state_key``."""
     if isinstance(callback, L.Callback):
         return callback
+    if type(callback) in TWINS:
+        return _twin(callback, TWINS[type(callback)])
     if not isinstance(callback, Callback):
         raise TypeError(
             f"as_lightning_callback: not a callback (rnnkit's or Lightning's): {type(callback)}"
         )
     return _LightningCallback(callback)
+
+
+# --- loggers ------------------------------------------------------------------------------------
+def as_lightning_logger(logger: Any) -> Any:
+    """The engine's :class:`~rnnkit.engine.loggers.CSVLogger` as Lightning's (same folder and
+    file); any other logger (Lightning's TensorBoard, ...) as is."""
+    if type(logger) is not CSVLogger:
+        return logger
+    return L.pytorch.loggers.CSVLogger(
+        logger.save_dir,
+        name=logger.name,
+        version=logger.version,
+        prefix=logger.prefix,
+        flush_logs_every_n_steps=logger.flush_logs_every_n_steps,
+    )
 
 
 # --- checkpoints --------------------------------------------------------------------------------

@@ -117,8 +117,8 @@ class CSVLogger:
         self._save_dir = os.fspath(save_dir)
         self._name = name or ""
         self._version = version
-        self._prefix = prefix
-        self._flush_every = flush_logs_every_n_steps
+        self.prefix = prefix
+        self.flush_logs_every_n_steps = flush_logs_every_n_steps
         self._experiment: MetricsWriter | None = None
 
     @property
@@ -164,12 +164,12 @@ class CSVLogger:
         self.experiment.log_hparams(params or {})
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        if self._prefix:
-            metrics = {f"{self._prefix}{self.LOGGER_JOIN_CHAR}{k}": v for k, v in metrics.items()}
+        if self.prefix:
+            metrics = {f"{self.prefix}{self.LOGGER_JOIN_CHAR}{k}": v for k, v in metrics.items()}
         if step is None:
             step = len(self.experiment.metrics)
         self.experiment.log_metrics(metrics, step)
-        if (step + 1) % self._flush_every == 0:
+        if (step + 1) % self.flush_logs_every_n_steps == 0:
             self.save()
 
     def save(self) -> None:

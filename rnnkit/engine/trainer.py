@@ -21,8 +21,8 @@ metrics to the loggers. ``fit`` first runs ``num_sanity_val_steps`` validation b
 
 ``task.log(name, value)`` (epoch values, from epoch-end hooks) lands in ``callback_metrics``
 (a 0-d tensor), ``progress_bar_metrics`` (``prog_bar=True``) and, at the end of that stage's
-epoch, in one row per logger at Lightning's steps (validation and test: ``global_step``;
-training: ``global_step - 1``), with ``epoch``.
+epoch, in one row per logger at Lightning's steps (training, and validation during ``fit``:
+``global_step - 1``; ``validate`` and ``test``: ``global_step``), with ``epoch``.
 
 Checkpoints (:meth:`Trainer.save_checkpoint`) have the keys of ``docs/design.md``
 (``state_dict``, ``hyper_parameters``, ``epoch``, ``global_step``, ``optimizer_states``,
@@ -31,7 +31,7 @@ Checkpoints (:meth:`Trainer.save_checkpoint`) have the keys of ``docs/design.md`
 ``fit(ckpt_path=...)`` restores all of it: a checkpoint written at an epoch end continues
 with the next epoch; one written mid-epoch (``interrupted.ckpt``) runs the rest of that
 epoch's batches. SIGTERM during ``fit`` stops at the next step boundary with
-:class:`~rnnkit.engine.interrupt.SIGTERMException` (``received_sigterm`` is then true).
+:class:`~rnnkit.engine.Terminated` (``received_sigterm`` is then true).
 
 What needs several processes or devices (``strategy``, ``devices > 1``, ``num_nodes``,
 ``plugins``, ...) is refused with one :class:`~rnnkit.errors.ConfigError` naming the key:
@@ -44,14 +44,14 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from rnnkit.engine.callback import Callback, overrides
+from rnnkit.engine.callback import Callback, Terminated, overrides
 from rnnkit.engine.callbacks import EarlyStopping, ModelCheckpoint, ModelSummary
-from rnnkit.engine.interrupt import SIGTERMException, SigtermFlag
+from rnnkit.engine.interrupt import SigtermFlag
 from rnnkit.engine.optim import configure_optimizers, step_schedulers
 from rnnkit.engine.seed import isolate_rng, seed_workers
 from rnnkit.errors import ConfigError
@@ -158,10 +158,24 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def _check_callback(callback: Any) -> None:
+    """Refuse Lightning's progress bars, which draw from Lightning's loop internals.
+
+    Other Lightning callbacks with Lightning's hook names run as they are.
+    """
+    for cls in type(callback).__mro__:
+        if cls.__module__.startswith("lightning.pytorch.callbacks.progress"):
+            raise ConfigError(
+                f"callback {type(callback).__name__} is Lightning's progress bar, which rnnkit's "
+                f"Trainer does not draw (it prints one line an epoch); {LIGHTNING_HINT}"
+            )
+
+
 def _as_list(value: Any) -> list[Any]:
+    """``value`` as a list: none, one object, or any sequence (Hydra hands a ``ListConfig``)."""
     if value is None or value is False:
         return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
 
 
 class Trainer:
@@ -214,7 +228,7 @@ class Trainer:
         gradient_clip_algorithm: str | None = None,
         check_val_every_n_epoch: int = 1,
         log_every_n_steps: int | None = None,
-        deterministic: bool | str | None = None,
+        deterministic: bool | Literal["warn"] | None = None,
         benchmark: bool | None = None,
         enable_progress_bar: bool | None = None,
         enable_model_summary: bool | None = None,
@@ -302,6 +316,8 @@ class Trainer:
         if self.fast_dev_run:
             self.loggers = []  # Lightning's fast_dev_run logs nothing
         self.callbacks: list[Any] = _as_list(callbacks)
+        for callback in self.callbacks:
+            _check_callback(callback)
         kinds = {type(c) for c in self.callbacks}
         if enable_checkpointing is not False and ModelCheckpoint not in kinds:
             self.callbacks.append(ModelCheckpoint())
@@ -370,7 +386,7 @@ class Trainer:
 
     # --- set-up ---------------------------------------------------------------------------------
     @staticmethod
-    def _set_determinism(deterministic: bool | str | None, benchmark: bool | None) -> None:
+    def _set_determinism(deterministic: Any, benchmark: bool | None) -> None:
         if deterministic not in (None, True, False, "warn"):
             raise ConfigError(f"trainer.deterministic is {deterministic!r}: true, false or warn")
         if deterministic:
@@ -474,7 +490,9 @@ class Trainer:
             if source is None:
                 raise ValueError(f"{stage}: pass a datamodule (or {stage}_dataloaders)")
             given = getattr(source, f"{'val' if stage == 'validate' else stage}_dataloader")()
-        return seed_workers(given)
+        for loader in _as_list(given):
+            seed_workers(loader)
+        return given
 
     def _num_batches(self, loader: Any, stage: str) -> int | float:
         limit = self.limits[stage]
@@ -498,6 +516,11 @@ class Trainer:
                 f"least {1 / length:.3g} (or a number of batches)"
             )
         return count
+
+    def _parts(self, loader: Any, stage: str, at_most: float = float("inf")) -> list[tuple]:
+        """``(loader, batches)`` of each evaluation loader (a data module may return a list)."""
+        loaders = _as_list(loader)
+        return [(dl, min(self._num_batches(dl, stage), at_most)) for dl in loaders]
 
     def _batches(self, loader: Any, count: int | float) -> Iterable[tuple[int, Any]]:
         """``(index, batch)`` of the first ``count`` batches, on the device."""
@@ -663,14 +686,14 @@ class Trainer:
     def _sanity_check(self, val_loader: Any) -> None:
         if val_loader is None or not self.num_sanity_val_steps:
             return
-        count = min(self._num_batches(val_loader, "val"), self.num_sanity_val_steps)
-        if not count:
+        parts = self._parts(val_loader, "val", at_most=self.num_sanity_val_steps)
+        if not sum(count for _, count in parts):
             return
         self.sanity_checking = True
         self.state.stage = "sanity_check"
         try:
             self._callbacks("on_sanity_check_start")
-            self._evaluate("validation", val_loader, count)
+            self._evaluate("validation", parts)
             self._callbacks("on_sanity_check_end")
         finally:
             self.sanity_checking = False
@@ -679,7 +702,8 @@ class Trainer:
 
     def _fit_loop(self, train_loader: Any, val_loader: Any, start_epoch: int, skip: int) -> None:
         self.num_training_batches = self._num_batches(train_loader, "train")
-        self.num_val_batches = self._num_batches(val_loader, "val") if val_loader else 0
+        val_parts = self._parts(val_loader, "val") if val_loader is not None else []
+        self.num_val_batches = sum(count for _, count in val_parts)
         if self.overfit_batches:  # the same first batches every epoch
             train_loader = [b for _, b in self._batches(train_loader, self.num_training_batches)]
         self.state.stage = "train"
@@ -690,14 +714,14 @@ class Trainer:
             self._train_epoch(train_loader, self.num_training_batches - skip)
             skip = 0
             validate = (epoch + 1) % self.check_val_every_n_epoch == 0 or self.should_stop
-            if val_loader is not None and self.num_val_batches and validate:
+            if self.num_val_batches and validate:
                 self.state.stage = "validate"
-                self._evaluate("validation", val_loader, self.num_val_batches)
+                self._evaluate("validation", val_parts)
                 self.validated = True
                 self.state.stage = "train"
             self._train_epoch_end()
             if self.received_sigterm:  # before the count moves on: resume at the next epoch
-                raise SIGTERMException(143)
+                raise Terminated(f"SIGTERM at step {self.global_step}")
             epoch += 1
             self.current_epoch = epoch  # as Lightning: the epochs completed, once one ends
             if self._done(epoch):
@@ -776,7 +800,7 @@ class Trainer:
             elif self.should_stop and self.current_epoch + 1 >= self.min_epochs:
                 done_early = True
             if self.received_sigterm and not (last or done_early):
-                raise SIGTERMException(143)
+                raise Terminated(f"SIGTERM at step {self.global_step}")
             if done_early:
                 break
         self._epoch_finished = True
@@ -792,14 +816,16 @@ class Trainer:
         self._flush_metrics(max(self.global_step - 1, 0))
 
     # --- evaluation -----------------------------------------------------------------------------
-    def _evaluate(self, kind: str, loader: Any, count: int | float) -> list[Any]:
-        """One pass of ``validation``, ``test`` or ``predict`` over ``count`` batches, with the
-        task in ``eval()`` mode (every submodule's mode restored afterwards)."""
+    def _evaluate(self, kind: str, parts: list[tuple[Any, int | float]]) -> list[Any]:
+        """One pass of ``validation``, ``test`` or ``predict`` over each ``(loader, batches)``,
+        with the task in ``eval()`` mode (every submodule's mode restored afterwards). With
+        several loaders the steps and batch hooks also get ``dataloader_idx`` (Lightning's
+        sequential order); ``predict`` then returns one list of outputs per loader."""
         task = self.task
         modes = [(m, m.training) for m in task.modules()]
         task.eval()
         step = getattr(task, f"{kind}_step")
-        outputs: list[Any] = []
+        outputs: list[list[Any]] = []
         batch_hooks = (
             self._hooked(f"on_{kind}_batch_start"),
             self._hooked(f"on_{kind}_batch_end"),
@@ -810,27 +836,32 @@ class Trainer:
                 self._call(f"on_{kind}_epoch_start")
             grad_off = torch.inference_mode() if self.inference_mode else torch.no_grad()
             with grad_off:
-                for batch_idx, batch in self._batches(loader, count):
-                    for callback in batch_hooks[0]:
-                        getattr(callback, f"on_{kind}_batch_start")(self, task, batch, batch_idx)
-                    out = step(batch, batch_idx)
-                    if kind == "predict":
-                        outputs.append(out)
-                    for callback in batch_hooks[1]:
-                        getattr(callback, f"on_{kind}_batch_end")(
-                            self, task, out, batch, batch_idx
-                        )
-                    if self.received_sigterm and kind == "validation" and not self.sanity_checking:
-                        raise SIGTERMException(143)
+                for index, (loader, count) in enumerate(parts):
+                    extra = (index,) if len(parts) > 1 else ()
+                    outputs.append([])
+                    for batch_idx, batch in self._batches(loader, count):
+                        args = (batch, batch_idx, *extra)
+                        for callback in batch_hooks[0]:
+                            getattr(callback, f"on_{kind}_batch_start")(self, task, *args)
+                        out = step(*args)
+                        if kind == "predict":
+                            outputs[-1].append(out)
+                        for callback in batch_hooks[1]:
+                            getattr(callback, f"on_{kind}_batch_end")(self, task, out, *args)
+                        if self.received_sigterm and kind == "validation":
+                            raise Terminated(f"SIGTERM at step {self.global_step}")
             if kind != "predict":
                 self._call(f"on_{kind}_epoch_end")
                 if not self.sanity_checking:
-                    self._flush_metrics(self.global_step)
+                    # Lightning's step: a validation inside fit runs before its last batch's
+                    # step is counted for the loggers
+                    in_fit = self.state.fn == "fit"
+                    self._flush_metrics(max(self.global_step - in_fit, 0))
             self._call(f"on_{kind}_end")
         finally:
             for module, training in modes:
                 module.training = training
-        return outputs
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def _run_stage(
         self, fn: str, kind: str, task: Any, datamodule: Any, dataloaders: Any, ckpt_path: Any
@@ -845,8 +876,7 @@ class Trainer:
             if ckpt_path:
                 self._restore_modules(self._load(ckpt_path), callbacks=False)
             stage = {"validation": "val", "test": "test", "predict": "predict"}[kind]
-            loader = self._loader(fn, dataloaders)
-            outputs = self._evaluate(kind, loader, self._num_batches(loader, stage))
+            outputs = self._evaluate(kind, self._parts(self._loader(fn, dataloaders), stage))
             self.state.status = "finished"
             return outputs
         except BaseException as exc:

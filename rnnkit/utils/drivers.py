@@ -44,12 +44,9 @@ def build_trainer(
     """
     if not uses_lightning(trainer_cfg):
         trainer = instantiate(
-            trainer_cfg,
-            callbacks=list(callbacks),
-            logger=list(loggers) or False,
-            config=config,
-            **overrides,
+            trainer_cfg, callbacks=list(callbacks), logger=list(loggers) or False, **overrides
         )
+        trainer.config = config  # not an argument: Hydra's instantiate takes `config` itself
         return trainer, list(loggers)
     from rnnkit.engine import lightning as adapters
 

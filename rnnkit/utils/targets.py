@@ -51,7 +51,13 @@ RNNKIT_MODULES = (
     "rnnkit.engine.callbacks",
     "rnnkit.engine.loggers",
 )
-ALLOWED = (*RNNKIT_MODULES, "torch.optim", "lightning.pytorch", "lightning")
+ALLOWED = (
+    *RNNKIT_MODULES,
+    "rnnkit.engine.Trainer",  # the configs' name of rnnkit.engine.trainer.Trainer
+    "torch.optim",
+    "lightning.pytorch",
+    "lightning",
+)
 
 
 def target_nodes(cfg: Any, key: str = "") -> Iterator[tuple[str, DictConfig]]:

@@ -9,13 +9,13 @@ import signal
 import pytest
 import torch
 
-from rnnkit.engine import Callback, Trainer
+from rnnkit.callbacks import RNGState
+from rnnkit.engine import Callback, Terminated, Trainer
 from rnnkit.engine.callbacks import EarlyStopping, ModelCheckpoint
-from rnnkit.engine.interrupt import SIGTERMException
 from rnnkit.engine.seed import seed_everything
 from rnnkit.errors import ConfigError
 from rnnkit.utils.checkpointing import load_checkpoint
-from tests.engine.toy import RNGCheckpoint, ToyData, ToyTask, weights
+from tests.engine.toy import ToyData, ToyTask, weights
 
 QUIET = {"accelerator": "cpu", "logger": False, "enable_model_summary": False}
 
@@ -93,17 +93,17 @@ def test_a_monitor_that_is_never_logged_is_one_error(tmp_path):
 
 
 def test_resume_from_last_equals_an_uninterrupted_run(tmp_path):
-    straight, _ = run(tmp_path / "a", 3, [checkpointer(tmp_path / "a"), RNGCheckpoint()])
-    run(tmp_path / "b", 1, [checkpointer(tmp_path / "b"), RNGCheckpoint()])
+    straight, _ = run(tmp_path / "a", 3, [checkpointer(tmp_path / "a"), RNGState()])
+    run(tmp_path / "b", 1, [checkpointer(tmp_path / "b"), RNGState()])
     last = tmp_path / "b" / "checkpoints" / "last.ckpt"
     assert load_checkpoint(last)["epoch"] == 0
     callback = checkpointer(tmp_path / "b")
-    resumed, trainer = run(tmp_path / "b", 3, [callback, RNGCheckpoint()], ckpt_path=last)
+    resumed, trainer = run(tmp_path / "b", 3, [callback, RNGState()], ckpt_path=last)
     assert torch.equal(weights(resumed), weights(straight))
     assert (trainer.current_epoch, trainer.global_step) == (3, 24)
     assert load_checkpoint(last)["epoch"] == 2
     # the callback's state came back: the best of all three epochs, not of the last two
-    _, reference = run(tmp_path / "c", 3, [checkpointer(tmp_path / "c"), RNGCheckpoint()])
+    _, reference = run(tmp_path / "c", 3, [checkpointer(tmp_path / "c"), RNGState()])
     best = reference.checkpoint_callback.best_model_path.replace("/c/", "/b/")
     assert callback.best_model_path == best
 
@@ -126,9 +126,9 @@ class SigtermAt(Callback):
 def test_sigterm_stops_at_the_step_boundary_and_resumes_the_rest_of_the_epoch(tmp_path):
     folder = str(tmp_path)
     hook = SigtermAt(3)
-    with pytest.raises(SIGTERMException):
+    with pytest.raises(Terminated):
         run(folder, 2, [hook], enable_checkpointing=False)
-    assert hook.saw == (SIGTERMException, True, 3)
+    assert hook.saw == (Terminated, True, 3)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone
     checkpoint = load_checkpoint(tmp_path / "interrupted.ckpt")
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (0, 3)

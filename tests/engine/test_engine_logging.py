@@ -68,11 +68,12 @@ def test_metrics_csv_is_lightning_csvloggers_file(tmp_path):
     assert text == (tmp_path / "theirs" / "csv" / "metrics.csv").read_text()
     lines = text.splitlines()
     assert lines[0] == "epoch,step,test/loss,train/loss,val/loss"
-    # validation at global_step, training at global_step - 1, the test after the last epoch
+    # Lightning's steps: an epoch's validation and training rows at its last step - 1, the
+    # test at the global step
     assert [line.split(",")[:2] for line in lines[1:]] == [
-        ["0", "8"],
         ["0", "7"],
-        ["1", "16"],
+        ["0", "7"],
+        ["1", "15"],
         ["1", "15"],
         ["2", "16"],
     ]

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from tests.helpers import REPO_ROOT
 
@@ -45,52 +46,63 @@ def test_the_quickstart_imports_neither_lightning_nor_torchmetrics(tmp_path):
 
 
 def test_engine_equals_lightning_through_the_adapters(tmp_path):
-    """The same seeded task, data and callbacks (early stopping, best/last checkpoints,
-    clipping, a plateau scheduler) under both drivers: the same weights, bit for bit, the same
-    metrics, the same best checkpoint."""
+    """The same seeded task, data, callbacks (early stopping, best/last checkpoints) and logger,
+    clipping and a plateau scheduler under both drivers: the same weights, bit for bit, the same
+    metrics, the same best checkpoint, the same metrics.csv."""
     import lightning as L
     import torch
-    from rnnkit.engine.lightning import (
-        as_lightning_callback,
-        as_lightning_datamodule,
-        as_lightning_module,
-    )
 
     from rnnkit.engine import Trainer
     from rnnkit.engine.callbacks import EarlyStopping, ModelCheckpoint
+    from rnnkit.engine.lightning import (
+        as_lightning_callback,
+        as_lightning_datamodule,
+        as_lightning_logger,
+        as_lightning_module,
+    )
+    from rnnkit.engine.loggers import CSVLogger
     from rnnkit.engine.seed import seed_everything
     from tests.engine.toy import ToyData, ToyTask, weights
 
-    def callbacks(folder):
-        return [
+    def setting(folder):
+        callbacks = [
             ModelCheckpoint(dirpath=folder, monitor="val/loss", save_last=True),
             EarlyStopping(monitor="val/loss", patience=2),
         ]
+        return callbacks, CSVLogger(folder, name="csv", version="")
 
-    common = {"max_epochs": 8, "gradient_clip_val": 0.5, "accelerator": "cpu", "logger": False}
-    seed_everything(7)
-    ours = ToyTask(scheduler="plateau")
-    engine = Trainer(callbacks=callbacks(tmp_path / "ours"), enable_model_summary=False, **common)
-    engine.fit(ours, ToyData())
+    common = {"max_epochs": 8, "gradient_clip_val": 0.5, "accelerator": "cpu"}
+    runs = {}
+    for driver in ("engine", "lightning"):
+        seed_everything(7)
+        task, data = ToyTask(scheduler="plateau"), ToyData()
+        callbacks, logger = setting(tmp_path / driver)
+        if driver == "engine":
+            trainer = Trainer(
+                callbacks=callbacks, logger=logger, enable_model_summary=False, **common
+            )
+            module, datamodule = task, data
+        else:
+            trainer = L.Trainer(
+                callbacks=[as_lightning_callback(c) for c in callbacks],
+                logger=as_lightning_logger(logger),
+                enable_model_summary=False,
+                enable_progress_bar=False,
+                **common,
+            )
+            module, datamodule = as_lightning_module(task), as_lightning_datamodule(data)
+        trainer.fit(module, datamodule)
+        fitted = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        trainer.test(module, datamodule, verbose=False)
+        runs[driver] = (task, trainer, fitted)
 
-    seed_everything(7)
-    theirs = ToyTask(scheduler="plateau")
-    lightning = L.Trainer(
-        callbacks=[as_lightning_callback(c) for c in callbacks(tmp_path / "theirs")],
-        enable_model_summary=False,
-        enable_progress_bar=False,
-        **common,
-    )
+    (ours, engine, ours_fitted), (theirs, lightning, theirs_fitted) = runs.values()
     assert isinstance(lightning.checkpoint_callback, L.pytorch.callbacks.ModelCheckpoint)
-    lightning.fit(as_lightning_module(theirs), as_lightning_datamodule(ToyData()))
-
     assert torch.equal(weights(ours), weights(theirs))
-    assert (engine.global_step, engine.current_epoch) == (
-        lightning.global_step,
-        lightning.current_epoch,
-    )
-    assert {k: float(v) for k, v in engine.callback_metrics.items()} == {
-        k: float(v) for k, v in lightning.callback_metrics.items()
-    }
-    best = lambda t: t.checkpoint_callback.best_model_path.rsplit("/", 1)[-1]  # noqa: E731
-    assert best(engine) == best(lightning)
+    assert engine.global_step == lightning.global_step < 8 * 8  # early stopping stopped both
+    assert engine.current_epoch == lightning.current_epoch
+    assert ours_fitted == theirs_fitted
+    best = [Path(t.checkpoint_callback.best_model_path).name for t in (engine, lightning)]
+    assert best[0] == best[1]
+    csv = [(tmp_path / d / "csv" / "metrics.csv").read_text() for d in runs]
+    assert csv[0] == csv[1]

@@ -10,8 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from rnnkit.engine import Callback, DataModule, TaskModule
-from rnnkit.engine.seed import capture, restore
+from rnnkit.engine import DataModule, TaskModule
 
 
 class ToyTask(TaskModule):
@@ -151,22 +150,3 @@ def plain_loop(
             scheduler.step(float(val_loss))
         elif scheduler is not None:
             scheduler.step()
-
-
-class RNGCheckpoint(Callback):
-    """The global generators in every checkpoint, put back when a resumed fit starts training
-    (what ``rnnkit.callbacks.RNGState`` does for the pipeline)."""
-
-    def __init__(self) -> None:
-        self._pending = None
-
-    def state_dict(self):
-        return capture()
-
-    def load_state_dict(self, state_dict) -> None:
-        self._pending = state_dict
-
-    def on_train_start(self, trainer, task) -> None:
-        if self._pending is not None:
-            restore(self._pending)
-            self._pending = None
