@@ -17,6 +17,8 @@ from rnnkit.metrics.base import Metric
 
 def _as_state(value: Tensor | float, like: Tensor) -> Tensor:
     """``value`` as a tensor of the state's dtype and device (no copy when it already is)."""
+    if isinstance(value, Tensor) and value.dtype == like.dtype and value.device == like.device:
+        return value  # the common case, without the two calls below (this runs every step)
     return torch.as_tensor(value, device=like.device).to(like.dtype)
 
 
@@ -34,10 +36,14 @@ class Mean(Metric):
         self.add_state("weight", torch.tensor(0.0, dtype=dtype))
 
     def _update(self, value: Tensor | float, weight: Tensor | float = 1.0) -> None:
-        value = _as_state(value, self.mean_value)
-        weight = torch.broadcast_to(_as_state(weight, self.weight), value.shape)
-        self.mean_value += (value * weight).sum()
-        self.weight += weight.sum()
+        value, weight = _as_state(value, self.mean_value), _as_state(weight, self.weight)
+        if value.dim() == 0 and weight.dim() == 0:  # a batch mean and its count, every step
+            self.mean_value.addcmul_(value, weight)  # in place: no nn.Module attribute set
+            self.weight.add_(weight)
+            return
+        weight = torch.broadcast_to(weight, value.shape)
+        self.mean_value.add_((value * weight).sum())
+        self.weight.add_(weight.sum())
 
     def _compute(self) -> Tensor:
         return self.mean_value / self.weight
