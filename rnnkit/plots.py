@@ -2,6 +2,8 @@
 
 Figures are built with :class:`matplotlib.figure.Figure` directly, never through ``pyplot``, so
 they render with Agg on any machine (no display), keep no global state and are safe in tests.
+matplotlib is imported by the first plot, not with this module: a training run imports the
+tasks that plot at the end, and matplotlib would add about half a second to every start-up.
 
 - :func:`plot_forecast`: a forecast against the truth (with the context it was made from).
 - :func:`plot_attention`: an attention matrix, target steps x source steps.
@@ -20,9 +22,12 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "plot_attention",
@@ -46,6 +51,13 @@ def _as_array(values, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
             f"{name} must have {' or '.join(map(str, allowed))} dims, got shape {array.shape}"
         )
     return array
+
+
+def _figure(**kwargs) -> Figure:
+    """A new :class:`matplotlib.figure.Figure` (imported here, on the first plot)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -92,7 +104,7 @@ def plot_forecast(
         ctx = _as_array(context, "context", (1, 2)).reshape(-1, D) if len(context) else None
     start = 0 if ctx is None else len(ctx)
     steps = np.arange(start, start + len(truth))
-    fig = Figure(figsize=(8, 2.2 * D + 0.6))
+    fig = _figure(figsize=(8, 2.2 * D + 0.6))
     axes = fig.subplots(D, 1, sharex=True, squeeze=False)[:, 0]
     for d, ax in enumerate(axes):
         if ctx is not None:
@@ -136,7 +148,7 @@ def plot_attention(
     """
     weights = _as_array(weights, "weights", 2)
     T_tgt, T_src = weights.shape
-    fig = Figure(figsize=(max(3.0, 0.35 * T_src + 1.5), max(2.5, 0.35 * T_tgt + 1.0)))
+    fig = _figure(figsize=(max(3.0, 0.35 * T_src + 1.5), max(2.5, 0.35 * T_tgt + 1.0)))
     ax = fig.subplots()
     image = ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -179,7 +191,7 @@ def plot_confusion_matrix(
     shown = (
         np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0) if normalize else matrix
     )
-    fig = Figure(figsize=(max(3.5, 0.5 * C + 2), max(3.0, 0.5 * C + 1.5)))
+    fig = _figure(figsize=(max(3.5, 0.5 * C + 2), max(3.0, 0.5 * C + 1.5)))
     ax = fig.subplots()
     image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="rate" if normalize else "count")
@@ -275,7 +287,7 @@ def plot_learning_curves(
         groups.setdefault(_metric_base(name), []).append(name)
     written = []
     for base, names in groups.items():
-        fig = Figure(figsize=(6.5, 3.6))
+        fig = _figure(figsize=(6.5, 3.6))
         ax = fig.subplots()
         values = []
         for name in names:
@@ -323,7 +335,9 @@ def plot_gradient_flow(
     positive = norms[norms > 0]
     floor = positive.min() if positive.size else 1e-12
     shown = np.maximum(norms, floor)  # log scale: an exact zero is drawn as the smallest value
-    fig = Figure(figsize=(7.5, 4.0))
+    from matplotlib.colors import LogNorm
+
+    fig = _figure(figsize=(7.5, 4.0))
     ax = fig.subplots()
     time = np.arange(1, T + 1)
     if kind == "heatmap":
@@ -371,7 +385,7 @@ def plot_gate_stats(
     """
     if not gates:
         raise ValueError("gates is empty: nothing to plot")
-    fig = Figure(figsize=(7.0, 3.6))
+    fig = _figure(figsize=(7.0, 3.6))
     ax = fig.subplots()
     for name, values in gates.items():
         values = _as_array(values, f"gates[{name!r}]", 1)

@@ -46,9 +46,6 @@ def supports(cell: Cell, feedback: Tensor | None) -> bool:
     )
 
 
-# torch.compile cannot trace into the C++ ops (they have no fake-tensor kernels): a compiled
-# model runs this unroll eagerly (a graph break) and compiles the rest
-@torch.compiler.disable
 def unroll_native(
     cell: Cell,
     x: Tensor,
@@ -57,6 +54,21 @@ def unroll_native(
     feedback: Tensor | None,
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over ``x (B, T, F)`` with its C++ time loop."""
+    if torch.compiler.is_compiling():
+        # the C++ ops have no fake-tensor kernels, so dynamo cannot trace into them: this
+        # unroll runs eagerly behind a graph break and dynamo compiles the rest. Disabled here,
+        # not by a decorator, since torch.compiler.disable imports dynamo (~0.8 s of start-up)
+        return torch.compiler.disable(_unroll_native)(cell, x, lengths, state, feedback)
+    return _unroll_native(cell, x, lengths, state, feedback)
+
+
+def _unroll_native(
+    cell: Cell,
+    x: Tensor,
+    lengths: Tensor | None,
+    state: State,
+    feedback: Tensor | None,
+) -> tuple[Tensor, State]:
     if not supports(cell, feedback):
         reason = native_build.unavailable_reason() or "no C++ loop for this cell or device"
         raise ValueError(f"backend 'native' cannot run {type(cell).__name__}: {reason}")
