@@ -1,5 +1,6 @@
-"""Tasks, data modules and callbacks are plain classes: importing them loads no Lightning and
-no torchmetrics; only ``rnnkit.engine.lightning``, the adapters, imports Lightning."""
+"""Tasks, data modules and callbacks are plain classes: importing them loads no Lightning, no
+torchmetrics and no matplotlib (a plot imports it when drawn); only
+``rnnkit.engine.lightning``, the adapters, imports Lightning."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from tests.helpers import REPO_ROOT
 PLAIN = ("rnnkit.tasks", "rnnkit.data", "rnnkit.callbacks", "rnnkit.diagnostics", "rnnkit.console")
 CODE = f"""
 import sys
-loaded = lambda: sorted(m for m in ("lightning", "lightning_utilities", "torchmetrics")
+loaded = lambda: sorted(m for m in ("lightning", "lightning_utilities", "torchmetrics",
+                                          "matplotlib")
                         if m in sys.modules)
 import {", ".join(PLAIN)}
 print(loaded())
@@ -20,7 +22,7 @@ print("lightning" in loaded())
 """
 
 
-def test_the_plain_modules_import_neither_lightning_nor_torchmetrics():
+def test_the_plain_modules_import_no_lightning_torchmetrics_or_matplotlib():
     out = subprocess.run(
         [sys.executable, "-c", CODE], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
