@@ -90,7 +90,7 @@ def measure(repeats: int) -> list[tuple[str, float, float]]:
         commands["quickstart, to the first training step"] = [
             sys.executable, str(ROOT / "scripts" / "train.py"), "+experiment=quickstart",
             "+callbacks.startup_probe._target_=startup_probe.FirstStep",
-            f"paths.output_dir={tmp}/run{{}}",  # a fresh run folder each time
+            f"hydra.run.dir={tmp}/run{{}}",  # a fresh run folder each time, not in outputs/
         ]  # fmt: skip
         for row, command in commands.items():
             figures = [
