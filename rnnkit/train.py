@@ -81,7 +81,9 @@ def instantiate_list(cfg: DictConfig | None, kind: str) -> list[Any]:
     return objects
 
 
-def build_data_and_model(cfg: DictConfig, datamodule_state: dict | None = None):
+def build_data_and_model(
+    cfg: DictConfig, datamodule_state: dict | None = None, stage: str = "fit"
+):
     """Steps 2-4 up to the model: the datamodule (set up), then the model sized from its info.
 
     Fills every ``???`` key of ``cfg.model`` and ``cfg.task`` in place from ``datamodule.info``.
@@ -89,6 +91,8 @@ def build_data_and_model(cfg: DictConfig, datamodule_state: dict | None = None):
     Args:
         datamodule_state: a saved ``datamodule.state_dict()`` (vocabularies, label maps) to
             reuse instead of fitting on the training split (evaluation and prediction).
+        stage: what the data is set up for (``fit``, ``test``, ``predict``): to predict with
+            a restored state, only the predict file is read.
 
     Returns:
         ``(datamodule, model)``.
@@ -98,7 +102,7 @@ def build_data_and_model(cfg: DictConfig, datamodule_state: dict | None = None):
     if datamodule_state:
         datamodule.load_state_dict(datamodule_state)
     datamodule.prepare_data()
-    datamodule.setup("fit")
+    datamodule.setup(stage)
     info = dict(getattr(datamodule, "info", {}) or {})
     filled = fill_from_info(cfg.model, info, "model") + fill_from_info(cfg.task, info, "task")
     if filled:
@@ -348,15 +352,17 @@ def _datamodule_state(run_cfg: DictConfig, checkpoint: dict[str, Any]) -> dict |
     return checkpoint.get(name)
 
 
-def load_task(cfg: DictConfig):
-    """Rebuild ``(run_cfg, datamodule, task)`` from a checkpoint (see :func:`load_run`).
+def load_task(cfg: DictConfig, stage: str):
+    """Rebuild ``(run_cfg, datamodule, task)`` from a checkpoint (see :func:`load_run`), the
+    data set up for ``stage`` (``test`` or ``predict``).
 
     The model is built from the run's config and sized by the datamodule restored from the
     checkpoint, which also gives the task its data state; weights and hyperparameters come
     from the checkpoint: ``Task.load_from_checkpoint(ckpt, model=..., **data_state)``.
     """
     run_cfg, ckpt, checkpoint = load_run(cfg)
-    datamodule, model = build_data_and_model(run_cfg, _datamodule_state(run_cfg, checkpoint))
+    state = _datamodule_state(run_cfg, checkpoint)
+    datamodule, model = build_data_and_model(run_cfg, state, stage)
     check_config_matches(checkpoint, run_cfg, path=ckpt)  # names the first differing model key
     task_cls = get_class(run_cfg.task._target_)
     task = task_cls.load_from_checkpoint(
@@ -373,7 +379,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test a checkpoint (``cfg`` is the composed ``configs/eval.yaml``); return test metrics."""
     console.setup(cfg)  # quiet unless extras.verbose
     apply_extras(cfg)  # config tree on rank zero, warning filters (configs/extras)
-    run_cfg, datamodule, task = load_task(cfg)
+    run_cfg, datamodule, task = load_task(cfg, "test")
     loggers = instantiate_list(run_cfg.get("logger"), "logger")
     trainer, _ = build_trainer(run_cfg.trainer, loggers=loggers)
     module, data = driven(trainer, task, datamodule)
@@ -431,7 +437,7 @@ def predict(cfg: DictConfig) -> list[str]:
             cfg.data = OmegaConf.merge(cfg.get("data") or {}, {"prompts": prompts})
         else:
             cfg.data = OmegaConf.merge(cfg.get("data") or {}, {"predict_path": str(cfg.input)})
-    run_cfg, datamodule, task = load_task(cfg)
+    run_cfg, datamodule, task = load_task(cfg, "predict")
     # sampling settings (generation) and decoding settings (seq2seq)
     for key in (
         "temperature",

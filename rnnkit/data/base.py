@@ -146,7 +146,10 @@ class SequenceDataModule(DataModule):
 
     # ----- the shared recipe -----------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
-        if not self.splits:
+        # predicting with a restored state (a checkpoint's) needs no training file: only the
+        # predict file is read
+        restored_for_predict = stage == "predict" and self.fitted is not None
+        if not self.splits and not restored_for_predict:
             train, val, test = self._raw_splits()
             if self.fitted is None:
                 self.fitted = self.fit(train)
@@ -277,9 +280,14 @@ class SequenceDataModule(DataModule):
         return {"fitted": self.fitted} if self.fitted is not None else {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved; later ``setup`` encodes with it."""
-        if state_dict.get("fitted") is not None:
-            self.fitted = state_dict["fitted"]
+        """Restore what :meth:`state_dict` saved; later ``setup`` encodes with it.
+
+        A state equal to the one in use (testing the best checkpoint of the fit that just ran)
+        keeps the encoded splits: reading the files again would only repeat the same work.
+        """
+        fitted = state_dict.get("fitted")
+        if fitted is not None and fitted != self.fitted:
+            self.fitted = fitted
             self.splits = {}
 
 

@@ -68,6 +68,23 @@ def test_state_dict_is_plain_data_and_restores_encoding(tmp_path: Path) -> None:
     assert vocab.decode(x.tolist())[-1] == UNK
 
 
+def test_restoring_the_state_in_use_keeps_the_splits_and_another_encodes_again() -> None:
+    import json
+
+    dm = digits()
+    dm.setup("fit")
+    splits = dm.splits
+    # the best checkpoint of the fit that just ran: its state, through the checkpoint's JSON
+    dm.load_state_dict(json.loads(json.dumps(dm.state_dict())))
+    dm.setup("test")
+    assert dm.splits is splits  # not read and encoded a second time
+    other = json.loads(json.dumps(dm.state_dict()))
+    other["fitted"]["mean"] = [0.0] * len(other["fitted"]["mean"])
+    dm.load_state_dict(other)
+    dm.setup("test")
+    assert dm.splits is not splits and dm.fitted["mean"] == other["fitted"]["mean"]
+
+
 def test_label_unseen_in_training_is_an_error(tmp_path: Path) -> None:
     test = tmp_path / "test.tsv"
     test.write_text("pos\tfine\nmeh\tso so\n")
