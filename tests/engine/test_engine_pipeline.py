@@ -1,6 +1,7 @@
 """The pipeline on rnnkit's Trainer: the quickstart runs without importing Lightning,
-torchmetrics or matplotlib (it draws no plot; each would add start-up time), and a seeded run ends with Lightning's weights when the same task, data and
-callbacks run under a Lightning Trainer through the adapters."""
+torchmetrics or matplotlib (it draws no plot; each would add start-up time), and a seeded run
+ends with Lightning's weights when the same task, data and callbacks run under a Lightning
+Trainer through the adapters."""
 
 from __future__ import annotations
 
