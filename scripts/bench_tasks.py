@@ -28,10 +28,13 @@ extra installed (``pip install -e .[bench]``) the same model trains under darts'
 Lightning) and their median step is timed the same way (a Lightning callback, imported only
 there); without them the comparison is skipped with a message.
 
-    OMP_NUM_THREADS=1 python scripts/bench_tasks.py --quick      # ~2 min, one thread
+    OMP_NUM_THREADS=1 python scripts/bench_tasks.py --quick      # under a minute, one thread
     OMP_NUM_THREADS=1 python scripts/bench_tasks.py --json e2e.json --markdown e2e.md
     python scripts/bench_tasks.py --quick --batches 8 --no-libraries  # a smoke run, seconds
     python scripts/bench.py --tasks                               # the kernels, then this
+
+The header names the rnnkit package measured: with an editable install of another checkout,
+``PYTHONPATH=.`` measures this one.
 
 Rows written by ``--json``: ``{task, backend, plain_step, task_step, step_ratio, plain_epoch,
 task_epoch, epoch_ratio}`` in steps/s, plus ``{library, model, steps, step}`` rows for darts
@@ -305,21 +308,30 @@ def user_config(workdir: Path, epochs: int, task: TaskModule, batches: int | Non
     """``configs/train.yaml`` composed as ``train.py`` gets it, outputs in ``workdir``.
 
     The checkpoint and early-stopping callbacks select on ``task``'s monitored metric, as in
-    ``train.py``; ``batches``: at most this many batches of each split an epoch.
+    ``train.py``; ``batches``: at most this many batches of each split an epoch. Hydra's
+    runtime is set as in a run, so the config resolves fully (checkpoints store it).
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
 
+    from rnnkit.utils.config import register_resolvers
+
+    register_resolvers()  # as importing rnnkit.train does
     limits = [] if batches is None else [f"+trainer.limit_train_batches={batches}",
                                          f"+trainer.limit_val_batches={batches}"]  # fmt: skip
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("train.yaml", overrides=[f"paths.output_dir={workdir}",
-                                                f"paths.log_dir={workdir}",
-                                                f"trainer.max_epochs={epochs}",
-                                                f"task.monitor={task.monitor}",
-                                                f"task.monitor_mode={task.monitor_mode}",
-                                                *limits])  # fmt: skip
+        cfg = compose("train.yaml", return_hydra_config=True,
+                      overrides=[f"paths.output_dir={workdir}", f"paths.log_dir={workdir}",
+                                 f"hydra.runtime.output_dir={workdir}",
+                                 f"trainer.max_epochs={epochs}", f"task.monitor={task.monitor}",
+                                 f"task.monitor_mode={task.monitor_mode}", *limits])  # fmt: skip
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def user_trainer(cfg, task: TaskModule, callbacks: Iterable[Callback] = ()):
@@ -656,8 +668,11 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     for name in ("lightning", "pytorch_lightning"):  # darts' and neuralforecast's notices
         logging.getLogger(name).setLevel(logging.ERROR)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), rnnkit's Trainer, "
-          f"{args.clock} clock; steps/s, medians", flush=True)  # fmt: skip
+    import rnnkit  # which checkout is measured: an editable install may point at another one
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), rnnkit's Trainer "
+          f"({Path(rnnkit.__file__).parent}), {args.clock} clock; steps/s, medians",
+          flush=True)  # fmt: skip
     rows = bench_tasks(args)
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows) + "\n")
