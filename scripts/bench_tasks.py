@@ -1,16 +1,17 @@
 """End-to-end training speed of every rnnkit task against a plain PyTorch loop, in one run.
 
-Each task trains under the Trainer that ``scripts/train.py`` builds from the default configs
-(``configs/trainer/default.yaml``, ``configs/callbacks/default.yaml``, the CSV logger, the
-one-line-per-epoch console), and a plain loop trains a copy of the same model (same
-initial weights, same batches from the same collate, Adam, the trainer's gradient clipping)
-with nothing else. Two figures per task:
+Each task trains under the trainer that ``scripts/train.py`` builds from the default configs
+(:func:`rnnkit.utils.drivers.build_trainer` of ``configs/trainer/default.yaml``: rnnkit's own
+``Trainer``, with ``configs/callbacks/default.yaml``, the monitor check and run guard
+``train.py`` adds, the one-line-per-epoch console and the CSV logger), and a plain loop trains
+a copy of the same model (same initial weights, same batches from the same collate, Adam, the
+trainer's gradient clipping) with nothing else. Two figures per task:
 
 - **step**: median steps/s of single training steps. The plain loop's step runs right after
-  every Lightning step, inside the same process (a callback), so both see the machine at the
-  same moment; a Lightning step is the time between two of those callbacks less the plain
-  step: its batch, its hooks, its logging, forward, backward, clipping, optimizer.
-- **epoch**: training steps per second of wall time of ``trainer.fit`` over a few epochs with
+  every task step, inside the same process (a callback), so both see the machine at the same
+  moment; a task step is the time between two of those callbacks less the plain step: its
+  batch, its hooks, its metrics, forward, backward, clipping, optimizer.
+- **epoch**: training steps per second of whole ``trainer.fit`` calls over a few epochs with
   validation, sanity check, metrics, checkpoints and logging, against a plain loop over the
   same epochs that also computes the validation loss; whole fits alternate, A B A B, and the
   figure is the median.
@@ -23,16 +24,20 @@ and the data in the main process, the process's CPU time is the work of the step
 The forecasting row is the shape issue 20 measured darts and neuralforecast on: 81 short
 series (seeded), a GRU of hidden 64, batch 32, window 12, a 6-step output. With the ``bench``
 extra installed (``pip install -e .[bench]``) the same model trains under darts'
-``BlockRNNModel`` and neuralforecast's ``GRU`` (both over torch's ``nn.GRU``) and their median
-step is timed the same way (a Lightning callback); without them the comparison is skipped with a
-message.
+``BlockRNNModel`` and neuralforecast's ``GRU`` (both over torch's ``nn.GRU``, both trained by
+Lightning) and their median step is timed the same way (a Lightning callback, imported only
+there); without them the comparison is skipped with a message.
 
-    OMP_NUM_THREADS=1 python scripts/bench_tasks.py --quick      # ~2 min, one thread
+    OMP_NUM_THREADS=1 python scripts/bench_tasks.py --quick      # under a minute, one thread
     OMP_NUM_THREADS=1 python scripts/bench_tasks.py --json e2e.json --markdown e2e.md
+    python scripts/bench_tasks.py --quick --batches 8 --no-libraries  # a smoke run, seconds
     python scripts/bench.py --tasks                               # the kernels, then this
 
+The header names the rnnkit package measured: with an editable install of another checkout,
+``PYTHONPATH=.`` measures this one.
+
 Rows written by ``--json``: ``{task, backend, plain_step, task_step, step_ratio, plain_epoch,
-task_epoch, epoch_ratio}`` in steps/s, plus ``{library, backend, step, ...}`` rows for darts
+task_epoch, epoch_ratio}`` in steps/s, plus ``{library, model, steps, step}`` rows for darts
 and neuralforecast.
 """
 
@@ -40,22 +45,24 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import logging
 import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
+
+from rnnkit.engine import Callback, DataModule, TaskModule
 
 #: the clock of every figure: ``time.process_time`` (CPU seconds of this process, what a
 #: shared machine's load does not inflate) or ``time.perf_counter`` (wall, ``--clock wall``)
@@ -73,22 +80,28 @@ TRAIN_ROWS = 42  # of each series, for darts and neuralforecast
 
 @dataclass
 class Case:
-    """One task: its model, its Lightning task, its loaders and the plain loop's loss."""
+    """One task: its model, its task, its loaders and the plain loop's loss."""
 
     name: str
     backend: str
     make_model: Callable[[], nn.Module]
-    make_task: Callable[[nn.Module], L.LightningModule]
+    make_task: Callable[[nn.Module], TaskModule]
     plain_loss: Callable[[nn.Module, tuple], Tensor]
     train_loader: Callable[[], DataLoader]
     val_loader: Callable[[], DataLoader]
-    datamodule: L.LightningDataModule | None = None  # the task's fit data when it needs one
+    datamodule: DataModule | None = None  # the task's fit data when it needs one
 
-    def fit(self, trainer: L.Trainer, task: L.LightningModule) -> None:
-        if self.datamodule is not None:
-            trainer.fit(task, datamodule=self.datamodule)
+    def fit(self, trainer, task: TaskModule) -> None:
+        """``trainer.fit`` as ``train.py`` runs it (:func:`~rnnkit.utils.drivers.driven`)."""
+        from rnnkit.utils.drivers import driven
+
+        module, data = driven(trainer, task, self.datamodule)
+        if data is not None:
+            trainer.fit(module, datamodule=data)
         else:
-            trainer.fit(task, self.train_loader(), self.val_loader())
+            trainer.fit(
+                module, train_dataloaders=self.train_loader(), val_dataloaders=self.val_loader()
+            )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,7 +149,7 @@ def forecasting_case(backend: str, workdir: Path) -> Case:
     def make_model() -> nn.Module:
         return rnn_forecaster(GRUCell, 0, 1, WINDOW, HORIZON, HIDDEN, backend=backend)
 
-    def make_task(model: nn.Module) -> L.LightningModule:
+    def make_task(model: nn.Module) -> TaskModule:
         state = ForecastingTask.data_arguments(info)
         return ForecastingTask(
             model, OPTIMIZER, window=WINDOW, horizon=HORIZON, plot=False, **state
@@ -288,44 +301,55 @@ CASES = {
 
 
 # ----------------------------------------------------------------------------------------------
-# the user's Trainer, and the plain loop
+# the user's trainer, and the plain loop
 
 
-def user_trainer(
-    workdir: Path,
-    epochs: int,
-    callbacks: list,
-    task: L.LightningModule,
-    overrides: tuple[str, ...] = (),
-) -> L.Trainer:
-    """The Trainer ``scripts/train.py`` builds from the default configs, outputs in ``workdir``.
+def user_config(workdir: Path, epochs: int, task: TaskModule, batches: int | None = None):
+    """``configs/train.yaml`` composed as ``train.py`` gets it, outputs in ``workdir``.
 
     The checkpoint and early-stopping callbacks select on ``task``'s monitored metric, as in
-    ``train.py``. ``overrides``: Hydra overrides of those configs (``callbacks=none``, ...).
+    ``train.py``; ``batches``: at most this many batches of each split an epoch. Hydra's
+    runtime is set as in a run, so the config resolves fully (checkpoints store it).
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.utils import instantiate
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
 
-    from rnnkit import console
-    from rnnkit.train import instantiate_list
+    from rnnkit.utils.config import register_resolvers
 
+    register_resolvers()  # as importing rnnkit.train does
+    limits = [] if batches is None else [f"+trainer.limit_train_batches={batches}",
+                                         f"+trainer.limit_val_batches={batches}"]  # fmt: skip
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train.yaml", overrides=[f"paths.output_dir={workdir}",
-                                               f"paths.log_dir={workdir}",
-                                               f"trainer.max_epochs={epochs}",
-                                               f"task.monitor={task.monitor}",
-                                               f"task.monitor_mode={task.monitor_mode}",
-                                               *overrides])  # fmt: skip
-    user_callbacks = instantiate_list(cfg.callbacks, "callback")
-    if not cfg.trainer.enable_progress_bar:
-        user_callbacks.append(console.EpochLines())
-    return instantiate(
-        cfg.trainer,
-        callbacks=[*user_callbacks, *callbacks],
-        logger=instantiate_list(cfg.logger, "logger") or False,
-    )
+        cfg = compose("train.yaml", return_hydra_config=True,
+                      overrides=[f"paths.output_dir={workdir}", f"paths.log_dir={workdir}",
+                                 f"hydra.runtime.output_dir={workdir}",
+                                 f"trainer.max_epochs={epochs}", f"task.monitor={task.monitor}",
+                                 f"task.monitor_mode={task.monitor_mode}", *limits])  # fmt: skip
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def user_trainer(cfg, task: TaskModule, callbacks: Iterable[Callback] = ()):
+    """The trainer ``train.py`` builds from ``cfg`` (:func:`rnnkit.train._train`'s step 5):
+    the config's callbacks (after a monitor check), the run guard, the one-line console, then
+    ``callbacks``; the config's loggers."""
+    from rnnkit import console
+    from rnnkit.callbacks import MonitorCheck, RunGuard
+    from rnnkit.train import instantiate_list
+    from rnnkit.utils.drivers import build_trainer, uses_lightning
+
+    run = [MonitorCheck(task.monitor), *instantiate_list(cfg.callbacks, "callback"),
+           RunGuard(Path(cfg.paths.output_dir) / "checkpoints")]  # fmt: skip
+    if not (uses_lightning(cfg.trainer) and cfg.trainer.get("enable_progress_bar", True)):
+        run.append(console.EpochLines())
+    loggers = instantiate_list(cfg.logger, "logger")
+    trainer, _ = build_trainer(cfg.trainer, [*run, *callbacks], loggers, config=cfg)
+    return trainer
 
 
 class PlainLoop:
@@ -344,25 +368,27 @@ class PlainLoop:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.optimizer.step()
 
-    def fit(self, epochs: int) -> int:
-        """``epochs`` of training, each followed by the validation loss; the steps taken."""
+    def fit(self, epochs: int, batches: int | None = None) -> int:
+        """``epochs`` of training (at most ``batches`` an epoch), each followed by the
+        validation loss; the steps taken."""
         steps = 0
         for _ in range(epochs):
             self.model.train()
-            for batch in self.case.train_loader():
+            for batch in itertools.islice(self.case.train_loader(), batches):
                 self.step(batch)
                 steps += 1
             self.model.eval()
             with torch.no_grad():
                 losses = [
-                    float(self.case.plain_loss(self.model, b)) for b in self.case.val_loader()
+                    float(self.case.plain_loss(self.model, b))
+                    for b in itertools.islice(self.case.val_loader(), batches)
                 ]
             self.val_loss = statistics.fmean(losses)
         return steps
 
 
-class Interleave(L.Callback):
-    """After every Lightning training step, one plain step; both durations recorded."""
+class Interleave(Callback):
+    """After every task training step, one plain step; both durations recorded."""
 
     def __init__(self, plain: PlainLoop, loader: DataLoader) -> None:
         self.plain, self.loader = plain, loader
@@ -371,7 +397,7 @@ class Interleave(L.Callback):
         self.plain_s: list[float] = []
         self.last: float | None = None
 
-    def on_train_batch_end(self, *args, **kwargs) -> None:
+    def on_train_batch_end(self, trainer, task, outputs, batch, batch_idx: int) -> None:
         now = _clock()
         if self.last is not None:
             self.task_s.append(now - self.last)
@@ -384,7 +410,7 @@ class Interleave(L.Callback):
         self.last = _clock()
         self.plain_s.append(self.last - now)
 
-    def on_train_epoch_end(self, *args, **kwargs) -> None:
+    def on_train_epoch_end(self, trainer, task) -> None:
         self.last = None  # the gap holds validation and checkpoints: the epoch figure's part
 
 
@@ -397,33 +423,43 @@ def _fresh(case: Case) -> tuple[nn.Module, nn.Module]:
     return model, plain
 
 
-def time_steps(case: Case, workdir: Path, epochs: int, skip: int) -> tuple[float, float]:
+def _rate(durations: list[float], skip: int) -> float:
+    """Steps/s of the median of ``durations`` after the first ``skip`` (all when too few)."""
+    return 1 / statistics.median(durations[skip:] if len(durations) > skip else durations)
+
+
+def time_steps(
+    case: Case, workdir: Path, epochs: int, skip: int, batches: int | None = None
+) -> tuple[float, float]:
     """Median steps/s of the task's training step and the plain loop's, interleaved."""
     model, plain_model = _fresh(case)
-    timer = Interleave(PlainLoop(case, plain_model, clip=None), case.train_loader())
     task = case.make_task(model)
-    trainer = user_trainer(workdir / "steps", epochs, [timer], task)
-    timer.plain.clip = trainer.gradient_clip_val
-    case.fit(trainer, task)
-    return 1 / statistics.median(timer.task_s[skip:]), 1 / statistics.median(timer.plain_s[skip:])
+    cfg = user_config(workdir / "steps", epochs, task, batches)
+    timer = Interleave(PlainLoop(case, plain_model, cfg.trainer.gradient_clip_val),
+                       case.train_loader())  # fmt: skip
+    case.fit(user_trainer(cfg, task, [timer]), task)
+    return _rate(timer.task_s, skip), _rate(timer.plain_s, skip)
 
 
-def time_epochs(case: Case, workdir: Path, epochs: int, reps: int) -> tuple[float, float]:
+def time_epochs(
+    case: Case, workdir: Path, epochs: int, reps: int, batches: int | None = None
+) -> tuple[float, float]:
     """Median training steps per second of whole fits (validation included), alternated."""
     task_rates, plain_rates = [], []
     for r in range(reps):
         for which in ("task", "plain") if r % 2 == 0 else ("plain", "task"):
             model, plain_model = _fresh(case)
+            task = case.make_task(model)
+            cfg = user_config(workdir / f"fit{r}", epochs, task, batches)
             if which == "task":
-                task = case.make_task(model)
-                trainer = user_trainer(workdir / f"fit{r}", epochs, [], task)
+                trainer = user_trainer(cfg, task)
                 start = _clock()
                 case.fit(trainer, task)
                 task_rates.append(trainer.global_step / (_clock() - start))
             else:
-                loop = PlainLoop(case, plain_model, clip=1.0)
+                loop = PlainLoop(case, plain_model, cfg.trainer.gradient_clip_val)
                 start = _clock()
-                steps = loop.fit(epochs)
+                steps = loop.fit(epochs, batches)
                 plain_rates.append(steps / (_clock() - start))
     return statistics.median(task_rates), statistics.median(plain_rates)
 
@@ -432,10 +468,11 @@ def time_epochs(case: Case, workdir: Path, epochs: int, reps: int) -> tuple[floa
 # darts and neuralforecast (the optional `bench` extra)
 
 
-class StepTimer(L.Callback):
+class StepTimer:
     """Durations between consecutive training-batch ends (one library step each).
 
     ``epoch_gaps``: also time the gap across an epoch end (neuralforecast's epoch is one step).
+    A library's Lightning callback with these hooks: :func:`_lightning_timer`.
     """
 
     def __init__(self, epoch_gaps: bool = False) -> None:
@@ -452,6 +489,17 @@ class StepTimer(L.Callback):
     def on_train_epoch_end(self, *args, **kwargs) -> None:
         if not self.epoch_gaps:
             self.last = None
+
+
+def _lightning_timer() -> type:
+    """:class:`StepTimer` as a callback of ``pytorch_lightning``, the Lightning package darts and
+    neuralforecast train with (imported here only: rnnkit's path has no Lightning)."""
+    import pytorch_lightning
+
+    class LightningStepTimer(StepTimer, pytorch_lightning.Callback):
+        pass
+
+    return LightningStepTimer
 
 
 def _series_values(workdir: Path) -> list[np.ndarray]:
@@ -472,11 +520,12 @@ def bench_darts(workdir: Path, epochs: int, skip: int) -> dict | None:
     try:
         from darts import TimeSeries
         from darts.models import BlockRNNModel
+
+        timer = _lightning_timer()()
     except ImportError as error:
         print(f"darts: skipped ({error}; pip install -e .[bench])", flush=True)
         return None
     series = [TimeSeries.from_values(v) for v in _series_values(workdir)]
-    timer = StepTimer()
     model = BlockRNNModel(
         input_chunk_length=WINDOW, output_chunk_length=HORIZON, model="GRU",
         hidden_dim=HIDDEN, n_rnn_layers=1, batch_size=BATCH, n_epochs=epochs,
@@ -486,15 +535,16 @@ def bench_darts(workdir: Path, epochs: int, skip: int) -> dict | None:
     )  # fmt: skip
     model.fit(series, verbose=False)
     return dict(library="darts", model="BlockRNNModel GRU", steps=len(timer.steps),
-                step=round(1 / statistics.median(timer.steps[skip:]), 1))  # fmt: skip
+                step=round(_rate(timer.steps, skip), 1))  # fmt: skip
 
 
 def bench_neuralforecast(workdir: Path, steps: int, skip: int) -> dict | None:
     try:
         import pandas as pd
-        import pytorch_lightning
         from neuralforecast import NeuralForecast
         from neuralforecast.models import GRU
+
+        Timer = _lightning_timer()
     except ImportError as error:
         print(f"neuralforecast: skipped ({error}; pip install -e .[bench])", flush=True)
         return None
@@ -502,10 +552,6 @@ def bench_neuralforecast(workdir: Path, steps: int, skip: int) -> dict | None:
         pd.DataFrame({"unique_id": f"s{i}", "ds": np.arange(len(v)), "y": v})
         for i, v in enumerate(_series_values(workdir))
     ]
-
-    class Timer(StepTimer, pytorch_lightning.Callback):  # neuralforecast's Lightning package
-        pass
-
     timer = Timer(epoch_gaps=True)
     model = GRU(  # a batch: BATCH windows sampled from BATCH series
         h=HORIZON, input_size=WINDOW, encoder_hidden_size=HIDDEN, encoder_n_layers=1,
@@ -520,7 +566,7 @@ def bench_neuralforecast(workdir: Path, steps: int, skip: int) -> dict | None:
         c for c in forecaster.models[0].trainer_kwargs["callbacks"] if isinstance(c, Timer)
     )
     return dict(library="neuralforecast", model="GRU", steps=len(timer.steps),
-                step=round(1 / statistics.median(timer.steps[skip:]), 1))  # fmt: skip
+                step=round(_rate(timer.steps, skip), 1))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -532,13 +578,14 @@ def bench_tasks(args) -> list[dict]:
     _clock = CLOCKS[args.clock]
     epochs = 1 if args.quick else 3
     skip = 5
+    batches = getattr(args, "batches", None)  # scripts/bench.py's arguments have it too
     rows = []
     with tempfile.TemporaryDirectory(prefix="rnnkit-bench-") as tmp:
         workdir = Path(tmp)
         for name, backend in args.task_cases:
             case = CASES[name](backend, workdir)
-            task_step, plain_step = time_steps(case, workdir, epochs, skip)
-            task_epoch, plain_epoch = time_epochs(case, workdir, epochs, args.fits)
+            task_step, plain_step = time_steps(case, workdir, epochs, skip, batches)
+            task_epoch, plain_epoch = time_epochs(case, workdir, epochs, args.fits, batches)
             row = dict(task=name, backend=backend,
                        plain_step=round(plain_step, 1), task_step=round(task_step, 1),
                        step_ratio=round(task_step / plain_step, 3),
@@ -597,6 +644,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--fits", type=int, default=4, help="alternated whole fits per side")
     parser.add_argument("--no-libraries", action="store_true", help="skip darts/neuralforecast")
+    parser.add_argument(
+        "--batches", type=int, default=None,
+        help="at most this many batches of each split an epoch, both loops (a smoke run)",
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -615,9 +666,13 @@ def main() -> None:
         args.fits = min(args.fits, 2)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
-    logging.getLogger("lightning").setLevel(logging.ERROR)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), Lightning "
-          f"{L.__version__}, {args.clock} clock; steps/s, medians", flush=True)  # fmt: skip
+    for name in ("lightning", "pytorch_lightning"):  # darts' and neuralforecast's notices
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import rnnkit  # which checkout is measured: an editable install may point at another one
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), rnnkit's Trainer "
+          f"({Path(rnnkit.__file__).parent}), {args.clock} clock; steps/s, medians",
+          flush=True)  # fmt: skip
     rows = bench_tasks(args)
     if args.markdown:
         Path(args.markdown).write_text(markdown(rows) + "\n")
