@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rnnkit.engine import Trainer
+from rnnkit.utils.plain import to_plain
 from rnnkit.utils.targets import instantiate
 
 __all__ = ["build_trainer", "driven", "uses_lightning"]
@@ -42,6 +43,9 @@ def build_trainer(
             (``None``: evaluation, nothing is written).
         overrides: trainer arguments over the config's (``limit_val_batches=0``, ...).
     """
+    # plain data once, not at every checkpoint save (converting a DictConfig costs 1-4 ms);
+    # the config is complete here: train() filled in its sizes from the data before
+    config = to_plain(config) if config is not None else None
     if not uses_lightning(trainer_cfg):
         trainer = instantiate(
             trainer_cfg, callbacks=list(callbacks), logger=list(loggers) or False, **overrides

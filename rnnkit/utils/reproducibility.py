@@ -21,6 +21,7 @@ refused run puts back the ``.hydra`` files of the run that owns the folder (kept
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import platform
@@ -54,7 +55,13 @@ HYDRA_DIR, OWNER_DIR = ".hydra", "owner"
 
 
 def versions() -> dict[str, str]:
-    """Versions of python and of every library whose version changes results."""
+    """Versions of python and of every library whose version changes results (a copy of the
+    process's: every checkpoint stores them, and reading package metadata costs ~3 ms)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     from importlib import metadata
 
     found = {"python": platform.python_version()}
