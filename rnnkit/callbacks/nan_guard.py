@@ -73,18 +73,25 @@ class NaNGuard(Callback):
     def on_before_optimizer_step(self, trainer: Any, task: Any, optimizer: Any) -> None:
         if not self.check_gradients:
             return
-        if self._module is not task:  # walking the module tree every step cost more
-            self._module, self._parameters = task, list(task.parameters())
-        grads = [p.grad for p in self._parameters if p.grad is not None]
         # one host sync a step: the 2-norm over all gradients, which NaN and inf propagate to
         # (on CPU 5x cheaper than the max-norm). It also overflows on huge finite values, so
         # only a non-finite norm has every gradient checked, and a finite gradient never stops
-        if not grads or torch.isfinite(get_total_norm(grads)):
+        if torch.isfinite(self._gradient_norm(trainer, task)):
             return
         for name, parameter in task.named_parameters():
             grad = parameter.grad
             if grad is not None and not torch.isfinite(grad).all():
                 self._fail(trainer, f"the gradient of '{name}' is not finite")
+
+    def _gradient_norm(self, trainer: Any, task: Any) -> Tensor:
+        """The gradients' 2-norm: rnnkit's trainer computes it once a step for this check and
+        for norm clipping (``Trainer.gradient_norm``); under Lightning, computed here."""
+        if callable(getattr(trainer, "gradient_norm", None)):
+            return trainer.gradient_norm()
+        if self._module is not task:  # walking the module tree every step cost more
+            self._module, self._parameters = task, list(task.parameters())
+        grads = [p.grad for p in self._parameters if p.grad is not None]
+        return get_total_norm(grads) if grads else torch.zeros(())
 
     def _fail(self, trainer: Any, what: str) -> None:
         lr = _learning_rate(trainer)

@@ -48,6 +48,7 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor
+from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_norm
 
 from rnnkit.engine.callback import Callback, Terminated, overrides
 from rnnkit.engine.callbacks import EarlyStopping, ModelCheckpoint, ModelSummary
@@ -278,6 +279,10 @@ class Trainer:
         self.detect_anomaly = detect_anomaly
         self.inference_mode = inference_mode
         self.config = config
+        # the gradient norm of the step (gradient_norm), and the gradients it is the norm of
+        self._optimized: list[Tensor] = []
+        self._norm_of: list[tuple[int, int]] | None = None
+        self._norm = torch.zeros(())
         self._set_determinism(deterministic, benchmark)
 
         self.limits = {
@@ -733,6 +738,22 @@ class Trainer:
             return True
         return self.should_stop and epochs_run >= self.min_epochs
 
+    def gradient_norm(self) -> Tensor:
+        """The 2-norm of all the gradients of the optimized parameters, as they are now.
+
+        Computed once for the gradients of a step, however many ask: the NaN guard checks it
+        before the optimizer step and norm clipping then scales by it, as
+        ``clip_grad_norm_`` would have computed it. A gradient changed in between (in place,
+        or replaced) is seen through its tensor's version counter, and the norm is computed
+        again.
+        """
+        grads = [p.grad for p in self._optimized if p.grad is not None]
+        key = [(id(g), g._version) for g in grads]
+        if self._norm_of != key:
+            self._norm = get_total_norm(grads) if grads else torch.zeros(())
+            self._norm_of = key
+        return self._norm
+
     def _train_epoch(self, loader: Any, count: int | float) -> None:
         """The training steps of one epoch (see the module docstring)."""
         task, optimizer = self.task, self.optimizers[0]
@@ -752,11 +773,8 @@ class Trainer:
         step_schedulers_due = any(c.interval == "step" for c in schedulers)
         clip = self.gradient_clip_val or 0.0
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        clip_fn = (
-            torch.nn.utils.clip_grad_value_
-            if self.gradient_clip_algorithm == "value"
-            else torch.nn.utils.clip_grad_norm_
-        )
+        self._optimized, self._norm_of = params, None
+        by_value = self.gradient_clip_algorithm == "value"
         done_early = False
         for batch_idx, batch in self._batches(loader, count):
             self.batch_idx = batch_idx
@@ -767,6 +785,7 @@ class Trainer:
             out = task.training_step(batch, batch_idx)
             loss = out["loss"] if isinstance(out, Mapping) else out
             optimizer.zero_grad(set_to_none=True)
+            self._norm_of = None  # new gradients (a freed tensor's id may come back)
             if loss is not None:
                 if backward_hooks:
                     self._callbacks("on_before_backward", loss)
@@ -781,8 +800,10 @@ class Trainer:
                 callback.on_before_optimizer_step(self, task, optimizer)
             if "on_before_optimizer_step" in task_hooks:
                 task.on_before_optimizer_step(optimizer)
-            if clip > 0:
-                clip_fn(params, clip)
+            if clip > 0 and by_value:
+                clip_grad_value_(params, clip)
+            elif clip > 0:  # clip_grad_norm_, with the norm the hooks may have asked for already
+                clip_grads_with_norm_(params, clip, self.gradient_norm())
             optimizer.step()
             self.global_step += 1
             self._batches_done = batch_idx + 1
