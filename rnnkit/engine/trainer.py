@@ -15,9 +15,10 @@ plus the hooks that a callback (or the task) actually overrides; nothing reads a
 the host. An epoch: ``on_train_epoch_start``, the steps, validation (every
 ``check_val_every_n_epoch`` epochs, under ``torch.inference_mode`` and ``eval()``),
 ``on_train_epoch_end`` (callbacks, then the task, then the learning-rate schedulers, then the
-checkpoint and early-stopping callbacks, which so see the epoch's final values), the epoch's
-metrics to the loggers. ``fit`` first runs ``num_sanity_val_steps`` validation batches with
-``sanity_checking=True`` (their values are dropped).
+epoch's metrics to the loggers, then the checkpoint and early-stopping callbacks, which so see
+the epoch's final values; a checkpoint is never ahead of ``metrics.csv``). ``fit`` first runs
+``num_sanity_val_steps`` validation batches with ``sanity_checking=True`` (their values are
+dropped).
 
 ``task.log(name, value)`` (epoch values, from epoch-end hooks) lands in ``callback_metrics``
 (a 0-d tensor), ``progress_bar_metrics`` (``prog_bar=True``) and, at the end of that stage's
@@ -806,14 +807,22 @@ class Trainer:
         self._epoch_finished = True
 
     def _train_epoch_end(self) -> None:
-        """Lightning's order: callbacks, the task (which logs the epoch's training values), the
-        schedulers, the checkpoint and early-stopping callbacks; then the loggers' row."""
+        """Lightning's order of hooks: callbacks, the task (which logs the epoch's training
+        values), the schedulers, the checkpoint and early-stopping callbacks.
+
+        The loggers get the epoch's row *before* the checkpoint callbacks write ``last.ckpt``
+        (Lightning writes it after): a process killed between the two then leaves a row at a
+        step the checkpoint has not reached, which a resume drops and logs again
+        (``keep_csv_history`` keeps the rows before the checkpoint's ``global_step``), rather
+        than a checkpoint whose epoch row was never written and is never logged again.
+        """
         self._callbacks("on_train_epoch_end", monitoring=False)
         self._task_hook("on_train_epoch_end")
         metrics = self.callback_metrics
         step_schedulers(self.lr_scheduler_configs, "epoch", self.current_epoch, metrics)
-        self._callbacks("on_train_epoch_end", monitoring=True)
         self._flush_metrics(max(self.global_step - 1, 0))
+        self._callbacks("on_train_epoch_end", monitoring=True)
+        self._flush_metrics(max(self.global_step - 1, 0))  # what those callbacks logged, if any
 
     # --- evaluation -----------------------------------------------------------------------------
     def _evaluate(self, kind: str, parts: list[tuple[Any, int | float]]) -> list[Any]:
