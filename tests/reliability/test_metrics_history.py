@@ -88,6 +88,20 @@ def test_sigkill_at_an_epochs_checkpoint_then_resume_keeps_the_same_history(
     assert (tmp_path / "csv" / "metrics.csv").read_text() == straight
 
 
+def test_resuming_a_finished_run_adds_no_row(tmp_path):
+    """``ckpt_path=last`` of a finished run validates (to report val metrics) and tests again:
+    its metrics.csv is the finished run's, without a second validation row."""
+    from reliability_helpers import QUICK, compose
+
+    from rnnkit.train import train
+
+    overrides = [o for o in QUICK if o != "~logger"] + ["logger=csv", "trainer.max_epochs=1"]
+    train(compose(overrides, tmp_path))
+    history = (tmp_path / "csv" / "metrics.csv").read_text()
+    train(compose([*overrides, "ckpt_path=last"], tmp_path))
+    assert (tmp_path / "csv" / "metrics.csv").read_text() == history
+
+
 if __name__ == "__main__":
     kill = (int(sys.argv[3]), sys.argv[4]) if len(sys.argv) > 4 else ()
     _train(Path(sys.argv[1]), int(sys.argv[2]), *kill)
