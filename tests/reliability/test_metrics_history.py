@@ -102,6 +102,35 @@ def test_resuming_a_finished_run_adds_no_row(tmp_path):
     assert (tmp_path / "csv" / "metrics.csv").read_text() == history
 
 
+class Killed(BaseException):
+    """Stands for a SIGKILL: nothing after it runs."""
+
+
+def test_a_resume_killed_while_it_puts_the_history_back_loses_no_row(tmp_path, monkeypatch):
+    from rnnkit.engine.loggers import CSVLogger
+    from rnnkit.utils import metrics_history
+
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    rows = ["epoch,step,train/loss,val/loss", "0,7,,2.5", "0,7,1.5,", "1,15,,2.0", "1,15,1.0,"]
+    (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+
+    def killed(path, data):
+        raise Killed
+
+    monkeypatch.setattr(metrics_history, "atomic_write_bytes", killed)
+    with pytest.raises(Killed):  # after the logger started (and deleted metrics.csv)
+        metrics_history.keep_csv_history([CSVLogger(tmp_path, name="csv", version="")], 8)
+    monkeypatch.undo()
+    logger = CSVLogger(tmp_path, name="csv", version="")
+    metrics_history.keep_csv_history([logger], 8)  # the next resume
+    assert (folder / "metrics.csv").read_text().splitlines() == rows[:3]
+    assert sorted(p.name for p in folder.iterdir()) == ["metrics.csv"]
+    logger.log_metrics({"val/loss": 1.75, "epoch": 1}, step=15)
+    logger.save()
+    assert (folder / "metrics.csv").read_text().splitlines() == [*rows[:3], "1,15,,1.75"]
+
+
 if __name__ == "__main__":
     kill = (int(sys.argv[3]), sys.argv[4]) if len(sys.argv) > 4 else ()
     _train(Path(sys.argv[1]), int(sys.argv[2]), *kill)
