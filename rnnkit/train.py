@@ -262,8 +262,13 @@ def _train(cfg: DictConfig) -> dict[str, float]:
             and not any(k.startswith("val/") for k in trainer.callback_metrics)
         ):
             # resumed a run that had already finished: fit trained nothing, so validate once
-            # to report (and hand sweepers) the val metrics of the restored weights
-            trainer.validate(module, datamodule=data, verbose=False)
+            # to report (and hand sweepers) the val metrics of the restored weights; no logger
+            # gets that row, so metrics.csv stays the uninterrupted run's
+            loggers, trainer.loggers = trainer.loggers, []
+            try:
+                trainer.validate(module, datamodule=data, verbose=False)
+            finally:
+                trainer.loggers = loggers
     metrics = _floats(trainer.callback_metrics)
 
     best_ckpt = ""

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.engine.callback import Callback
+from rnnkit.engine.monitor import monitored, never_logged
 from rnnkit.errors import ConfigError
 from rnnkit.utils.logging import get_logger
 
@@ -250,14 +251,10 @@ class ModelCheckpoint(Callback):
             if self.save_top_k == 1:
                 self._remove(trainer, previous, path)
             return
-        current = candidates.get(self.monitor)
+        # missing before any validation (check_val_every_n_epoch > 1): nothing to rank yet
+        current = monitored(candidates, self.monitor, "ModelCheckpoint", trainer.validated)
         if current is None:
-            if trainer.validated:
-                raise ConfigError(
-                    f"ModelCheckpoint(monitor={self.monitor!r}): the task never logs it; it "
-                    f"logs {', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
-                )
-            return  # no validation yet (check_val_every_n_epoch > 1)
+            return
         if self._is_top_k(current):
             self._update_best_and_save(trainer, current, candidates)
         elif self.verbose:
@@ -392,16 +389,11 @@ class EarlyStopping(Callback):
             self._check(trainer)
 
     def _check(self, trainer: Any) -> None:
-        value = trainer.callback_metrics.get(self.monitor)
+        metrics = trainer.callback_metrics
+        value = monitored(metrics, self.monitor, "EarlyStopping", self.strict)
         if value is None:
-            message = (
-                f"EarlyStopping(monitor={self.monitor!r}): the task never logs it; it logs "
-                f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
-            )
-            if self.strict:
-                raise ConfigError(message)
             if self.verbose:
-                log.warning(message)
+                log.warning(never_logged("EarlyStopping", self.monitor, metrics))
             return
         should_stop, reason = self._evaluate(torch.as_tensor(value).squeeze().cpu())
         trainer.should_stop = trainer.should_stop or should_stop

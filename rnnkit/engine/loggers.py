@@ -19,6 +19,7 @@ Lightning's own loggers (TensorBoard, ...) keep working when they are installed.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from typing import Any
 
 import torch
 
+from rnnkit.utils.atomic import atomic_write_bytes
 from rnnkit.utils.logging import get_logger
 from rnnkit.utils.plain import to_plain
 
@@ -78,13 +80,14 @@ class MetricsWriter:
         new_keys = set().union(*self.metrics) - set(self.metrics_keys)
         self.metrics_keys = sorted([*self.metrics_keys, *new_keys])
         exists = os.path.isfile(self.metrics_file_path)
-        if new_keys and exists:
+        if new_keys and exists:  # atomically: a kill meanwhile keeps the old rows
             with open(self.metrics_file_path, newline="") as handle:
                 old = list(csv.DictReader(handle))
-            with open(self.metrics_file_path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
-                writer.writeheader()
-                writer.writerows(old)
+            text = io.StringIO()
+            writer = csv.DictWriter(text, fieldnames=self.metrics_keys)
+            writer.writeheader()
+            writer.writerows(old)
+            atomic_write_bytes(self.metrics_file_path, text.getvalue().encode())
         with open(self.metrics_file_path, "a" if exists else "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
             if not exists:

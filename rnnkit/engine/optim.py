@@ -16,6 +16,7 @@ from typing import Any
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from rnnkit.engine.monitor import monitored
 from rnnkit.errors import ConfigError
 
 __all__ = ["SchedulerConfig", "configure_optimizers", "step_schedulers"]
@@ -101,12 +102,7 @@ def step_schedulers(
         if not config.reduce_on_plateau:
             config.scheduler.step()
             continue
-        value = metrics.get(config.monitor)
+        value = monitored(metrics, config.monitor, "ReduceLROnPlateau", config.strict)
         if value is None:
-            if config.strict:
-                raise ConfigError(
-                    f"ReduceLROnPlateau monitors {config.monitor!r}, which is not logged; "
-                    f"logged: {', '.join(sorted(metrics)) or 'nothing'}"
-                )
             continue
         config.scheduler.step(float(value))

@@ -15,19 +15,21 @@ plus the hooks that a callback (or the task) actually overrides; nothing reads a
 the host. An epoch: ``on_train_epoch_start``, the steps, validation (every
 ``check_val_every_n_epoch`` epochs, under ``torch.inference_mode`` and ``eval()``),
 ``on_train_epoch_end`` (callbacks, then the task, then the learning-rate schedulers, then the
-checkpoint and early-stopping callbacks, which so see the epoch's final values), the epoch's
-metrics to the loggers. ``fit`` first runs ``num_sanity_val_steps`` validation batches with
-``sanity_checking=True`` (their values are dropped).
+epoch's metrics to the loggers, then the checkpoint and early-stopping callbacks, which so see
+the epoch's final values; a checkpoint is never ahead of ``metrics.csv``). ``fit`` first runs
+``num_sanity_val_steps`` validation batches with ``sanity_checking=True`` (their values are
+dropped).
 
 ``task.log(name, value)`` (epoch values, from epoch-end hooks) lands in ``callback_metrics``
 (a 0-d tensor), ``progress_bar_metrics`` (``prog_bar=True``) and, at the end of that stage's
 epoch, in one row per logger at Lightning's steps (training, and validation during ``fit``:
 ``global_step - 1``; ``validate`` and ``test``: ``global_step``), with ``epoch``.
 
-Checkpoints (:meth:`Trainer.save_checkpoint`) have the keys of ``docs/design.md``
-(``state_dict``, ``hyper_parameters``, ``epoch``, ``global_step``, ``optimizer_states``,
-``lr_schedulers``, ``callbacks``, the data module's state under its class's ``__qualname__``,
-``rnnkit``) and ``loop`` (whether the epoch had finished, how many of its batches ran).
+Checkpoints (:meth:`Trainer.save_checkpoint`, written and restored by
+:mod:`rnnkit.engine.checkpoint`) have the keys of ``docs/design.md`` (``state_dict``,
+``hyper_parameters``, ``epoch``, ``global_step``, ``optimizer_states``, ``lr_schedulers``,
+``callbacks``, the data module's state under its class's ``__qualname__``, ``rnnkit``) and
+``loop`` (whether the epoch had finished, how many of its batches ran).
 ``fit(ckpt_path=...)`` restores all of it: a checkpoint written at an epoch end continues
 with the next epoch; one written mid-epoch (``interrupted.ckpt``) runs the rest of that
 epoch's batches. SIGTERM during ``fit`` stops at the next step boundary with
@@ -43,13 +45,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.nn.utils import clip_grad_value_, clip_grads_with_norm_, get_total_norm
 
+from rnnkit.engine import checkpoint
 from rnnkit.engine.callback import Callback, Terminated, overrides
 from rnnkit.engine.callbacks import EarlyStopping, ModelCheckpoint, ModelSummary
 from rnnkit.engine.interrupt import SigtermFlag
@@ -537,84 +539,10 @@ class Trainer:
             if index + 1 >= count:
                 return
 
-    # --- checkpoints ----------------------------------------------------------------------------
-    def _checkpoint(self, weights_only: bool) -> dict[str, Any]:
-        task = self.task
-        checkpoint: dict[str, Any] = {
-            "epoch": self.current_epoch,
-            "global_step": self.global_step,
-            "state_dict": task.state_dict(),
-            "hyper_parameters": dict(task.hparams),
-            "loop": {"epoch_finished": self._epoch_finished, "batches": self._batches_done},
-        }
-        if not weights_only:
-            checkpoint["optimizer_states"] = [o.state_dict() for o in self.optimizers]
-            checkpoint["lr_schedulers"] = [
-                c.scheduler.state_dict() for c in self.lr_scheduler_configs
-            ]
-            states = {}
-            for callback in self.callbacks:
-                state = callback.state_dict() if hasattr(callback, "state_dict") else None
-                if state:
-                    states[callback.state_key] = state
-            checkpoint["callbacks"] = states
-            if self.datamodule is not None:
-                state = self.datamodule.state_dict()
-                if state:
-                    checkpoint[type(self.datamodule).__qualname__] = state
-            self._callbacks("on_save_checkpoint", checkpoint)
-        self._task_hook("on_save_checkpoint", checkpoint)
-        return checkpoint
-
+    # --- checkpoints (rnnkit.engine.checkpoint) -------------------------------------------------
     def save_checkpoint(self, filepath: str | os.PathLike, weights_only: bool = False) -> None:
         """Write the current state to ``filepath`` atomically (the module docstring's keys)."""
-        from rnnkit.utils.checkpointing import save_checkpoint_file
-
-        if self.task is None:
-            raise RuntimeError("save_checkpoint: no task attached (call fit first)")
-        Path(filepath).parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint_file(self._checkpoint(weights_only), filepath, self.config)
-
-    def _load(self, path: str | os.PathLike) -> dict[str, Any]:
-        """A checkpoint (``weights_only=True``) whose model config matches this run's."""
-        from rnnkit.utils.checkpointing import check_config_matches, load_checkpoint
-
-        checkpoint = load_checkpoint(path)
-        if self.config is not None:
-            check_config_matches(checkpoint, self.config, path=path)
-        return checkpoint
-
-    def _restore_modules(self, checkpoint: dict[str, Any], callbacks: bool) -> None:
-        """Weights (after the task's ``on_load_checkpoint``), data state, callback states."""
-        self._task_hook("on_load_checkpoint", checkpoint)
-        self.task.load_state_dict(checkpoint["state_dict"])
-        name = type(self.datamodule).__qualname__ if self.datamodule is not None else None
-        if name in checkpoint:
-            self.datamodule.load_state_dict(checkpoint[name])
-        if callbacks:
-            self._callbacks("on_load_checkpoint", checkpoint)
-            states = checkpoint.get("callbacks") or {}
-            for callback in self.callbacks:
-                key = getattr(callback, "state_key", None)
-                if key in states and callable(getattr(callback, "load_state_dict", None)):
-                    callback.load_state_dict(states[key])
-
-    def _restore_training(self, checkpoint: dict[str, Any]) -> tuple[int, int]:
-        """Optimizer, schedulers, counters; return ``(first epoch, batches already run)``."""
-        for optimizer, state in zip(
-            self.optimizers, checkpoint.get("optimizer_states", []), strict=False
-        ):
-            optimizer.load_state_dict(state)
-        for config, state in zip(
-            self.lr_scheduler_configs, checkpoint.get("lr_schedulers", []), strict=False
-        ):
-            config.scheduler.load_state_dict(state)
-        self.global_step = int(checkpoint.get("global_step", 0))
-        loop = checkpoint.get("loop") or {"epoch_finished": True}
-        epoch = int(checkpoint.get("epoch", 0))
-        if loop["epoch_finished"]:
-            return epoch + 1, 0
-        return epoch, int(loop.get("batches", 0))
+        checkpoint.save(self, filepath, weights_only)
 
     # --- fit ------------------------------------------------------------------------------------
     def fit(
@@ -648,9 +576,9 @@ class Trainer:
         self.optimizers = [optimizer]
         start_epoch, skip = 0, 0
         if self.ckpt_path:
-            checkpoint = self._load(self.ckpt_path)
-            self._restore_modules(checkpoint, callbacks=True)
-            start_epoch, skip = self._restore_training(checkpoint)
+            state = checkpoint.load(self.ckpt_path, self.config)
+            checkpoint.restore_modules(self, state, callbacks=True)
+            start_epoch, skip = checkpoint.restore_training(self, state)
             self.current_epoch = start_epoch
         self._call("on_fit_start")
         task.zero_grad()
@@ -827,14 +755,22 @@ class Trainer:
         self._epoch_finished = True
 
     def _train_epoch_end(self) -> None:
-        """Lightning's order: callbacks, the task (which logs the epoch's training values), the
-        schedulers, the checkpoint and early-stopping callbacks; then the loggers' row."""
+        """Lightning's order of hooks: callbacks, the task (which logs the epoch's training
+        values), the schedulers, the checkpoint and early-stopping callbacks.
+
+        The loggers get the epoch's row *before* the checkpoint callbacks write ``last.ckpt``
+        (Lightning writes it after): a process killed between the two then leaves a row at a
+        step the checkpoint has not reached, which a resume drops and logs again
+        (``keep_csv_history`` keeps the rows before the checkpoint's ``global_step``), rather
+        than a checkpoint whose epoch row was never written and is never logged again.
+        """
         self._callbacks("on_train_epoch_end", monitoring=False)
         self._task_hook("on_train_epoch_end")
         metrics = self.callback_metrics
         step_schedulers(self.lr_scheduler_configs, "epoch", self.current_epoch, metrics)
-        self._callbacks("on_train_epoch_end", monitoring=True)
         self._flush_metrics(max(self.global_step - 1, 0))
+        self._callbacks("on_train_epoch_end", monitoring=True)
+        self._flush_metrics(max(self.global_step - 1, 0))  # what those callbacks logged, if any
 
     # --- evaluation -----------------------------------------------------------------------------
     def _evaluate(self, kind: str, parts: list[tuple[Any, int | float]]) -> list[Any]:
@@ -895,7 +831,8 @@ class Trainer:
             if ckpt_path == "best":  # Lightning's shorthand
                 ckpt_path = getattr(self.checkpoint_callback, "best_model_path", "") or None
             if ckpt_path:
-                self._restore_modules(self._load(ckpt_path), callbacks=False)
+                state = checkpoint.load(ckpt_path, self.config)
+                checkpoint.restore_modules(self, state, callbacks=False)
             stage = {"validation": "val", "test": "test", "predict": "predict"}[kind]
             outputs = self._evaluate(kind, self._parts(self._loader(fn, dataloaders), stage))
             self.state.status = "finished"

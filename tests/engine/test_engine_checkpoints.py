@@ -8,10 +8,12 @@ import signal
 
 import pytest
 import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from rnnkit.callbacks import RNGState
 from rnnkit.engine import Callback, Terminated, Trainer
 from rnnkit.engine.callbacks import EarlyStopping, ModelCheckpoint
+from rnnkit.engine.optim import SchedulerConfig, step_schedulers
 from rnnkit.engine.seed import seed_everything
 from rnnkit.errors import ConfigError
 from rnnkit.utils.checkpointing import load_checkpoint
@@ -90,6 +92,22 @@ def test_early_stopping_stops_after_patience_checks_without_improvement(tmp_path
 def test_a_monitor_that_is_never_logged_is_one_error(tmp_path):
     with pytest.raises(ConfigError, match=r"EarlyStopping\(monitor='val/acc'\): the task never"):
         run(tmp_path, 2, [EarlyStopping(monitor="val/acc")], enable_checkpointing=False)
+
+
+def test_every_monitor_reader_gives_the_same_error(tmp_path):
+    """ModelCheckpoint, EarlyStopping and a plateau scheduler read their monitor one way."""
+    logs = r"the task never logs it; it logs train/loss, val/loss$"
+    with pytest.raises(ConfigError, match=rf"^ModelCheckpoint\(monitor='val/acc'\): {logs}"):
+        run(tmp_path, 1, [ModelCheckpoint(dirpath=tmp_path, monitor="val/acc")])
+    with pytest.raises(ConfigError, match=rf"^EarlyStopping\(monitor='val/acc'\): {logs}"):
+        run(tmp_path, 1, [EarlyStopping(monitor="val/acc")], enable_checkpointing=False)
+    optimizer = torch.optim.SGD(ToyTask().parameters(), lr=0.1)
+    plateau = SchedulerConfig(ReduceLROnPlateau(optimizer), monitor="val/acc")
+    metrics = {"train/loss": torch.tensor(1.0), "val/loss": torch.tensor(2.0)}
+    with pytest.raises(ConfigError, match=rf"^ReduceLROnPlateau\(monitor='val/acc'\): {logs}"):
+        step_schedulers([plateau], "epoch", 0, metrics)
+    plateau.strict = False
+    step_schedulers([plateau], "epoch", 0, metrics)  # skipped
 
 
 def test_resume_from_last_equals_an_uninterrupted_run(tmp_path):
