@@ -53,7 +53,11 @@ def test_state_form_keeps_padding_garbage_out_of_gradients(state_form, backend):
         ((32, 100, 128, 2, 128), False),
         ((4, 100, 128, 2, 512), True),
         ((1, 10, 128, 2, 129), False),
+        ((1, 100, 128, 2, 64), False),  # narrower outputs: more work
+        ((256, 100, 128, 2, 128), True),  # equal work, large batch
+        ((1, 100, 512, 2, 512), True),  # equal work, wide layer
+        ((64, 100, 256, 2, 256), False),
     ],
 )
-def test_state_form_pays_only_for_outputs_wider_than_the_hidden_layer(shape, pays):
+def test_state_form_pays_for_wider_outputs_or_large_equal_shapes(shape, pays):
     assert feedback.state_form_pays(*shape) is pays

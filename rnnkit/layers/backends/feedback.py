@@ -268,14 +268,20 @@ def _time_major(channels_first: Tensor) -> Tensor:
 
 
 def state_form_pays(B: int, T: int, H: int, K: int, O: int) -> bool:
-    """Closed-loop NARX in state form does less work. Per row, the two products of a step
+    """Whether closed-loop NARX runs faster in state form. Per row, the two products of a step
     cost ``(K + 1) O H`` multiply-adds; the state form's one product costs ``K H^2`` and the
-    outputs, one matmul after the loop, ``O H``: it saves ``K H (O - H)`` a row (nothing when
-    ``O <= H``), at the price of the weight product ``W_yh,k W_hy`` (``K O H^2``) once per
-    call. So it pays when ``B T (O - H) >= O H``: only for outputs wider than the hidden
-    layer. (Counting the loop alone, without the output product, had picked it for
-    ``O = H`` from B T = 2H on, where it ran 5-30% slower: B = 4 / 32, H = 128, one thread.)
+    outputs, one matmul after the loop, ``O H``: it saves ``K H (O - H)`` a row, at the price
+    of the weight product ``W_yh,k W_hy`` (``K O H^2``) once per call. So for outputs wider
+    than the hidden layer it pays when ``B T (O - H) >= O H``.
+
+    At ``O = H`` the work is equal and the shape decides: one product a step instead of two
+    dependent ones, and the outputs as one large matmul, won from ``H = 512`` or ``B H = 2^15``
+    on (one thread, T = 100, inference: B = 1 / 8 / 32 / 256 at H = 512 9.1 / 19.2 / 48 / 327
+    ms against 11.8 / 22.5 / 53 / 343; B = 256, H = 128 36 against 42) and lost below (B = 1
+    to 128 at H = 128 and 256, by 0-50%; training within 7% either way at H = 512).
     """
+    if O == H:
+        return H >= 512 or B * H >= 2**15
     return B * T * (O - H) >= O * H
 
 
